@@ -1,0 +1,124 @@
+// Signature to and from JSON (Boost.JSON), and its printable forms.
+#include "mlship/engine/signature.h"
+
+#include <boost/json.hpp>
+
+namespace mlship {
+namespace json = boost::json;
+
+namespace {
+
+constexpr std::string_view kOutputKindNames[] = {"tensor", "tuple", "list", "dict"};
+
+json::array SpecsToJson(const std::vector<TensorSpec>& specs) {
+  json::array out;
+  for (const auto& spec : specs) {
+    json::array shape;
+    for (int64_t d : spec.shape) shape.emplace_back(d);
+    out.emplace_back(json::object{{"name", spec.name},
+                                  {"datatype", std::string(DTypeName(spec.dtype))},
+                                  {"shape", std::move(shape)}});
+  }
+  return out;
+}
+
+StatusOr<std::vector<TensorSpec>> SpecsFromJson(const json::value* value, std::string_view field) {
+  if (value == nullptr || !value->is_array()) {
+    return Status::InvalidArgument("signature JSON: expected '" + std::string(field) + "' to be an array");
+  }
+  std::vector<TensorSpec> specs;
+  for (const auto& item : value->get_array()) {
+    const auto* obj = item.if_object();
+    if (obj == nullptr) {
+      return Status::InvalidArgument("signature JSON: expected objects in '" + std::string(field) + "'");
+    }
+    TensorSpec spec;
+    const auto* name = obj->if_contains("name");
+    const auto* datatype = obj->if_contains("datatype");
+    const auto* shape = obj->if_contains("shape");
+    if (name == nullptr || !name->is_string() || datatype == nullptr || !datatype->is_string() ||
+        shape == nullptr || !shape->is_array()) {
+      return Status::InvalidArgument("signature JSON: each entry of '" + std::string(field) +
+                                     "' needs string 'name', string 'datatype' and array 'shape'");
+    }
+    spec.name = std::string(name->get_string());
+    auto dtype = DTypeFromName(datatype->get_string());
+    if (!dtype) {
+      return Status::InvalidArgument("signature JSON: unknown datatype '" + std::string(datatype->get_string()) +
+                                     "' for '" + spec.name + "'; expected one of " + AllDTypeNames());
+    }
+    spec.dtype = *dtype;
+    for (const auto& d : shape->get_array()) {
+      if (!d.is_int64() || d.get_int64() < -1) {
+        return Status::InvalidArgument("signature JSON: shape of '" + spec.name +
+                                       "' must hold integers >= -1 (-1 is dynamic)");
+      }
+      spec.shape.push_back(d.get_int64());
+    }
+    specs.push_back(std::move(spec));
+  }
+  return specs;
+}
+
+}  // namespace
+
+std::string ShapeToString(const std::vector<int64_t>& shape) {
+  std::string out = "[";
+  for (std::size_t i = 0; i < shape.size(); ++i) {
+    if (i > 0) out += ", ";
+    out += std::to_string(shape[i]);
+  }
+  return out + "]";
+}
+
+std::string TensorSpec::ToString() const {
+  return name + ": " + std::string(DTypeName(dtype)) + ShapeToString(shape);
+}
+
+std::string_view OutputKindName(OutputKind kind) { return kOutputKindNames[static_cast<int>(kind)]; }
+
+bool Signature::batchable() const {
+  for (const auto& spec : inputs) {
+    if (spec.shape.empty() || spec.shape[0] != -1) return false;
+  }
+  return !inputs.empty();
+}
+
+std::string Signature::ToJson() const {
+  json::object obj{{"inputs", SpecsToJson(inputs)},
+                   {"outputs", SpecsToJson(outputs)},
+                   {"output_kind", std::string(OutputKindName(output_kind))}};
+  return json::serialize(obj);
+}
+
+StatusOr<Signature> Signature::FromJson(std::string_view text) {
+  boost::system::error_code ec;
+  // Bounded parse: signatures are small, so refuse deep nesting outright.
+  json::parse_options options;
+  options.max_depth = 16;
+  json::value root = json::parse(text, ec, {}, options);
+  if (ec) return Status::InvalidArgument("signature JSON does not parse: " + ec.message());
+  const auto* obj = root.if_object();
+  if (obj == nullptr) return Status::InvalidArgument("signature JSON: expected an object at the top level");
+  Signature sig;
+  ASSIGN_OR_RETURN(sig.inputs, SpecsFromJson(obj->if_contains("inputs"), "inputs"));
+  ASSIGN_OR_RETURN(sig.outputs, SpecsFromJson(obj->if_contains("outputs"), "outputs"));
+  sig.output_kind = OutputKind::kTensor;
+  if (const auto* kind = obj->if_contains("output_kind"); kind != nullptr) {
+    if (!kind->is_string()) return Status::InvalidArgument("signature JSON: 'output_kind' must be a string");
+    bool found = false;
+    for (int i = 0; i < 4; ++i) {
+      if (kind->get_string() == kOutputKindNames[i]) {
+        sig.output_kind = static_cast<OutputKind>(i);
+        found = true;
+      }
+    }
+    if (!found) {
+      return Status::InvalidArgument("signature JSON: unknown output_kind '" + std::string(kind->get_string()) +
+                                     "'; expected tensor, tuple, list or dict");
+    }
+  }
+  return sig;
+}
+
+}  // namespace mlship
