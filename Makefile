@@ -1,0 +1,76 @@
+# mlship: the two commands a fresh machine needs are `make demo` and `make test`.
+# Both install what is missing (Debian packages, a .venv with a pinned CPU torch),
+# build incrementally, then run.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+# The CPU build of torch; override e.g. `make test TORCH_SPEC=torch==2.13.0`.
+TORCH_SPEC ?= torch==2.13.0
+PY_DEPS := numpy pybind11>=3 scikit-build-core>=0.10 pytest scikit-learn
+APT_PACKAGES := g++ cmake ninja-build libeigen3-dev libgtest-dev libboost1.81-dev libboost-json1.81-dev wrk
+BUILD_DIR := build/py
+JOBS ?= 2
+STAMPS := .stamps
+SOURCES := $(shell find cpp python -type f \( -name '*.cc' -o -name '*.h' -o -name 'CMakeLists.txt' \) 2>/dev/null) \
+           CMakeLists.txt pyproject.toml $(wildcard tests/cpp/CMakeLists.txt tests/cpp/*/CMakeLists.txt tests/cpp/*/*.cc)
+
+export CMAKE_BUILD_PARALLEL_LEVEL := $(JOBS)
+export MAX_JOBS := $(JOBS)
+
+.PHONY: all demo test test-cpp test-python bench build clean system-deps
+
+all: build
+
+# Debian packages: installed only when one is missing.
+$(STAMPS)/apt: Makefile
+	@mkdir -p $(STAMPS)
+	@if ! dpkg -s $(APT_PACKAGES) >/dev/null 2>&1; then \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  echo "Installing Debian packages: $(APT_PACKAGES)"; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $(APT_PACKAGES); \
+	fi
+	@touch $@
+
+system-deps: $(STAMPS)/apt
+
+# The virtual environment: torch first and pinned, so nothing later can pull
+# a different (CUDA) build.
+$(STAMPS)/venv: Makefile | $(STAMPS)/apt
+	@mkdir -p $(STAMPS)
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q "$(TORCH_SPEC)"
+	$(PIP) install -q $(PY_DEPS) "$(TORCH_SPEC)"
+	@touch $@
+
+# Build and install the package (editable) with the C++ tests, incrementally.
+$(STAMPS)/build: $(STAMPS)/venv $(SOURCES)
+	$(PIP) install -q --no-build-isolation --no-deps -e . \
+	  -Cbuild-dir=$(BUILD_DIR) -Ccmake.define.MLSHIP_BUILD_TESTS=ON -Cbuild.verbose=false
+	@touch $@
+
+build: $(STAMPS)/build
+
+test-cpp: build
+	cd $(BUILD_DIR) && ctest --output-on-failure -j$(JOBS)
+
+test-python: build
+	$(PY) -m pytest -q
+
+# Every test: GoogleTest (CTest) then pytest; fails if either fails.
+test: build
+	@status=0; \
+	(cd $(BUILD_DIR) && ctest --output-on-failure -j$(JOBS)) || status=1; \
+	$(PY) -m pytest -q || status=1; \
+	exit $$status
+
+bench: build
+	$(PY) bench/engine_bench.py
+
+demo: build
+	$(PY) examples/demo.py
+
+clean:
+	rm -rf build $(STAMPS)

@@ -1,0 +1,233 @@
+// DynamicBatcher: a bounded request queue plus the one scheduler thread that
+// turns it into batches for a consumer (normally an InstancePool).
+#pragma once
+
+#include <condition_variable>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "mlship/batching/batch.h"
+#include "mlship/batching/batcher_options.h"
+#include "mlship/batching/clock.h"
+#include "mlship/batching/internal/queue.h"
+#include "mlship/batching/task.h"
+#include "mlship/status.h"
+
+namespace mlship {
+
+// Collects tasks from many threads and hands them, grouped into closed
+// batches, to a callback on its own scheduler thread. The batching rules are
+// internal::Queue's (see BatcherOptions).
+//
+// Back-pressure. The optional `can_accept` function tells the scheduler
+// whether the consumer could start a batch now (e.g. "an instance is idle":
+// InstancePool::HasFreeCapacity). The scheduler forms a batch only when it
+// returns true; while it returns false, requests keep accumulating, so that
+// when an instance frees up it gets one big batch instead of a backlog of
+// small ones (Triton's dynamic batcher behaves the same way). The consumer
+// must call NotifyCapacity() whenever capacity may have come back (e.g. from
+// InstancePool's capacity listener, after each work item): the scheduler does
+// not poll. The callback must account for the batch synchronously (e.g.
+// InstancePool::Submit), so that can_accept() reflects it when the scheduler
+// next asks. Deadlines are enforced while waiting for capacity too. Without
+// `can_accept` the consumer is assumed to always have room.
+//
+// Typical wiring (destroy the batcher before the pool):
+//
+//   auto pool = InstancePool::Create(pool_options).value();
+//   auto batcher = DynamicBatcher<MyTask>::Create(
+//       options, SystemClock::Default(),
+//       [&](std::unique_ptr<Batch<MyTask>> batch) {
+//         std::shared_ptr<Batch<MyTask>> shared = std::move(batch);
+//         Status s = pool->Submit([shared](int instance) { Run(*shared, instance); });
+//         if (!s.ok()) for (int i = 0; i < shared->num_tasks(); ++i) shared->mutable_task(i)->Fail(s);
+//       },
+//       [&] { return pool->HasFreeCapacity(); }).value();
+//   pool->SetCapacityListener([b = batcher.get()] { b->NotifyCapacity(); });
+//
+// Thread-safe: Schedule, NotifyCapacity, Stop and num_queued_tasks may be
+// called from any thread, except that Stop and the destructor must not run
+// on the scheduler thread (i.e. from the callbacks). The callbacks run on the
+// scheduler thread without the batcher's lock held; `can_accept` runs with it
+// held, so it must be cheap and must not call back into the batcher.
+template <BatchTask TaskT>
+class DynamicBatcher {
+ public:
+  // Receives each closed batch; runs on the scheduler thread.
+  using BatchCallback = std::function<void(std::unique_ptr<Batch<TaskT>>)>;
+  // Says whether the consumer can take a batch now.
+  using CanAcceptFn = std::function<bool()>;
+
+  // Validates `options` and starts the scheduler thread. `clock` is not owned
+  // and must outlive the batcher; `on_batch` is required; `can_accept` may be
+  // null (always accept).
+  static StatusOr<std::unique_ptr<DynamicBatcher>> Create(const BatcherOptions& options,
+                                                          Clock* clock, BatchCallback on_batch,
+                                                          CanAcceptFn can_accept = nullptr) {
+    RETURN_IF_ERROR(options.Validate());
+    if (clock == nullptr) return Status::InvalidArgument("DynamicBatcher needs a clock; got null");
+    if (!on_batch) {
+      return Status::InvalidArgument("DynamicBatcher needs a batch callback; got an empty one");
+    }
+    std::unique_ptr<DynamicBatcher> batcher(
+        new DynamicBatcher(options, clock, std::move(on_batch), std::move(can_accept)));
+    batcher->scheduler_ = std::thread([raw = batcher.get()] { raw->SchedulerLoop(); });
+    return batcher;
+  }
+
+  // Stops with drain (every queued task is handed off), then joins.
+  ~DynamicBatcher() { Stop(/*drain=*/true); }
+
+  DynamicBatcher(const DynamicBatcher&) = delete;
+  DynamicBatcher& operator=(const DynamicBatcher&) = delete;
+
+  // Queues `task`, taking ownership only on success (on error the caller
+  // still owns it and answers it). InvalidArgument when it has more rows than
+  // max_batch_size (or fewer than 1); Unavailable when the queue is full or
+  // the batcher is stopping (both retryable elsewhere or later).
+  Status Schedule(std::unique_ptr<TaskT>& task) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_) {
+      return Status::Unavailable("the model is shutting down and accepts no new requests");
+    }
+    RETURN_IF_ERROR(queue_.Add(task, clock_->Now()));
+    // Wake the scheduler only if this task moves its next wake-up earlier; a
+    // scheduler that is awake will look at the queue before sleeping again.
+    if (sleeping_ && WakeupTimeLocked(sleeping_without_capacity_) < sleeping_until_) {
+      cv_.notify_one();
+    }
+    return Status::Ok();
+  }
+
+  // Tells the scheduler that the consumer may have capacity again, so it asks
+  // `can_accept` anew. Cheap; call it after every finished batch.
+  void NotifyCapacity() {
+    std::lock_guard<std::mutex> lock(mu_);
+    cv_.notify_one();
+  }
+
+  // Stops accepting tasks (Schedule returns Unavailable from now on), then:
+  //   drain=true:  forms and hands off every queued task (honouring
+  //                can_accept, so the consumer must keep making progress),
+  //                failing those whose deadline passes meanwhile;
+  //   drain=false: fails every queued task with Unavailable.
+  // Returns once the scheduler thread has exited; later calls do nothing.
+  // A batch being handed off when Stop is called is still handed off.
+  void Stop(bool drain) {
+    std::lock_guard<std::mutex> stop_lock(stop_mu_);
+    if (!scheduler_.joinable()) return;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stopping_ = true;
+      drain_ = drain;
+      cv_.notify_one();
+    }
+    scheduler_.join();
+    typename internal::Queue<TaskT>::TaskList left;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      left = queue_.TakeAll();
+    }
+    for (auto& task : left) {
+      task->Fail(Status::Unavailable("the model shut down before this request could run"));
+    }
+  }
+
+  // Number of tasks waiting to be batched.
+  int64_t num_queued_tasks() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return queue_.num_tasks();
+  }
+
+ private:
+  DynamicBatcher(const BatcherOptions& options, Clock* clock, BatchCallback on_batch,
+                 CanAcceptFn can_accept)
+      : clock_(clock),
+        on_batch_(std::move(on_batch)),
+        can_accept_(std::move(can_accept)),
+        queue_(options) {}
+
+  // When the scheduler must next look at the queue: the next ready batch or
+  // expiry, or only the next expiry when the consumer has no capacity.
+  // REQUIRES mu_ held.
+  Clock::TimePoint WakeupTimeLocked(bool without_capacity) const {
+    return without_capacity ? queue_.NextExpiry() : queue_.NextWakeup();
+  }
+
+  // The scheduler thread: forms batches when the consumer can take them,
+  // expires overdue tasks, and sleeps until the next thing to do.
+  void SchedulerLoop() {
+    std::unique_lock<std::mutex> lock(mu_);
+    while (!(stopping_ && !drain_)) {
+      const Clock::TimePoint now = clock_->Now();
+      const bool has_capacity = !can_accept_ || can_accept_();
+      typename internal::Queue<TaskT>::TaskList expired;
+      std::unique_ptr<Batch<TaskT>> batch;
+      if (has_capacity) {
+        batch = stopping_ ? queue_.FormBatchNow(now, &expired) : queue_.MaybeFormBatch(now, &expired);
+      } else {
+        queue_.RemoveExpired(now, &expired);
+      }
+      if (batch != nullptr || !expired.empty()) {
+        // User code (Fail, the callback) runs without our lock.
+        lock.unlock();
+        for (auto& task : expired) {
+          task->Fail(Status::DeadlineExceeded(
+              "the request's deadline passed while it waited in the batch queue"));
+        }
+        expired.clear();
+        if (batch != nullptr) on_batch_(std::move(batch));
+        lock.lock();
+        continue;
+      }
+      if (stopping_ && queue_.empty()) break;
+      sleeping_ = true;
+      sleeping_without_capacity_ = !has_capacity;
+      sleeping_until_ = WakeupTimeLocked(sleeping_without_capacity_);
+      waiter_.WaitUntil(lock, sleeping_until_);
+      sleeping_ = false;
+    }
+  }
+
+  // Not owned; outlives the batcher.
+  Clock* const clock_;
+  // Receives closed batches on the scheduler thread. Immutable.
+  const BatchCallback on_batch_;
+  // Whether the consumer can take a batch; null = always. Immutable; called
+  // with mu_ held.
+  const CanAcceptFn can_accept_;
+
+  // Serializes Stop() calls, so exactly one joins the scheduler.
+  std::mutex stop_mu_;
+  // Guards everything below except scheduler_. Lock order: stop_mu_ -> mu_;
+  // a FakeClock's lock -> mu_ (through waiter_).
+  mutable std::mutex mu_;
+  // Signalled on new work that matters, capacity, and stop. Waited on with mu_.
+  std::condition_variable cv_;
+  // Sleeps on clock_ with mu_ and cv_; declared after them so it is
+  // destroyed first.
+  ClockWaiter waiter_{clock_, &mu_, &cv_};
+  // The batching policy and the queued tasks. GUARDED_BY(mu_).
+  internal::Queue<TaskT> queue_;
+  // Set once by Stop(); Schedule rejects from then on. GUARDED_BY(mu_).
+  bool stopping_ = false;
+  // With stopping_: hand off the queue (true) or fail it (false).
+  // GUARDED_BY(mu_).
+  bool drain_ = true;
+  // True while the scheduler waits in waiter_. GUARDED_BY(mu_).
+  bool sleeping_ = false;
+  // While sleeping_: whether it sleeps for lack of capacity (then only an
+  // expiry or NotifyCapacity should wake it). GUARDED_BY(mu_).
+  bool sleeping_without_capacity_ = false;
+  // While sleeping_: the time it will wake up by itself. GUARDED_BY(mu_).
+  Clock::TimePoint sleeping_until_ = Clock::TimePoint::max();
+  // The scheduler thread. Started by Create, joined by Stop under stop_mu_.
+  std::thread scheduler_;
+};
+
+}  // namespace mlship

@@ -1,0 +1,157 @@
+// InstancePool: the worker threads that run batches, one per model instance.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <shared_mutex>
+#include <thread>
+#include <vector>
+
+#include "mlship/status.h"
+
+namespace mlship {
+
+// The default for InstancePoolOptions::instances on this machine:
+// max(1, floor(sqrt(cores))), cores = std::thread::hardware_concurrency().
+// E.g. 2 cores -> 1, 4 -> 2, 8 -> 2, 16 -> 4, 64 -> 8.
+int DefaultInstanceCount();
+
+// The default for InstancePoolOptions::intra_op_threads on this machine:
+// max(1, cores / DefaultInstanceCount()), so instances × threads ≈ cores.
+int DefaultIntraOpThreads();
+
+// How many model instances run batches, and with how many threads each.
+//
+// Choosing: keep instances × intra_op_threads close to the number of cores;
+// more oversubscribes the CPU and slows everything. Many small instances
+// (e.g. 8 × 1) give the best throughput for small models, whose forward pass
+// barely benefits from more threads; few wide instances (1 × 16) give the
+// lowest latency for big models, whose matmuls do. The default, a square
+// split, is a fair middle. Each instance holds its own copy of the model's
+// working memory, so memory grows with instances.
+struct InstancePoolOptions {
+  // Worker threads, each running one batch at a time on its own model
+  // instance. Default DefaultInstanceCount(); valid range >= 1.
+  int instances = DefaultInstanceCount();
+
+  // Threads each instance's forward pass may use (LibTorch's intra-op
+  // parallelism). The pool only records it; the engine applies it in the
+  // worker-start hook. Default DefaultIntraOpThreads(); valid range >= 1.
+  int intra_op_threads = DefaultIntraOpThreads();
+
+  // Work items that may wait for a free worker beyond those running. Default
+  // 64; valid range >= 0. With the batcher's back-pressure a batch is only
+  // formed when a worker is free, so this is rarely used; it bounds memory
+  // when several producers share the pool. Submit beyond it is Unavailable.
+  int max_pending = 64;
+
+  // OK when every field is in range; otherwise InvalidArgument naming the
+  // field and its value, e.g. "instances must be positive; was 0".
+  Status Validate() const;
+};
+
+// A fixed set of worker threads ("instances") that run submitted work items
+// in submission order, each on whichever worker is free.
+//
+// It exposes its free capacity (workers not yet claimed by submitted work)
+// and calls a capacity listener after each work item, which is what the
+// DynamicBatcher's back-pressure needs: HasFreeCapacity() as its can_accept,
+// NotifyCapacity() as the listener.
+//
+// Thread-safe: every method may be called from any thread, except that
+// Shutdown and the destructor must not be called from a work item.
+class InstancePool {
+ public:
+  // One unit of work; receives the index (0..instances-1) of the instance
+  // (worker) running it. Should not throw: an escaping exception is caught
+  // and counted (uncaught_exceptions()), since nobody could answer for it.
+  using WorkItem = std::function<void(int instance_index)>;
+  // Runs once on each worker thread before it takes any work, e.g. to set
+  // the thread's intra-op thread count. Must not throw.
+  using WorkerStartHook = std::function<void(int instance_index)>;
+
+  // Validates `options`, starts the workers, and returns once every worker
+  // has run `on_worker_start` (may be null).
+  static StatusOr<std::unique_ptr<InstancePool>> Create(const InstancePoolOptions& options,
+                                                        WorkerStartHook on_worker_start = nullptr);
+
+  // Shutdown().
+  ~InstancePool();
+  InstancePool(const InstancePool&) = delete;
+  InstancePool& operator=(const InstancePool&) = delete;
+
+  // Queues `item` for the next free worker. Unavailable when instances +
+  // max_pending items are already outstanding (running or waiting), or after
+  // Shutdown(); InvalidArgument when `item` is empty.
+  Status Submit(WorkItem item);
+
+  // Workers not claimed by outstanding work: instances minus items running
+  // or waiting, never below 0.
+  int FreeCapacity() const;
+  // FreeCapacity() > 0: a newly submitted item would start at once.
+  bool HasFreeCapacity() const { return FreeCapacity() > 0; }
+
+  // Sets the function called, on a worker thread and with no pool lock held,
+  // each time a work item finishes (after its capacity is free again).
+  // Replaces any previous listener; null removes it. When this returns, no
+  // call to the old listener is still running, so its target may then be
+  // destroyed. Must not be called from the listener itself.
+  void SetCapacityListener(std::function<void()> listener);
+
+  // Stops accepting work, lets the workers finish everything already
+  // submitted, and joins them. Idempotent.
+  void Shutdown();
+
+  // The validated options.
+  int instances() const { return options_.instances; }
+  int intra_op_threads() const { return options_.intra_op_threads; }
+
+  // Work items that threw (and were swallowed) so far.
+  int64_t uncaught_exceptions() const;
+
+ private:
+  explicit InstancePool(const InstancePoolOptions& options);
+  // The body of worker `index`.
+  void WorkerLoop(int index, const WorkerStartHook& on_worker_start);
+  // Calls the capacity listener, if any.
+  void NotifyCapacityListener();
+
+  // Validated; immutable.
+  const InstancePoolOptions options_;
+
+  // Serializes Shutdown() calls, so exactly one joins the workers.
+  std::mutex shutdown_mu_;
+  // Guards the fields below up to listener_mu_.
+  mutable std::mutex mu_;
+  // Signalled when work arrives or shutdown starts. Waited on with mu_.
+  std::condition_variable work_cv_;
+  // Signalled as workers finish their start hook. Waited on with mu_.
+  std::condition_variable started_cv_;
+  // Items waiting for a worker, oldest first. GUARDED_BY(mu_).
+  std::deque<WorkItem> pending_;
+  // Items submitted and not yet finished (waiting + running). GUARDED_BY(mu_).
+  int outstanding_ = 0;
+  // Workers that have run their start hook. GUARDED_BY(mu_).
+  int started_ = 0;
+  // Set by Shutdown(); Submit rejects from then on. GUARDED_BY(mu_).
+  bool shutting_down_ = false;
+  // Work items that threw. GUARDED_BY(mu_).
+  int64_t uncaught_exceptions_ = 0;
+
+  // Held shared while calling listener_, exclusively while replacing it.
+  // Lock order: listener_mu_ -> whatever the listener takes (a batcher's mu_,
+  // which may in turn take mu_ through HasFreeCapacity). Never taken with
+  // mu_ held.
+  std::shared_mutex listener_mu_;
+  // GUARDED_BY(listener_mu_).
+  std::function<void()> listener_;
+
+  // The workers. Written by Create, joined by Shutdown under shutdown_mu_.
+  std::vector<std::thread> workers_;
+};
+
+}  // namespace mlship

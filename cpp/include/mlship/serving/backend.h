@@ -1,0 +1,100 @@
+// Backend: what the HTTP server asks about models and how it runs them.
+//
+// The server owns the network edge and the KServe v2 wire format; the Backend
+// owns everything behind it (versions, batching, instances, monitoring). The
+// deployment layer provides the real one; tests provide fakes.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "mlship/engine/signature.h"
+#include "mlship/serving/host_tensor.h"
+#include "mlship/status.h"
+
+namespace mlship::serving {
+
+// What the server publishes about one version of a model.
+struct ModelInfo {
+  // The model's name, as it appears in URLs (/v2/models/<name>).
+  std::string name;
+  // The version this info describes. Find() with an empty version resolves
+  // it to the default version and reports which one here.
+  std::string version;
+  // Every version of the model that can be addressed, in the order the
+  // metadata endpoint lists them.
+  std::vector<std::string> versions;
+  // The KServe platform string: "pytorch_torchscript", "pytorch_aoti", ...
+  std::string platform;
+  // Inputs and outputs of `version`; requests are checked against it.
+  Signature signature;
+};
+
+// One decoded inference request, already checked against the Signature.
+struct InferRequest {
+  // The model addressed.
+  std::string model_name;
+  // The version addressed, resolved by Find(): never empty.
+  std::string model_version;
+  // The client's request id ("id" in the JSON), echoed in the response; may
+  // be empty.
+  std::string id;
+  // One tensor per Signature input, in Signature order, each with concrete
+  // dimensions that fit the spec.
+  std::vector<HostTensor> inputs;
+  // Output names the client asked for, in its order; empty means all.
+  std::vector<std::string> requested_outputs;
+  // When the answer stops being useful; time_point::max() means no deadline.
+  // A Backend that misses it should answer DeadlineExceeded (HTTP 504).
+  std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
+};
+
+// The answer to an InferRequest.
+struct InferResponse {
+  // The version that actually ran; empty means the version requested.
+  std::string model_version;
+  // The outputs, each consistent (HostTensor::IsConsistent). The server
+  // sends those the client asked for, in the order it asked; when it asked
+  // for none, all of them in this order.
+  std::vector<HostTensor> outputs;
+};
+
+// Called once with the outcome of Backend::Infer.
+using InferCallback = std::function<void(StatusOr<InferResponse>)>;
+
+// The model side of the server.
+//
+// Implementations must be safe for concurrent use from several I/O threads
+// without external synchronization, and every method except Infer must be
+// quick and non-blocking: they run on I/O threads.
+class Backend {
+ public:
+  virtual ~Backend();
+
+  // True while the process can serve at all (/v2/health/live). Default true.
+  virtual bool Live() const;
+  // True when the server should receive traffic (/v2/health/ready).
+  // Default true.
+  virtual bool Ready() const;
+  // Every model served, for listings.
+  virtual std::vector<ModelInfo> Models() const = 0;
+  // The model `name` at `version` (empty = the default version), or
+  // NotFound with a message naming what exists.
+  virtual StatusOr<ModelInfo> Find(std::string_view name, std::string_view version) const = 0;
+  // True when `version` of `name` can take requests now. Default: Find()
+  // succeeds.
+  virtual bool ModelReady(std::string_view name, std::string_view version) const;
+
+  // Runs `request` and calls `done` exactly once with the outputs or an
+  // error: InvalidArgument (400), NotFound (404), Unavailable (503: queue
+  // full or draining), DeadlineExceeded (504), InferenceFailed or Internal
+  // (500). Asynchronous: Infer must return promptly without waiting for the
+  // model (it is called on an I/O thread), and `done` may be called from any
+  // thread, before or after Infer returns. Calls after the first are ignored.
+  virtual void Infer(InferRequest request, InferCallback done) = 0;
+};
+
+}  // namespace mlship::serving

@@ -1,0 +1,137 @@
+// mlship._core: the private native module behind the public Python API.
+//
+// Conventions:
+// - Ownership: Python holds std::shared_ptr<Model>; C++ never keeps Python
+//   objects alive past a call.
+// - GIL: taken while converting arguments and results; released around every
+//   model load and run, so other Python threads run meanwhile.
+// - Tensors: in and out as DLPack (see dlpack.h), zero-copy.
+// - Errors: a non-OK Status becomes the mlship exception for its code (see
+//   errors.h); C++ exceptions never cross the boundary unconverted.
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "dlpack.h"
+#include "errors.h"
+#include "mlship/engine/model.h"
+
+namespace py = pybind11;
+
+namespace mlship::bindings {
+namespace {
+
+std::vector<at::Tensor> TensorsFromPython(const py::sequence& inputs, const char* what) {
+  std::vector<at::Tensor> out;
+  out.reserve(py::len(inputs));
+  for (std::size_t i = 0; i < py::len(inputs); ++i) {
+    out.push_back(TensorFromPython(inputs[i], std::string(what) + " " + std::to_string(i)));
+  }
+  return out;
+}
+
+LoadOptions MakeLoadOptions(const std::optional<std::string>& signature_json, const py::sequence& example_inputs,
+                            int intra_op_threads, bool optimize, int warmup_runs) {
+  LoadOptions options;
+  if (signature_json) {
+    auto sig = Signature::FromJson(*signature_json);
+    if (!sig.ok()) ThrowStatus(sig.status());
+    options.signature = *sig;
+  }
+  // Cloned so the model never holds memory owned by Python objects.
+  for (auto& t : TensorsFromPython(example_inputs, "example input")) options.example_inputs.push_back(t.clone());
+  options.intra_op_threads = intra_op_threads;
+  options.optimize = optimize;
+  options.warmup_runs = warmup_runs;
+  return options;
+}
+
+std::shared_ptr<Model> Unwrap(StatusOr<std::shared_ptr<Model>> result) {
+  if (!result.ok()) ThrowStatus(result.status());
+  return std::move(result).value();
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_core, m) {
+  m.doc() = "mlship's native engine (private: use the mlship package)";
+  m.attr("__version__") = MLSHIP_VERSION;
+  RegisterDLPack(m);
+
+  py::class_<Model, std::shared_ptr<Model>>(m, "Model")
+      .def_property_readonly("signature_json", [](const Model& self) { return self.signature().ToJson(); })
+      .def_property_readonly("format", [](const Model& self) { return std::string(ModelFormatName(self.format())); })
+      .def_property_readonly("source", &Model::source)
+      .def_property_readonly("optimized", &Model::optimized)
+      .def_property_readonly("optimize_note", &Model::optimize_note)
+      .def_property_readonly("intra_op_threads", &Model::intra_op_threads)
+      .def(
+          "run",
+          [](const Model& self, const py::sequence& inputs, const py::object& convert) {
+            std::vector<at::Tensor> tensors = TensorsFromPython(inputs, "input");
+            StatusOr<std::vector<at::Tensor>> outputs = Status::Internal("not run");
+            {
+              py::gil_scoped_release release;
+              outputs = self.Run(tensors);
+            }
+            if (!outputs.ok()) ThrowStatus(outputs.status());
+            py::tuple result(outputs->size());
+            for (std::size_t i = 0; i < outputs->size(); ++i) result[i] = convert(ExportTensor((*outputs)[i]));
+            return result;
+          },
+          py::arg("inputs"), py::arg("convert"),
+          "Runs the model on DLPack-capable inputs; each flat output is passed through `convert` "
+          "(numpy.from_dlpack or torch.from_dlpack).")
+      .def(
+          "save",
+          [](const Model& self, const std::string& path) {
+            Status status;
+            {
+              py::gil_scoped_release release;
+              status = self.Save(path);
+            }
+            if (!status.ok()) ThrowStatus(status);
+          },
+          py::arg("path"));
+
+  m.def(
+      "load_file",
+      [](const std::string& path, std::optional<std::string> signature_json, const py::sequence& example_inputs,
+         int intra_op_threads, bool optimize, int warmup_runs) {
+        LoadOptions options = MakeLoadOptions(signature_json, example_inputs, intra_op_threads, optimize, warmup_runs);
+        StatusOr<std::shared_ptr<Model>> model = Status::Internal("not loaded");
+        {
+          py::gil_scoped_release release;
+          model = LoadModel(path, options);
+        }
+        return Unwrap(std::move(model));
+      },
+      py::arg("path"), py::arg("signature_json"), py::arg("example_inputs"), py::arg("intra_op_threads"),
+      py::arg("optimize"), py::arg("warmup_runs"));
+
+  m.def(
+      "load_torchscript_bytes",
+      [](const py::bytes& data, std::optional<std::string> signature_json, const py::sequence& example_inputs,
+         int intra_op_threads, bool optimize, int warmup_runs) {
+        LoadOptions options = MakeLoadOptions(signature_json, example_inputs, intra_op_threads, optimize, warmup_runs);
+        std::string bytes = data;
+        StatusOr<std::shared_ptr<Model>> model = Status::Internal("not loaded");
+        {
+          py::gil_scoped_release release;
+          model = LoadTorchScriptFromBytes(bytes, options);
+        }
+        return Unwrap(std::move(model));
+      },
+      py::arg("data"), py::arg("signature_json"), py::arg("example_inputs"), py::arg("intra_op_threads"),
+      py::arg("optimize"), py::arg("warmup_runs"));
+
+  m.def("set_num_threads", [](int n) { at::set_num_threads(n); }, "Sets torch's intra-op threads for this thread.");
+  m.def("get_num_threads", [] { return at::get_num_threads(); });
+}
+
+}  // namespace mlship::bindings

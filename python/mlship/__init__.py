@@ -1,0 +1,50 @@
+"""mlship: put a PyTorch model into production.
+
+Load TorchScript files, ``.pt2`` packages or ``torch.nn.Module``s into a C++
+engine that runs them without the GIL::
+
+    import mlship
+    model = mlship.load(net, example_inputs=x[:1])
+    y = model(x)
+
+Anything not exported here is private.
+"""
+
+from mlship._core import __version__
+from mlship._errors import (
+    DeadlineExceededError,
+    FailedPreconditionError,
+    InferenceError,
+    InternalError,
+    InvalidInputError,
+    MlshipError,
+    ModelLoadError,
+    NotFoundError,
+    OverloadedError,
+    ResourceExhaustedError,
+    UnauthenticatedError,
+)
+from mlship._export import export_pt2
+from mlship._load import load
+from mlship._model import Model
+from mlship._signature import Signature, TensorSpec
+
+__all__ = [
+    "__version__",
+    "load",
+    "export_pt2",
+    "Model",
+    "Signature",
+    "TensorSpec",
+    "MlshipError",
+    "InvalidInputError",
+    "ModelLoadError",
+    "InferenceError",
+    "NotFoundError",
+    "OverloadedError",
+    "DeadlineExceededError",
+    "UnauthenticatedError",
+    "FailedPreconditionError",
+    "ResourceExhaustedError",
+    "InternalError",
+]
