@@ -17,9 +17,18 @@ namespace {
 constexpr const char* kCapsuleName = "dltensor";
 constexpr const char* kUsedCapsuleName = "used_dltensor";
 
+constexpr const char* kVersionedCapsuleName = "dltensor_versioned";
+
 void DeleteUnconsumedCapsule(PyObject* capsule) {
   if (PyCapsule_IsValid(capsule, kCapsuleName)) {
     auto* managed = static_cast<DLManagedTensor*>(PyCapsule_GetPointer(capsule, kCapsuleName));
+    if (managed != nullptr && managed->deleter != nullptr) managed->deleter(managed);
+  }
+}
+
+void DeleteUnconsumedVersionedCapsule(PyObject* capsule) {
+  if (PyCapsule_IsValid(capsule, kVersionedCapsuleName)) {
+    auto* managed = static_cast<DLManagedTensorVersioned*>(PyCapsule_GetPointer(capsule, kVersionedCapsuleName));
     if (managed != nullptr && managed->deleter != nullptr) managed->deleter(managed);
   }
 }
@@ -32,7 +41,18 @@ class ExportedTensor {
  public:
   explicit ExportedTensor(at::Tensor tensor) : tensor_(std::move(tensor)) {}
 
-  py::capsule Capsule() {
+  // A versioned (DLPack 1.x) capsule when the consumer can take one: it
+  // carries flags, so numpy marks the array writable; else the legacy form.
+  py::capsule Capsule(const py::kwargs& kwargs) {
+    bool versioned = false;
+    if (kwargs.contains("max_version") && !kwargs["max_version"].is_none()) {
+      versioned = py::cast<int>(py::tuple(kwargs["max_version"])[0]) >= 1;
+    }
+    if (versioned) {
+      DLManagedTensorVersioned* managed = at::toDLPackVersioned(tensor_);
+      return py::reinterpret_steal<py::capsule>(
+          PyCapsule_New(managed, kVersionedCapsuleName, DeleteUnconsumedVersionedCapsule));
+    }
     DLManagedTensor* managed = at::toDLPack(tensor_);
     return py::reinterpret_steal<py::capsule>(PyCapsule_New(managed, kCapsuleName, DeleteUnconsumedCapsule));
   }
@@ -68,7 +88,7 @@ py::object ExportTensor(const at::Tensor& tensor) { return py::cast(ExportedTens
 void RegisterDLPack(py::module_& m) {
   py::class_<ExportedTensor>(m, "_ExportedTensor")
       .def(
-          "__dlpack__", [](ExportedTensor& self, py::args, py::kwargs) { return self.Capsule(); },
+          "__dlpack__", [](ExportedTensor& self, py::args, py::kwargs kwargs) { return self.Capsule(kwargs); },
           "A DLPack capsule for this tensor (CPU; stream arguments are ignored).")
       .def("__dlpack_device__", [](ExportedTensor&) { return py::make_tuple(1, 0); });  // (kDLCPU, 0)
 }

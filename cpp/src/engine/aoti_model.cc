@@ -1,4 +1,5 @@
 // AOTInductor packages: device check, signature from the call spec, run.
+#include "mlship/engine/error_text.h"
 #include "mlship/engine/aoti_model.h"
 
 #include <ATen/ATen.h>
@@ -84,10 +85,8 @@ StatusOr<std::shared_ptr<AotiModel>> AotiModel::Create(const std::string& path,
     std::size_t runners = options.aoti_runners > 0 ? options.aoti_runners
                                                    : std::max(1u, std::thread::hardware_concurrency());
     loader = std::make_unique<torch::inductor::AOTIModelPackageLoader>(path, "model", false, runners);
-  } catch (const c10::Error& e) {
-    return Status::ModelLoadFailed("cannot load model from " + what + ": " + e.what_without_backtrace());
   } catch (const std::exception& e) {
-    return Status::ModelLoadFailed("cannot load model from " + what + ": " + e.what());
+    return Status::ModelLoadFailed("cannot load model from " + what + ": " + ErrorSummary(e));
   }
 
   Signature sig;
@@ -106,7 +105,7 @@ StatusOr<std::shared_ptr<AotiModel>> AotiModel::Create(const std::string& path,
       c10::InferenceMode guard;
       out = loader->run(options.example_inputs);
     } catch (const std::exception& e) {
-      return Status::ModelLoadFailed("running " + what + " on its example inputs failed: " + e.what());
+      return Status::ModelLoadFailed("running " + what + " on its example inputs failed: " + ErrorSummary(e));
     }
     auto [kind, names] = OutputLayoutFromCallSpec(loader->get_call_spec());
     if (kind == OutputKind::kTensor && out.size() > 1) kind = OutputKind::kTuple;

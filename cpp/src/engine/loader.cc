@@ -5,6 +5,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "mlship/engine/error_text.h"
 #include "mlship/engine/aoti_model.h"
 #include "mlship/engine/model.h"
 #include "mlship/engine/model_file.h"
@@ -43,10 +44,8 @@ StatusOr<std::shared_ptr<Model>> LoadTorchScript(LoadFn load, const std::string&
   torch::jit::Module module;
   try {
     module = load(extra);
-  } catch (const c10::Error& e) {
-    return Status::ModelLoadFailed("cannot load model from " + what + ": " + e.what_without_backtrace());
   } catch (const std::exception& e) {
-    return Status::ModelLoadFailed("cannot load model from " + what + ": " + e.what());
+    return Status::ModelLoadFailed("cannot load model from " + what + ": " + ErrorSummary(e));
   }
   ASSIGN_OR_RETURN(auto embedded, EmbeddedSignature(extra, what));
   if (!embedded) embedded = sidecar;

@@ -1,5 +1,6 @@
 // The Model base: input checks, InferenceMode, threads and error capture
 // shared by every format.
+#include "mlship/engine/error_text.h"
 #include "mlship/engine/model.h"
 
 #include <ATen/Parallel.h>
@@ -35,11 +36,9 @@ StatusOr<std::vector<at::Tensor>> Model::RunUnchecked(const std::vector<at::Tens
                                      std::to_string(signature_.outputs.size()));
     }
     return outputs;
-  } catch (const c10::Error& e) {
-    // what_without_backtrace(): messages never carry C++ stack traces.
-    return Status::InferenceFailed(std::string("model forward failed: ") + e.what_without_backtrace());
   } catch (const std::exception& e) {
-    return Status::InferenceFailed(std::string("model forward failed: ") + e.what());
+    // what_without_backtrace(): messages never carry C++ stack traces.
+    return Status::InferenceFailed(std::string("model forward failed: ") + ErrorSummary(e));
   }
 }
 

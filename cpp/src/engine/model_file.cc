@@ -1,4 +1,5 @@
 // Format detection by looking inside the archive (PyTorch's own zip reader).
+#include "mlship/engine/error_text.h"
 #include "mlship/engine/model_file.h"
 
 #include <caffe2/serialize/inline_container.h>
@@ -76,10 +77,8 @@ StatusOr<ModelFormat> DetectModelFormat(const std::string& path) {
   try {
     caffe2::serialize::PyTorchStreamReader reader(path);
     return Classify(reader, what);
-  } catch (const c10::Error& e) {
-    return NotAnArchive(what, head, e.what_without_backtrace());
   } catch (const std::exception& e) {
-    return NotAnArchive(what, head, e.what());
+    return NotAnArchive(what, head, ErrorSummary(e));
   }
 }
 
@@ -89,10 +88,8 @@ StatusOr<ModelFormat> DetectModelFormatFromBytes(const std::string& bytes, const
     std::istringstream in(bytes);
     caffe2::serialize::PyTorchStreamReader reader(&in);
     return Classify(reader, what);
-  } catch (const c10::Error& e) {
-    return NotAnArchive(what, bytes.substr(0, 8), e.what_without_backtrace());
   } catch (const std::exception& e) {
-    return NotAnArchive(what, bytes.substr(0, 8), e.what());
+    return NotAnArchive(what, bytes.substr(0, 8), ErrorSummary(e));
   }
 }
 

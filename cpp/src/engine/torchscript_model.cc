@@ -1,4 +1,5 @@
 // TorchScript: load, derive the signature, freeze/optimize under a check, run.
+#include "mlship/engine/error_text.h"
 #include "mlship/engine/torchscript_model.h"
 
 #include <ATen/ATen.h>
@@ -110,9 +111,9 @@ StatusOr<Signature> DeriveSignature(torch::jit::Module& module, const std::vecto
   try {
     c10::InferenceMode guard;
     out = CallForward(module, examples);
-  } catch (const c10::Error& e) {
+  } catch (const std::exception& e) {
     return Status::ModelLoadFailed(std::string("running the model on its example inputs failed: ") +
-                                   e.what_without_backtrace());
+                                   ErrorSummary(e));
   }
   ASSIGN_OR_RETURN(auto layout, DescribeOutput(out));
   sig.output_kind = layout.kind;
@@ -129,10 +130,8 @@ StatusOr<std::vector<at::Tensor>> RunFlat(torch::jit::Module& module, const std:
   try {
     c10::InferenceMode guard;
     return Flatten(CallForward(module, inputs), sig);
-  } catch (const c10::Error& e) {
-    return Status::ModelLoadFailed(e.what_without_backtrace());
   } catch (const std::exception& e) {
-    return Status::ModelLoadFailed(e.what());
+    return Status::ModelLoadFailed(ErrorSummary(e));
   }
 }
 
@@ -145,8 +144,8 @@ std::optional<torch::jit::Module> TryOptimize(torch::jit::Module& module, const 
   try {
     candidate = torch::jit::freeze(module);
     candidate = torch::jit::optimize_for_inference(candidate);
-  } catch (const c10::Error& e) {
-    *note = std::string("freeze/optimize_for_inference failed: ") + e.what_without_backtrace();
+  } catch (const std::exception& e) {
+    *note = std::string("freeze/optimize_for_inference failed: ") + ErrorSummary(e);
     return std::nullopt;
   }
   for (const auto& probe : probes) {
@@ -244,8 +243,8 @@ Status TorchScriptModel::Save(const std::string& path) const {
   try {
     torch::jit::ExtraFilesMap extra{{kSignatureExtraFile, signature_.ToJson()}};
     original_.save(path, extra);
-  } catch (const c10::Error& e) {
-    return Status::InvalidArgument("cannot save the model to '" + path + "': " + e.what_without_backtrace());
+  } catch (const std::exception& e) {
+    return Status::InvalidArgument("cannot save the model to '" + path + "': " + ErrorSummary(e));
   }
   return Status::Ok();
 }

@@ -1,12 +1,26 @@
 // AnomalyDetector: NaN, Inf and far-out-of-range counts per feature.
 #include "mlship/monitor/anomaly.h"
 
+#include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <string>
 
 #include "mlship/monitor/prometheus.h"
 
 namespace mlship::monitor {
+namespace {
+
+// Inputs are floats; printing them as floats keeps "0.1" from reading as
+// "0.10000000149011612" in error messages.
+std::string FormatFloat(double value) {
+  if (!std::isfinite(value)) return FormatPrometheusNumber(value);
+  char buffer[32];
+  auto [end, ec] = std::to_chars(buffer, buffer + sizeof(buffer), static_cast<float>(value));
+  return ec == std::errc() ? std::string(buffer, end) : FormatPrometheusNumber(value);
+}
+
+}  // namespace
 
 StatusOr<AnomalyDetector> AnomalyDetector::Create(const ReferenceProfile& profile,
                                                   const AnomalyDetectorOptions& options) {
@@ -83,12 +97,12 @@ StatusOr<AnomalyReport> AnomalyDetector::Check(const float* rows, int64_t n, int
     const double v = rows[first_row * features + first_feature];
     std::string where = "input feature " + std::to_string(first_feature) + " at row " + std::to_string(first_row);
     if (!std::isfinite(v)) {
-      return Status::InvalidArgument(where + " is " + FormatPrometheusNumber(v) + "; expected a finite number");
+      return Status::InvalidArgument(where + " is " + FormatFloat(v) + "; expected a finite number");
     }
-    return Status::InvalidArgument(where + " is " + FormatPrometheusNumber(v) + ", outside the accepted range [" +
-                                   FormatPrometheusNumber(lower_[j]) + ", " + FormatPrometheusNumber(upper_[j]) +
-                                   "] (the reference data spanned [" + FormatPrometheusNumber(reference_min_[j]) +
-                                   ", " + FormatPrometheusNumber(reference_max_[j]) +
+    return Status::InvalidArgument(where + " is " + FormatFloat(v) + ", outside the accepted range [" +
+                                   FormatFloat(lower_[j]) + ", " + FormatFloat(upper_[j]) +
+                                   "] (the reference data spanned [" + FormatFloat(reference_min_[j]) +
+                                   ", " + FormatFloat(reference_max_[j]) +
                                    "]); check the input's scaling and units");
   }
   return report;

@@ -14,7 +14,16 @@ bool EndsWith(std::string_view s, std::string_view suffix) {
 bool IsLetterOrUnderscore(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_'; }
 bool IsDigit(char c) { return c >= '0' && c <= '9'; }
 
-std::string Quoted(std::string_view s) { return "\"" + std::string(s) + "\""; }
+// "name", quoted. Built by appending: GCC 12 warns (falsely, -Wrestrict) on
+// the equivalent `"\"" + std::string(s) + "\""`.
+std::string Quoted(std::string_view s) {
+  std::string out;
+  out.reserve(s.size() + 2);
+  out += '"';
+  out += s;
+  out += '"';
+  return out;
+}
 
 // Unit tokens for durations other than seconds, the Prometheus base unit.
 constexpr std::array<std::string_view, 14> kNonSecondTimeUnits = {

@@ -37,7 +37,8 @@ namespace mlship {
 // next asks. Deadlines are enforced while waiting for capacity too. Without
 // `can_accept` the consumer is assumed to always have room.
 //
-// Typical wiring (destroy the batcher before the pool):
+// Typical wiring. Tear down in this order: batcher->Stop(true) (hands the
+// queue to the pool), pool->Shutdown() (runs it), then destroy both:
 //
 //   auto pool = InstancePool::Create(pool_options).value();
 //   auto batcher = DynamicBatcher<MyTask>::Create(

@@ -1,0 +1,160 @@
+// HttpServer: the KServe v2 / Open Inference Protocol REST server.
+//
+// Asynchronous (Boost.Beast over Asio): a few I/O threads serve every
+// connection; no thread waits on an open request. Requests are decoded and
+// checked on the I/O thread, handed to the Backend, and the Backend's answer
+// is posted back to the connection that asked. Routes:
+//
+//   GET  /v2/health/live, /v2/health/ready        (no token needed)
+//   GET  /v2                                      server metadata
+//   GET  /v2/models/{name}[/versions/{v}]         model metadata
+//   GET  /v2/models/{name}[/versions/{v}]/ready   model readiness
+//   POST /v2/models/{name}[/versions/{v}]/infer   inference
+//   GET  <extra routes added with AddGetRoute>
+//
+// Errors are always JSON {"error": "..."} with the HTTP status of the
+// Status code (400, 401, 404, 405, 413, 431, 503, 504, 500).
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "mlship/serving/backend.h"
+#include "mlship/serving/codec_limits.h"
+#include "mlship/status.h"
+
+namespace mlship::serving {
+
+namespace internal {
+class Listener;
+struct ServerState;
+}  // namespace internal
+
+struct HttpServerOptions {
+  // ---- Affects behaviour ----
+
+  // The IP address to listen on ("localhost" means 127.0.0.1). Default
+  // loopback only. Any other address (0.0.0.0, ::, a LAN address) needs a
+  // token or allow_insecure_public_bind.
+  std::string host = "127.0.0.1";
+  // The TCP port. Default 8000; 0 picks a free port (read it with port()).
+  uint16_t port = 8000;
+  // The bearer token every request except the health probes must carry
+  // ("Authorization: Bearer <token>"). Empty (the default) turns
+  // authentication off, which is only allowed on loopback unless
+  // allow_insecure_public_bind. Printable ASCII without spaces; use at least
+  // 32 random characters.
+  std::string token;
+  // Set to serve on a non-loopback address without a token. Default false;
+  // leave it so except on a network you trust completely.
+  bool allow_insecure_public_bind = false;
+  // Deadline given to the Backend with each inference request, counted from
+  // when the request was decoded. Zero (the default) sets no deadline.
+  std::chrono::milliseconds request_timeout{0};
+
+  // ---- Limits: they bound what one client can make the server hold ----
+
+  // Largest request body accepted; larger requests get 413 before their body
+  // is read. Default 64 MiB; it also bounds the JSON a request can make the
+  // server parse (roughly 16 bytes of memory per JSON number).
+  std::size_t max_body_bytes = std::size_t{64} << 20;
+  // Largest request line plus headers accepted; larger get 431. Default
+  // 16 KiB; most users should leave this alone.
+  std::size_t max_header_bytes = std::size_t{16} << 10;
+  // Most connections open at once. Connections beyond it are answered 503
+  // and closed. Default 1024; keep it under the process's open-file limit.
+  std::size_t max_connections = 1024;
+  // How long a connection may sit idle between requests (keep-alive), and
+  // the longest a single read or write of one request may take. Default 60 s.
+  std::chrono::milliseconds idle_timeout{std::chrono::seconds(60)};
+  // How long Stop() waits for requests in flight before it abandons them.
+  // Default 30 s.
+  std::chrono::milliseconds drain_timeout{std::chrono::seconds(30)};
+  // Bounds on request JSON and tensors (depth, elements per tensor, id).
+  CodecLimits codec;
+
+  // ---- Affects performance ----
+
+  // Threads running network I/O, parsing and encoding; inference runs in
+  // the Backend, not here. Default 2, which serves thousands of requests a
+  // second; raise it only when the I/O threads are busy. Range 1..256.
+  int io_threads = 2;
+};
+
+// Checks `options` and says what is wrong, with the value. Create() calls
+// it; callers may call it earlier to report mistakes before building a
+// Backend.
+Status ValidateHttpServerOptions(const HttpServerOptions& options);
+
+// The response of an extra GET route.
+struct HttpContent {
+  // The response body.
+  std::string body;
+  // Its Content-Type header.
+  std::string content_type = "text/plain; charset=utf-8";
+};
+
+// Produces an extra route's response; runs on an I/O thread, so it must be
+// quick. An error Status becomes the matching HTTP error.
+using GetRouteHandler = std::function<StatusOr<HttpContent>()>;
+
+// The server. Create() binds the port; Start() starts serving; Stop() (or
+// the destructor) drains and stops. Create, Start, Stop and the destructor
+// must be called from one thread at a time; port() and AddGetRoute are safe
+// from any thread.
+class HttpServer {
+ public:
+  // Validates `options` and binds the listening socket (so port() is known
+  // and "address in use" is reported here). `backend` must outlive the
+  // server and every request handed to it.
+  static StatusOr<std::unique_ptr<HttpServer>> Create(const HttpServerOptions& options, Backend* backend);
+
+  HttpServer(const HttpServer&) = delete;
+  HttpServer& operator=(const HttpServer&) = delete;
+  // Calls Stop().
+  ~HttpServer();
+
+  // Serves `handler`'s response for GET `path` (exact match, query string
+  // ignored), e.g. /metrics. The token applies as for every non-health
+  // route. Paths under /v2 are reserved; adding a path twice is an error.
+  // May be called before or after Start().
+  Status AddGetRoute(const std::string& path, GetRouteHandler handler);
+
+  // Starts the I/O threads and accepts connections. FailedPrecondition when
+  // called twice or after Stop().
+  Status Start();
+
+  // The port actually bound (the chosen one when options.port was 0).
+  uint16_t port() const { return port_; }
+
+  // Stops accepting, closes idle connections, lets requests in flight finish
+  // (up to drain_timeout; readiness reports false and new requests get 503
+  // meanwhile) and joins the I/O threads. Idempotent.
+  void Stop();
+
+ private:
+  HttpServer(std::shared_ptr<internal::ServerState> state, std::shared_ptr<internal::Listener> listener);
+
+  // Runs the I/O context on one thread until it runs out of work or stops.
+  void RunIoThread();
+
+  // What the I/O threads and the Backend callbacks share; outlives the
+  // server while the Backend still holds requests.
+  std::shared_ptr<internal::ServerState> state_;
+  // Accepts connections. Destroyed before state_ (declared after it).
+  std::shared_ptr<internal::Listener> listener_;
+  // The bound port.
+  uint16_t port_ = 0;
+  // The server's lifecycle; touched only by the controlling thread.
+  enum class Phase { kCreated, kRunning, kStopped } phase_ = Phase::kCreated;
+  // Opaque: owns the I/O threads and the work guard (keeps Beast out of
+  // this header).
+  struct Threads;
+  std::unique_ptr<Threads> threads_;
+};
+
+}  // namespace mlship::serving

@@ -1,0 +1,109 @@
+// HttpServer: creation, the I/O threads, and the drain on Stop().
+#include "mlship/serving/http_server.h"
+
+#include <condition_variable>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/ip/address.hpp>
+
+#include "listener.h"
+#include "server_state.h"
+#include "session.h"
+
+namespace mlship::serving {
+namespace asio = boost::asio;
+
+// The I/O threads, and what Stop() waits on.
+struct HttpServer::Threads {
+  // The running threads; joined by Stop().
+  std::vector<std::thread> threads;
+  // Keeps io.run() from returning while the server runs with no connection.
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
+  // Guards running.
+  std::mutex running_mu;
+  // Signalled when a thread's io.run() returns.
+  std::condition_variable thread_finished;
+  // Threads still inside io.run(). Guarded by running_mu.
+  int running = 0;
+};
+
+StatusOr<std::unique_ptr<HttpServer>> HttpServer::Create(const HttpServerOptions& options, Backend* backend) {
+  if (backend == nullptr) return Status::InvalidArgument("the server needs a Backend; got null");
+  RETURN_IF_ERROR(ValidateHttpServerOptions(options));
+  auto state = std::make_shared<internal::ServerState>(options, backend);
+  const std::string host = options.host == "localhost" ? "127.0.0.1" : options.host;
+  const asio::ip::tcp::endpoint endpoint(asio::ip::make_address(host), options.port);
+  ASSIGN_OR_RETURN(std::shared_ptr<internal::Listener> listener, internal::Listener::Bind(*state, endpoint));
+  return std::unique_ptr<HttpServer>(new HttpServer(std::move(state), std::move(listener)));
+}
+
+HttpServer::HttpServer(std::shared_ptr<internal::ServerState> state, std::shared_ptr<internal::Listener> listener)
+    : state_(std::move(state)),
+      listener_(std::move(listener)),
+      port_(listener_->port()),
+      threads_(std::make_unique<Threads>()) {}
+
+HttpServer::~HttpServer() { Stop(); }
+
+Status HttpServer::AddGetRoute(const std::string& path, GetRouteHandler handler) {
+  return state_->AddGetRoute(path, std::move(handler));
+}
+
+Status HttpServer::Start() {
+  if (phase_ != Phase::kCreated) {
+    return Status::FailedPrecondition(phase_ == Phase::kRunning ? "the server is already running"
+                                                                : "a stopped server cannot start again; create a new one");
+  }
+  phase_ = Phase::kRunning;
+  threads_->work.emplace(asio::make_work_guard(state_->io));
+  listener_->Start();
+  threads_->running = state_->options.io_threads;
+  for (int i = 0; i < state_->options.io_threads; ++i) threads_->threads.emplace_back([this] { RunIoThread(); });
+  return Status::Ok();
+}
+
+void HttpServer::RunIoThread() {
+  // Handlers catch what they can; anything escaping is a bug that must not
+  // take the process down with it, so the thread goes back to serving.
+  while (true) {
+    try {
+      state_->io.run();
+      break;
+    } catch (...) {
+    }
+  }
+  std::lock_guard<std::mutex> lock(threads_->running_mu);
+  --threads_->running;
+  threads_->thread_finished.notify_all();
+}
+
+void HttpServer::Stop() {
+  if (phase_ == Phase::kStopped) return;
+  if (phase_ == Phase::kCreated) {
+    listener_->CloseWithoutThreads();
+    phase_ = Phase::kStopped;
+    return;
+  }
+  phase_ = Phase::kStopped;
+  state_->draining.store(true);
+  listener_->Stop();
+  for (const auto& session : state_->LiveSessions()) session->Drain();
+  threads_->work.reset();
+  {
+    // io.run() returns once nothing is left to do: no connection open and
+    // no request in the Backend's hands (each holds work on the io_context).
+    std::unique_lock<std::mutex> lock(threads_->running_mu);
+    const bool drained = threads_->thread_finished.wait_for(lock, state_->options.drain_timeout,
+                                                           [this] { return threads_->running == 0; });
+    if (!drained) state_->io.stop();  // abandon what is still in flight
+  }
+  for (std::thread& thread : threads_->threads) thread.join();
+  threads_->threads.clear();
+}
+
+}  // namespace mlship::serving

@@ -1,0 +1,78 @@
+// Validating HttpServerOptions, including the refusal to serve publicly
+// without a token.
+#include <string>
+
+#include <boost/asio/ip/address.hpp>
+
+#include "mlship/serving/http_server.h"
+
+namespace mlship::serving {
+
+namespace {
+
+Status ValidateToken(const std::string& token) {
+  constexpr std::size_t kMaxTokenBytes = 4096;
+  if (token.size() > kMaxTokenBytes) {
+    return Status::InvalidArgument("token must be at most " + std::to_string(kMaxTokenBytes) + " bytes; was " +
+                                   std::to_string(token.size()));
+  }
+  for (char c : token) {
+    // Visible ASCII only: a token must fit in an HTTP header unchanged.
+    if (c <= ' ' || c > '~') {
+      return Status::InvalidArgument("token must be printable ASCII without spaces (it travels in an HTTP header)");
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status ValidateHttpServerOptions(const HttpServerOptions& options) {
+  const std::string host = options.host == "localhost" ? "127.0.0.1" : options.host;
+  boost::system::error_code ec;
+  const boost::asio::ip::address address = boost::asio::ip::make_address(host, ec);
+  if (ec) {
+    return Status::InvalidArgument("host must be an IP address such as 127.0.0.1, ::1 or 0.0.0.0; was '" +
+                                   options.host + "'");
+  }
+  RETURN_IF_ERROR(ValidateToken(options.token));
+  if (!address.is_loopback() && options.token.empty() && !options.allow_insecure_public_bind) {
+    return Status::InvalidArgument(
+        "binding " + options.host +
+        " without a token would let anyone who can reach this machine use the models; set a token, or ask for "
+        "insecure mode by name (allow_insecure_public_bind / --insecure), or bind 127.0.0.1");
+  }
+  if (options.io_threads < 1 || options.io_threads > 256) {
+    return Status::InvalidArgument("io_threads must be in 1..256; was " + std::to_string(options.io_threads));
+  }
+  if (options.max_body_bytes == 0) return Status::InvalidArgument("max_body_bytes must be positive; was 0");
+  if (options.max_header_bytes < 1024 || options.max_header_bytes > (std::size_t{1} << 30)) {
+    return Status::InvalidArgument("max_header_bytes must be in 1024..2^30; was " +
+                                   std::to_string(options.max_header_bytes));
+  }
+  if (options.max_connections == 0) return Status::InvalidArgument("max_connections must be positive; was 0");
+  if (options.idle_timeout.count() <= 0) {
+    return Status::InvalidArgument("idle_timeout must be positive; was " +
+                                   std::to_string(options.idle_timeout.count()) + " ms");
+  }
+  if (options.drain_timeout.count() < 0) {
+    return Status::InvalidArgument("drain_timeout must not be negative; was " +
+                                   std::to_string(options.drain_timeout.count()) + " ms");
+  }
+  if (options.request_timeout.count() < 0) {
+    return Status::InvalidArgument("request_timeout must not be negative (0 = none); was " +
+                                   std::to_string(options.request_timeout.count()) + " ms");
+  }
+  const CodecLimits& codec = options.codec;
+  if (codec.max_json_depth < 4 || codec.max_json_depth > 1024) {
+    return Status::InvalidArgument("codec.max_json_depth must be in 4..1024; was " +
+                                   std::to_string(codec.max_json_depth));
+  }
+  if (codec.max_elements_per_tensor <= 0) {
+    return Status::InvalidArgument("codec.max_elements_per_tensor must be positive; was " +
+                                   std::to_string(codec.max_elements_per_tensor));
+  }
+  return Status::Ok();
+}
+
+}  // namespace mlship::serving

@@ -1,0 +1,25 @@
+// Building JSON and error responses.
+#include "http_types.h"
+
+#include <utility>
+
+#include "mlship/serving/kserve_codec.h"
+
+namespace mlship::serving::internal {
+
+HttpResponse JsonResponse(http::status status, std::string body) {
+  HttpResponse response{status, 11};
+  response.set(http::field::content_type, "application/json");
+  response.body() = std::move(body);
+  return response;
+}
+
+HttpResponse ErrorResponse(int http_status, std::string_view message) {
+  return JsonResponse(static_cast<http::status>(http_status), EncodeErrorBody(message));
+}
+
+HttpResponse ErrorResponse(const Status& status) {
+  return ErrorResponse(HttpStatusFor(status.code()), status.message());
+}
+
+}  // namespace mlship::serving::internal

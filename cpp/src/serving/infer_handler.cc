@@ -1,0 +1,136 @@
+// POST .../infer: decode, hand to the Backend, post the answer back.
+#include <atomic>
+#include <chrono>
+#include <exception>
+#include <utility>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/post.hpp>
+
+#include "mlship/serving/kserve_codec.h"
+#include "request_handler.h"
+
+namespace mlship::serving::internal {
+namespace asio = boost::asio;
+
+namespace {
+
+// The response to an infer request once the Backend has answered. Runs on
+// the connection's strand: encoding happens on an I/O thread, never on the
+// Backend's worker.
+HttpResponse EncodeInferResult(StatusOr<InferResponse> result, InferResponseHeader header,
+                               const OutputSelection& selection, const CodecLimits& limits) {
+  if (!result.ok()) return ErrorResponse(result.status());
+  if (!result->model_version.empty()) header.model_version = result->model_version;
+  StatusOr<EncodedBody> encoded = EncodeInferResponse(header, result->outputs, selection, limits);
+  if (!encoded.ok()) return ErrorResponse(encoded.status());
+  HttpResponse response = JsonResponse(http::status::ok, std::move(encoded->body));
+  if (encoded->json_length.has_value()) {
+    response.set(http::field::content_type, "application/octet-stream");
+    response.set(kInferenceHeaderContentLength, std::to_string(*encoded->json_length));
+  }
+  return response;
+}
+
+// One request in the Backend's hands. Keeps the server state (and so the
+// io_context) and the connection alive until the Backend answers, and holds
+// work on the io_context so the I/O threads do not finish meanwhile.
+//
+// Member order matters: the connection is released before the work guard
+// and the state it runs on.
+class PendingInfer {
+ public:
+  PendingInfer(std::shared_ptr<ServerState> state, std::shared_ptr<Responder> responder, InferResponseHeader header,
+               OutputSelection selection)
+      : state_(std::move(state)),
+        work_(asio::make_work_guard(state_->io)),
+        responder_(std::move(responder)),
+        header_(std::move(header)),
+        selection_(std::move(selection)) {}
+
+  // A Backend that drops its callback without calling it still gets the
+  // client an answer.
+  ~PendingInfer() {
+    if (!completed_.exchange(true)) {
+      Post(Status::Internal("the model backend dropped the request without answering"));
+    }
+  }
+
+  // Called by the Backend from any thread; the first call wins.
+  void Complete(StatusOr<InferResponse> result) {
+    if (completed_.exchange(true)) return;
+    Post(std::move(result));
+  }
+
+ private:
+  // Posts the encoding and the response onto the connection's strand. The
+  // posted handler holds the connection but not the state, so a handler left
+  // in a stopped io_context cannot keep that io_context alive forever.
+  void Post(StatusOr<InferResponse> result) {
+    asio::post(responder_->executor(), [responder = responder_, header = header_, selection = selection_,
+                                        limits = state_->options.codec, result = std::move(result)]() mutable {
+      responder->Respond(EncodeInferResult(std::move(result), std::move(header), selection, limits));
+    });
+  }
+
+  // Keeps the io_context alive until this request is answered.
+  std::shared_ptr<ServerState> state_;
+  // Keeps the I/O threads running until this request is answered.
+  asio::executor_work_guard<asio::io_context::executor_type> work_;
+  // The connection waiting for the answer.
+  std::shared_ptr<Responder> responder_;
+  // model_name, model_version and id for the response.
+  InferResponseHeader header_;
+  // Which outputs to send, and how.
+  OutputSelection selection_;
+  // Set by the first Complete() (or the destructor).
+  std::atomic<bool> completed_{false};
+};
+
+}  // namespace
+
+void HandleInfer(ServerState& state, const Route& route, HttpRequest request, std::shared_ptr<Responder> responder) {
+  if (state.draining.load()) return responder->Respond(ErrorResponse(503, "the server is shutting down"));
+  StatusOr<ModelInfo> info = state.backend->Find(route.model, route.version);
+  if (!info.ok()) return responder->Respond(ErrorResponse(info.status()));
+  if (!state.backend->ModelReady(info->name, info->version)) {
+    return responder->Respond(
+        ErrorResponse(503, "model '" + info->name + "' version '" + info->version + "' is not ready; retry later"));
+  }
+
+  const std::string_view body = request.body();
+  std::optional<std::size_t> json_length;
+  if (const auto header = request.find(kInferenceHeaderContentLength); header != request.end()) {
+    StatusOr<std::size_t> length =
+        ParseInferenceHeaderLength({header->value().data(), header->value().size()}, body.size());
+    if (!length.ok()) return responder->Respond(ErrorResponse(length.status()));
+    json_length = *length;
+  }
+  StatusOr<DecodedInferRequest> decoded = DecodeInferRequest(body, json_length, info->signature, state.options.codec);
+  if (!decoded.ok()) return responder->Respond(ErrorResponse(decoded.status()));
+  request.body().clear();
+  request.body().shrink_to_fit();  // the tensors hold their own copy now
+
+  InferRequest infer;
+  infer.model_name = info->name;
+  infer.model_version = info->version;
+  infer.id = decoded->id;
+  infer.inputs = std::move(decoded->inputs);
+  infer.requested_outputs = decoded->outputs.Names();
+  if (state.options.request_timeout.count() > 0) {
+    infer.deadline = std::chrono::steady_clock::now() + state.options.request_timeout;
+  }
+
+  auto pending = std::make_shared<PendingInfer>(
+      state.shared_from_this(), std::move(responder),
+      InferResponseHeader{info->name, info->version, std::move(decoded->id)}, std::move(decoded->outputs));
+  InferCallback done = [pending](StatusOr<InferResponse> result) { pending->Complete(std::move(result)); };
+  try {
+    state.backend->Infer(std::move(infer), done);
+  } catch (...) {
+    // The exception's text may hold internals; the client gets a plain 500.
+    done(Status::Internal("the model backend failed to accept the request"));
+  }
+}
+
+}  // namespace mlship::serving::internal

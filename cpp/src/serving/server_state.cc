@@ -1,0 +1,53 @@
+// The server's shared state: extra routes and the session registry.
+#include "server_state.h"
+
+#include <utility>
+
+namespace mlship::serving::internal {
+
+ServerState::ServerState(const HttpServerOptions& server_options, Backend* model_backend)
+    : options(server_options), backend(model_backend), io(server_options.io_threads) {}
+
+Status ServerState::AddGetRoute(const std::string& path, GetRouteHandler handler) {
+  if (path.empty() || path.front() != '/' || path.find('?') != std::string::npos) {
+    return Status::InvalidArgument("an extra route's path must start with '/' and hold no query; got '" + path + "'");
+  }
+  if (path == "/v2" || path.rfind("/v2/", 0) == 0) {
+    return Status::InvalidArgument("paths under /v2 belong to the KServe v2 API; choose another path than '" + path +
+                                   "'");
+  }
+  if (!handler) return Status::InvalidArgument("the handler for '" + path + "' is empty");
+  std::lock_guard<std::mutex> lock(routes_mu);
+  if (!get_routes.emplace(path, std::move(handler)).second) {
+    return Status::FailedPrecondition("a GET route for '" + path + "' already exists");
+  }
+  return Status::Ok();
+}
+
+std::optional<GetRouteHandler> ServerState::FindGetRoute(std::string_view path) const {
+  std::lock_guard<std::mutex> lock(routes_mu);
+  const auto it = get_routes.find(path);
+  if (it == get_routes.end()) return std::nullopt;
+  return it->second;
+}
+
+void ServerState::RegisterSession(const std::shared_ptr<Session>& session) {
+  std::lock_guard<std::mutex> lock(sessions_mu);
+  sessions.emplace(session.get(), session);
+}
+
+void ServerState::UnregisterSession(const Session* session) {
+  std::lock_guard<std::mutex> lock(sessions_mu);
+  sessions.erase(session);
+}
+
+std::vector<std::shared_ptr<Session>> ServerState::LiveSessions() const {
+  std::vector<std::shared_ptr<Session>> live;
+  std::lock_guard<std::mutex> lock(sessions_mu);
+  for (const auto& [key, weak] : sessions) {
+    if (auto session = weak.lock()) live.push_back(std::move(session));
+  }
+  return live;
+}
+
+}  // namespace mlship::serving::internal

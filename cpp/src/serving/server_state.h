@@ -1,0 +1,75 @@
+// What the HTTP server's listener, sessions and Backend callbacks share
+// (internal).
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+
+#include "mlship/serving/backend.h"
+#include "mlship/serving/http_server.h"
+
+namespace mlship::serving::internal {
+
+class Session;
+
+// Shared by everything that runs on the I/O threads. Held by shared_ptr:
+// the HttpServer owns it, and so does every request the Backend still
+// holds, so the io_context outlives any callback that may post to it.
+//
+// Member order matters for destruction: io is declared last so it is
+// destroyed first, while the registries its pending handlers (sessions)
+// touch on the way out still exist.
+//
+// Thread-safe: fixed members are read-only, the rest are atomics or guarded
+// by the mutex named beside them.
+struct ServerState : std::enable_shared_from_this<ServerState> {
+  ServerState(const HttpServerOptions& options, Backend* backend);
+
+  // Adds an extra GET route; see HttpServer::AddGetRoute.
+  Status AddGetRoute(const std::string& path, GetRouteHandler handler);
+  // The extra route for `path`, if any.
+  std::optional<GetRouteHandler> FindGetRoute(std::string_view path) const;
+
+  // Tracks live sessions so Stop() can close the idle ones.
+  void RegisterSession(const std::shared_ptr<Session>& session);
+  void UnregisterSession(const Session* session);
+  std::vector<std::shared_ptr<Session>> LiveSessions() const;
+
+  // The server's options, fixed at Create().
+  const HttpServerOptions options;
+  // The model side; outlives the server (HttpServer::Create's contract).
+  Backend* const backend;
+
+  // Guards get_routes.
+  mutable std::mutex routes_mu;
+  // Extra GET routes by exact path. Guarded by routes_mu.
+  std::map<std::string, GetRouteHandler, std::less<>> get_routes;
+
+  // Guards sessions.
+  mutable std::mutex sessions_mu;
+  // Every session alive, for draining. Guarded by sessions_mu.
+  std::unordered_map<const Session*, std::weak_ptr<Session>> sessions;
+
+  // Sessions serving requests, counted against max_connections.
+  std::atomic<std::size_t> open_connections{0};
+  // Sessions answering 503 because the server was full; bounded separately.
+  std::atomic<std::size_t> rejecting_connections{0};
+  // Set by Stop(): readiness turns false, new requests get 503 and
+  // connections close after their current response.
+  std::atomic<bool> draining{false};
+
+  // Runs every asynchronous operation of the server. Declared last: see above.
+  boost::asio::io_context io;
+};
+
+}  // namespace mlship::serving::internal

@@ -1,0 +1,202 @@
+// The per-connection request cycle over Beast.
+#include "session.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <exception>
+#include <string>
+#include <utility>
+
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/string.hpp>
+
+#include "request_handler.h"
+
+namespace mlship::serving::internal {
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+// How long, and how many bytes, a closing connection drains the client's
+// leftovers before it gives up and closes hard.
+constexpr std::chrono::milliseconds kMaxLingerTime{2000};
+constexpr std::size_t kMaxLingerBytes = std::size_t{4} << 20;
+constexpr std::size_t kLingerChunkBytes = 16 << 10;
+
+// HTTP/1.1 interim response for clients that wait before sending a body
+// (curl does for bodies over 1 KiB).
+constexpr std::string_view kContinueResponse = "HTTP/1.1 100 Continue\r\n\r\n";
+
+}  // namespace
+
+Session::Session(ServerState& state, tcp::socket socket, Mode mode)
+    : state_(state), mode_(mode), stream_(std::move(socket)) {
+  if (mode_ == Mode::kServe) {
+    state_.open_connections.fetch_add(1);
+  } else {
+    state_.rejecting_connections.fetch_add(1);
+  }
+}
+
+Session::~Session() {
+  state_.UnregisterSession(this);
+  if (mode_ == Mode::kServe) {
+    state_.open_connections.fetch_sub(1);
+  } else {
+    state_.rejecting_connections.fetch_sub(1);
+  }
+}
+
+asio::any_io_executor Session::executor() { return stream_.get_executor(); }
+
+void Session::Start() {
+  state_.RegisterSession(shared_from_this());
+  asio::dispatch(stream_.get_executor(), [self = shared_from_this()] {
+    if (self->mode_ == Mode::kReject) {
+      self->RespondAndClose(ErrorResponse(503, "the server has reached its limit of " +
+                                                   std::to_string(self->state_.options.max_connections) +
+                                                   " open connections; retry later"));
+      return;
+    }
+    self->ReadHeader();
+  });
+}
+
+void Session::Drain() {
+  asio::post(stream_.get_executor(), [self = shared_from_this()] {
+    self->draining_ = true;
+    // Only a connection waiting for its next request is cut short; the
+    // others notice draining_ when their current request is done.
+    if (self->phase_ == Phase::kAwaitingRequest) self->stream_.cancel();
+  });
+}
+
+void Session::ReadHeader() {
+  if (draining_ || state_.draining.load()) return CloseGracefully();
+  phase_ = Phase::kAwaitingRequest;
+  parser_.emplace();
+  parser_->body_limit(state_.options.max_body_bytes);
+  parser_->header_limit(static_cast<std::uint32_t>(std::min<std::size_t>(state_.options.max_header_bytes, UINT32_MAX)));
+  stream_.expires_after(state_.options.idle_timeout);
+  http::async_read_header(stream_, buffer_, *parser_, beast::bind_front_handler(&Session::OnHeader, shared_from_this()));
+}
+
+void Session::OnHeader(beast::error_code ec, std::size_t) {
+  if (ec) return OnReadError(ec);
+  const auto& header = parser_->get();
+  request_version_ = header.version();
+  request_keep_alive_ = header.keep_alive();
+  if (state_.draining.load()) return RespondAndClose(ErrorResponse(503, "the server is shutting down"));
+  if (std::optional<HttpResponse> denial = ScreenRequestHeader(state_, header)) {
+    // The body stays unread, so the connection cannot carry another request.
+    return RespondAndClose(std::move(*denial));
+  }
+  if (request_version_ >= 11 && !parser_->is_done() &&
+      beast::iequals(header[http::field::expect], "100-continue")) {
+    phase_ = Phase::kReadingBody;
+    asio::async_write(stream_, asio::buffer(kContinueResponse.data(), kContinueResponse.size()),
+                      [self = shared_from_this()](beast::error_code write_ec, std::size_t) {
+                        if (write_ec) return self->CloseGracefully();
+                        self->ReadBody();
+                      });
+    return;
+  }
+  ReadBody();
+}
+
+void Session::ReadBody() {
+  phase_ = Phase::kReadingBody;
+  stream_.expires_after(state_.options.idle_timeout);
+  http::async_read(stream_, buffer_, *parser_, beast::bind_front_handler(&Session::OnBody, shared_from_this()));
+}
+
+void Session::OnBody(beast::error_code ec, std::size_t) {
+  if (ec) return OnReadError(ec);
+  // No timer runs while the Backend works; the write sets its own.
+  stream_.expires_never();
+  phase_ = Phase::kHandling;
+  if (draining_ || state_.draining.load()) {
+    return RespondAndClose(ErrorResponse(503, "the server is shutting down"));
+  }
+  try {
+    HandleRequest(state_, parser_->release(), shared_from_this());
+  } catch (...) {
+    // Only allocation failure can get here; answer if nobody has yet.
+    if (phase_ == Phase::kHandling) RespondAndClose(ErrorResponse(500, "internal error while handling the request"));
+  }
+}
+
+void Session::OnReadError(beast::error_code ec) {
+  if (ec == http::error::body_limit) {
+    return RespondAndClose(ErrorResponse(413, "the request body is larger than this server's limit of " +
+                                                  std::to_string(state_.options.max_body_bytes) + " bytes"));
+  }
+  if (ec == http::error::header_limit) {
+    return RespondAndClose(ErrorResponse(431, "the request line and headers are larger than this server's limit of " +
+                                                  std::to_string(state_.options.max_header_bytes) + " bytes"));
+  }
+  const bool client_went_away = ec == http::error::end_of_stream || ec == http::error::partial_message ||
+                                ec == asio::error::eof || ec == asio::error::connection_reset ||
+                                ec == asio::error::operation_aborted || ec == beast::error::timeout;
+  if (client_went_away) return CloseGracefully();
+  // A grammar error (bad method, bad header, bad chunk...): say so and close,
+  // since the rest of the byte stream cannot be trusted.
+  RespondAndClose(ErrorResponse(400, "malformed HTTP request: " + ec.message()));
+}
+
+void Session::RespondAndClose(HttpResponse response) {
+  close_after_write_ = true;
+  Respond(std::move(response));
+}
+
+void Session::Respond(HttpResponse response) {
+  if (phase_ == Phase::kWriting || phase_ == Phase::kClosing) return;  // one response per request
+  phase_ = Phase::kWriting;
+  const bool keep_alive = request_keep_alive_ && !close_after_write_ && !draining_ && !state_.draining.load();
+  response_ = std::move(response);
+  response_.version(request_version_);
+  response_.keep_alive(keep_alive);
+  response_.set(http::field::server, "mlship");
+  response_.prepare_payload();
+  stream_.expires_after(state_.options.idle_timeout);
+  http::async_write(stream_, response_, beast::bind_front_handler(&Session::OnWrite, shared_from_this()));
+}
+
+void Session::OnWrite(beast::error_code ec, std::size_t) {
+  const bool keep_alive = response_.keep_alive();
+  response_ = {};
+  if (ec) {
+    beast::error_code ignored;
+    stream_.socket().close(ignored);
+    return;
+  }
+  if (!keep_alive) return CloseGracefully();
+  ReadHeader();
+}
+
+void Session::CloseGracefully() {
+  if (phase_ == Phase::kClosing) return;
+  phase_ = Phase::kClosing;
+  beast::error_code ignored;
+  stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  linger_buffer_.resize(kLingerChunkBytes);
+  stream_.expires_after(std::min<std::chrono::milliseconds>(kMaxLingerTime, state_.options.idle_timeout));
+  stream_.async_read_some(asio::buffer(linger_buffer_), beast::bind_front_handler(&Session::OnLinger, shared_from_this()));
+}
+
+void Session::OnLinger(beast::error_code ec, std::size_t bytes) {
+  lingered_bytes_ += bytes;
+  if (ec || lingered_bytes_ > kMaxLingerBytes) {
+    beast::error_code ignored;
+    stream_.socket().close(ignored);
+    return;
+  }
+  stream_.async_read_some(asio::buffer(linger_buffer_), beast::bind_front_handler(&Session::OnLinger, shared_from_this()));
+}
+
+}  // namespace mlship::serving::internal

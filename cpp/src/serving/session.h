@@ -1,0 +1,93 @@
+// Session: one client connection, serving requests one after another
+// (internal).
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+
+#include "http_types.h"
+#include "server_state.h"
+
+namespace mlship::serving::internal {
+
+// Reads a request, has it handled, writes the response, and repeats while
+// the client keeps the connection alive. All of its work runs on the
+// connection's strand, so its members need no lock; other threads reach it
+// only through Responder::Respond posted to executor(), and Drain().
+//
+// Closing is graceful: after the last response the session shuts down its
+// sending side and reads (and discards) what the client still sends for a
+// short while, so an error answered before the request was fully read (413,
+// 401, 503) reaches the client instead of being lost to a TCP reset.
+class Session : public Responder, public std::enable_shared_from_this<Session> {
+ public:
+  // kServe reads requests; kReject answers 503 at once (the server is at
+  // max_connections) and closes.
+  enum class Mode { kServe, kReject };
+
+  Session(ServerState& state, boost::asio::ip::tcp::socket socket, Mode mode);
+  ~Session() override;
+
+  // Registers with the state and begins (on the strand).
+  void Start();
+  // Asks the session to finish: an idle connection closes now, a busy one
+  // after its current response. Safe from any thread.
+  void Drain();
+
+  // Responder.
+  void Respond(HttpResponse response) override;
+  boost::asio::any_io_executor executor() override;
+
+ private:
+  // Where the session is in its request cycle.
+  enum class Phase { kAwaitingRequest, kReadingBody, kHandling, kWriting, kClosing };
+
+  void ReadHeader();
+  void OnHeader(boost::beast::error_code ec, std::size_t bytes);
+  void ReadBody();
+  void OnBody(boost::beast::error_code ec, std::size_t bytes);
+  // Answers a failed read: silently closes on disconnects and timeouts,
+  // answers 413/431/400 for requests that broke a limit or the grammar.
+  void OnReadError(boost::beast::error_code ec);
+  // Sends `response` and closes the connection afterwards.
+  void RespondAndClose(HttpResponse response);
+  void OnWrite(boost::beast::error_code ec, std::size_t bytes);
+  // Shuts down sending and drains the client's leftovers, then closes.
+  void CloseGracefully();
+  void OnLinger(boost::beast::error_code ec, std::size_t bytes);
+
+  // Shared server state; outlives the session (see ServerState).
+  ServerState& state_;
+  // Serving or rejecting; fixed.
+  const Mode mode_;
+  // The connection, with per-operation timeouts.
+  boost::beast::tcp_stream stream_;
+  // Bytes read but not yet parsed; persists across keep-alive requests.
+  boost::beast::flat_buffer buffer_;
+  // Parses the request being read; re-created for each request.
+  std::optional<http::request_parser<http::string_body>> parser_;
+  // The response being written; must live until the write completes.
+  HttpResponse response_;
+  // HTTP version of the current request (10 or 11), echoed in the response.
+  unsigned request_version_ = 11;
+  // Whether the current request allows keeping the connection open.
+  bool request_keep_alive_ = false;
+  // Set when the connection must close after the current response.
+  bool close_after_write_ = false;
+  // Set by Drain(); no new request is started after it.
+  bool draining_ = false;
+  // Where the session is.
+  Phase phase_ = Phase::kAwaitingRequest;
+  // Scratch space for draining the client's leftovers when closing.
+  std::vector<char> linger_buffer_;
+  // Bytes discarded while closing, bounded by kMaxLingerBytes.
+  std::size_t lingered_bytes_ = 0;
+};
+
+}  // namespace mlship::serving::internal

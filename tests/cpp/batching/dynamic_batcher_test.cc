@@ -1,0 +1,337 @@
+// DynamicBatcher on a FakeClock: real scheduler thread, no real sleeps.
+#include "mlship/batching/dynamic_batcher.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <future>
+#include <memory>
+#include <set>
+#include <thread>
+#include <vector>
+
+#include "test_task.h"
+
+namespace mlship {
+namespace {
+
+using std::chrono::hours;
+using std::chrono::microseconds;
+using testing::Answers;
+using testing::BatchSink;
+using testing::kGenerousTimeout;
+using testing::MakeTask;
+using testing::TestTask;
+using Batcher = DynamicBatcher<TestTask>;
+
+BatcherOptions Options(int64_t max_batch_size, microseconds max_queue_delay) {
+  BatcherOptions options;
+  options.max_batch_size = max_batch_size;
+  options.max_queue_delay = max_queue_delay;
+  return options;
+}
+
+class DynamicBatcherTest : public ::testing::Test {
+ protected:
+  // A batcher whose batches go to sink_. With `gated`, it may only form a
+  // batch while free_slots_ > 0, and each batch takes one slot, like an
+  // InstancePool with free_slots_ idle workers.
+  std::unique_ptr<Batcher> Make(const BatcherOptions& options, bool gated = false) {
+    auto to_sink = sink_.Callback();
+    Batcher::BatchCallback on_batch = [this, to_sink](std::unique_ptr<Batch<TestTask>> batch) {
+      free_slots_.fetch_sub(1);
+      to_sink(std::move(batch));
+    };
+    Batcher::CanAcceptFn can_accept;
+    if (gated) can_accept = [this] { return free_slots_.load() > 0; };
+    auto batcher = Batcher::Create(options, &clock_, on_batch, can_accept);
+    EXPECT_TRUE(batcher.ok()) << batcher.status().ToString();
+    return std::move(batcher).value();
+  }
+
+  // Schedules task `id`, expecting success.
+  void Schedule(Batcher& batcher, int id, int64_t size = 1, const std::string& key = "k",
+                Clock::TimePoint deadline = kNoDeadline) {
+    auto task = MakeTask(id, &answers_, size, key, deadline);
+    Status status = batcher.Schedule(task);
+    ASSERT_TRUE(status.ok()) << status.ToString();
+    ASSERT_EQ(task, nullptr);
+  }
+
+  // Time only moves when a test advances it.
+  FakeClock clock_;
+  // How tasks were failed.
+  Answers answers_;
+  // The batches handed off.
+  BatchSink sink_;
+  // Consumer capacity for gated batchers.
+  std::atomic<int> free_slots_{0};
+};
+
+TEST_F(DynamicBatcherTest, CreateRejectsInvalidOptionsNamingTheValue) {
+  auto batcher = Batcher::Create(Options(0, microseconds(0)), &clock_, sink_.Callback());
+  ASSERT_FALSE(batcher.ok());
+  EXPECT_EQ(batcher.status().message(), "max_batch_size must be positive; was 0");
+}
+
+TEST_F(DynamicBatcherTest, CreateRejectsMissingClockOrCallback) {
+  EXPECT_TRUE(Batcher::Create(BatcherOptions(), nullptr, sink_.Callback())
+                  .status()
+                  .IsInvalidArgument());
+  EXPECT_TRUE(Batcher::Create(BatcherOptions(), &clock_, nullptr).status().IsInvalidArgument());
+}
+
+TEST_F(DynamicBatcherTest, FormsBatchOnlyOnceOldestTaskHasWaitedMaxQueueDelay) {
+  auto batcher = Make(Options(32, microseconds(1000)));
+  const Clock::TimePoint t0 = clock_.Now();
+  Schedule(*batcher, 1);
+  // The scheduler has seen task 1 and chosen to wait for company.
+  ASSERT_TRUE(clock_.BlockUntilSleepingUntil(t0 + microseconds(1000), kGenerousTimeout));
+  EXPECT_EQ(sink_.size(), 0u);
+  clock_.Advance(microseconds(400));
+  Schedule(*batcher, 2);
+  clock_.Advance(microseconds(599));
+  ASSERT_TRUE(clock_.BlockUntilSleepingUntil(t0 + microseconds(1000), kGenerousTimeout));
+  EXPECT_EQ(sink_.size(), 0u);
+  clock_.Advance(microseconds(1));
+  ASSERT_TRUE(sink_.WaitForBatches(1));
+  EXPECT_EQ(sink_.Ids(0), (std::vector<int>{1, 2}));
+}
+
+TEST_F(DynamicBatcherTest, FullBatchIsHandedOffWithoutWaiting) {
+  auto batcher = Make(Options(3, microseconds(std::chrono::hours(1))));
+  for (int id = 1; id <= 3; ++id) Schedule(*batcher, id);
+  ASSERT_TRUE(sink_.WaitForBatches(1));
+  EXPECT_EQ(sink_.Ids(0), (std::vector<int>{1, 2, 3}));
+  EXPECT_TRUE(sink_.batch(0)->IsClosed());
+}
+
+TEST_F(DynamicBatcherTest, FullQueueRejectsWithUnavailable) {
+  BatcherOptions options = Options(32, microseconds(0));
+  options.max_queue_size = 2;
+  auto batcher = Make(options, /*gated=*/true);  // no free slot: nothing leaves
+  Schedule(*batcher, 1);
+  Schedule(*batcher, 2);
+  auto third = MakeTask(3, &answers_);
+  Status status = batcher->Schedule(third);
+  EXPECT_TRUE(status.IsUnavailable()) << status.ToString();
+  EXPECT_NE(third, nullptr);  // the caller still owns it
+  EXPECT_EQ(batcher->num_queued_tasks(), 2);
+  batcher->Stop(/*drain=*/false);
+}
+
+TEST_F(DynamicBatcherTest, OversizedTaskIsRejectedWithInvalidArgument) {
+  auto batcher = Make(Options(8, microseconds(0)));
+  auto task = MakeTask(1, &answers_, 9);
+  Status status = batcher->Schedule(task);
+  EXPECT_TRUE(status.IsInvalidArgument());
+  EXPECT_NE(status.message().find("max_batch_size=8"), std::string::npos) << status.message();
+  EXPECT_NE(status.message().find("has 9"), std::string::npos) << status.message();
+  EXPECT_NE(task, nullptr);
+}
+
+TEST_F(DynamicBatcherTest, ExpiredTaskIsAnsweredWithDeadlineExceededAndNeverRun) {
+  auto batcher = Make(Options(32, microseconds(1000)));
+  const Clock::TimePoint t0 = clock_.Now();
+  Schedule(*batcher, 1, 1, "k", t0 + microseconds(500));
+  Schedule(*batcher, 2);
+  ASSERT_TRUE(clock_.BlockUntilSleepingUntil(t0 + microseconds(500), kGenerousTimeout));
+  clock_.Advance(microseconds(500));
+  ASSERT_TRUE(answers_.WaitForCount(1));
+  ASSERT_EQ(answers_.For(1).size(), 1u);
+  EXPECT_EQ(answers_.For(1)[0].code(), StatusCode::kDeadlineExceeded);
+  clock_.Advance(microseconds(500));
+  ASSERT_TRUE(sink_.WaitForBatches(1));
+  EXPECT_EQ(sink_.Ids(0), (std::vector<int>{2}));
+  batcher->Stop(/*drain=*/true);
+  EXPECT_EQ(sink_.size(), 1u);
+  EXPECT_TRUE(answers_.For(2).empty());  // handed off, not failed
+}
+
+TEST_F(DynamicBatcherTest, DefaultTimeoutExpiresTasksWithoutDeadline) {
+  BatcherOptions options = Options(32, microseconds(10000));
+  options.default_timeout = microseconds(300);
+  auto batcher = Make(options);
+  Schedule(*batcher, 1);
+  clock_.Advance(microseconds(300));
+  ASSERT_TRUE(answers_.WaitForCount(1));
+  EXPECT_EQ(answers_.For(1).at(0).code(), StatusCode::kDeadlineExceeded);
+  EXPECT_EQ(sink_.size(), 0u);
+}
+
+TEST_F(DynamicBatcherTest, TasksExpireEvenWhileConsumerHasNoCapacity) {
+  auto batcher = Make(Options(32, microseconds(0)), /*gated=*/true);
+  const Clock::TimePoint t0 = clock_.Now();
+  Schedule(*batcher, 1, 1, "k", t0 + microseconds(500));
+  ASSERT_TRUE(clock_.BlockUntilSleepingUntil(t0 + microseconds(500), kGenerousTimeout));
+  clock_.Advance(microseconds(500));
+  ASSERT_TRUE(answers_.WaitForCount(1));
+  EXPECT_EQ(answers_.For(1).at(0).code(), StatusCode::kDeadlineExceeded);
+  EXPECT_EQ(sink_.size(), 0u);
+  EXPECT_EQ(batcher->num_queued_tasks(), 0);
+}
+
+TEST_F(DynamicBatcherTest, WithZeroDelayBatchesAsSoonAsWorkerIsFree) {
+  auto batcher = Make(Options(32, microseconds(0)), /*gated=*/true);
+  free_slots_ = 1;
+  batcher->NotifyCapacity();
+  Schedule(*batcher, 1);
+  ASSERT_TRUE(sink_.WaitForBatches(1));
+  EXPECT_EQ(sink_.Ids(0), (std::vector<int>{1}));
+  // The only worker is busy: later tasks accumulate instead of leaving one
+  // by one.
+  for (int id = 2; id <= 5; ++id) Schedule(*batcher, id);
+  EXPECT_EQ(batcher->num_queued_tasks(), 4);
+  free_slots_ = 1;
+  batcher->NotifyCapacity();
+  ASSERT_TRUE(sink_.WaitForBatches(2));
+  EXPECT_EQ(sink_.Ids(1), (std::vector<int>{2, 3, 4, 5}));
+  EXPECT_EQ(batcher->num_queued_tasks(), 0);
+}
+
+TEST_F(DynamicBatcherTest, TasksWithDifferentKeysAreNotMixed) {
+  auto batcher = Make(Options(32, microseconds(0)), /*gated=*/true);
+  Schedule(*batcher, 1, 1, "a");
+  Schedule(*batcher, 2, 1, "b");
+  Schedule(*batcher, 3, 1, "a");
+  Schedule(*batcher, 4, 1, "b");
+  free_slots_ = 2;
+  batcher->NotifyCapacity();
+  ASSERT_TRUE(sink_.WaitForBatches(2));
+  EXPECT_EQ(sink_.batch(0)->batch_key(), "a");
+  EXPECT_EQ(sink_.Ids(0), (std::vector<int>{1, 3}));
+  EXPECT_EQ(sink_.batch(1)->batch_key(), "b");
+  EXPECT_EQ(sink_.Ids(1), (std::vector<int>{2, 4}));
+}
+
+TEST_F(DynamicBatcherTest, StopWithDrainHandsOffEverythingQueued) {
+  auto batcher = Make(Options(4, microseconds(std::chrono::hours(1))));
+  for (int id = 1; id <= 6; ++id) Schedule(*batcher, id);
+  batcher->Stop(/*drain=*/true);
+  // Handed off before Stop returned, ignoring max_queue_delay.
+  ASSERT_EQ(sink_.size(), 2u);
+  EXPECT_EQ(sink_.Ids(0), (std::vector<int>{1, 2, 3, 4}));
+  EXPECT_EQ(sink_.Ids(1), (std::vector<int>{5, 6}));
+  EXPECT_EQ(answers_.count(), 0);
+}
+
+TEST_F(DynamicBatcherTest, StopWithDrainWaitsForConsumerCapacity) {
+  BatcherOptions options = Options(32, microseconds(0));
+  options.max_queue_size = 1 << 20;  // so Unavailable below can only mean "stopping"
+  auto batcher = Make(options, /*gated=*/true);
+  for (int id = 1; id <= 3; ++id) Schedule(*batcher, id);
+  std::future<void> stopped =
+      std::async(std::launch::async, [&] { batcher->Stop(/*drain=*/true); });
+  // Stop has begun once Schedule is refused; tasks accepted before that are
+  // part of what must be drained.
+  int64_t probes = 0;
+  while (true) {
+    auto probe = MakeTask(1000 + static_cast<int>(probes), &answers_);
+    Status status = batcher->Schedule(probe);
+    if (!status.ok()) {
+      ASSERT_TRUE(status.IsUnavailable()) << status.ToString();
+      break;
+    }
+    ++probes;
+  }
+  // No consumer capacity yet, so the drain cannot have finished.
+  EXPECT_EQ(stopped.wait_for(std::chrono::seconds(0)), std::future_status::timeout);
+  EXPECT_EQ(sink_.size(), 0u);
+  free_slots_ = 1 << 20;
+  batcher->NotifyCapacity();
+  ASSERT_EQ(stopped.wait_for(kGenerousTimeout), std::future_status::ready);
+  ASSERT_GE(sink_.size(), 1u);
+  const std::vector<int> first = sink_.Ids(0);
+  ASSERT_GE(first.size(), 3u);
+  EXPECT_EQ(std::vector<int>(first.begin(), first.begin() + 3), (std::vector<int>{1, 2, 3}));
+  int64_t handed_off = 0;
+  for (size_t i = 0; i < sink_.size(); ++i) handed_off += sink_.batch(i)->num_tasks();
+  EXPECT_EQ(handed_off, 3 + probes);
+  EXPECT_EQ(answers_.count(), 0);
+}
+
+TEST_F(DynamicBatcherTest, StopWithoutDrainFailsQueuedTasksWithUnavailable) {
+  auto batcher = Make(Options(32, microseconds(std::chrono::hours(1))));
+  for (int id = 1; id <= 3; ++id) Schedule(*batcher, id);
+  batcher->Stop(/*drain=*/false);
+  EXPECT_EQ(sink_.size(), 0u);
+  ASSERT_EQ(answers_.count(), 3);
+  for (int id = 1; id <= 3; ++id) {
+    ASSERT_EQ(answers_.For(id).size(), 1u);
+    EXPECT_TRUE(answers_.For(id)[0].IsUnavailable());
+  }
+}
+
+TEST_F(DynamicBatcherTest, ScheduleAfterStopReturnsUnavailable) {
+  auto batcher = Make(Options(32, microseconds(0)));
+  batcher->Stop(/*drain=*/true);
+  batcher->Stop(/*drain=*/false);  // a second Stop is harmless
+  auto task = MakeTask(1, &answers_);
+  EXPECT_TRUE(batcher->Schedule(task).IsUnavailable());
+  EXPECT_NE(task, nullptr);
+}
+
+TEST_F(DynamicBatcherTest, DestructorDrains) {
+  {
+    auto batcher = Make(Options(32, microseconds(std::chrono::hours(1))));
+    Schedule(*batcher, 1);
+    Schedule(*batcher, 2);
+  }
+  ASSERT_EQ(sink_.size(), 1u);
+  EXPECT_EQ(sink_.Ids(0), (std::vector<int>{1, 2}));
+}
+
+// Producers race Stop(drain): every task is either refused at Schedule (and
+// kept by its producer) or answered exactly once, never both, never neither.
+TEST(DynamicBatcherStressTest, StopWhileBusyLosesNoTask) {
+  FakeClock clock;
+  Answers answers;
+  auto batcher = Batcher::Create(Options(8, microseconds(0)), &clock,
+                                 [](std::unique_ptr<Batch<TestTask>> batch) {
+                                   for (int i = 0; i < batch->num_tasks(); ++i) {
+                                     batch->mutable_task(i)->Succeed();
+                                   }
+                                 })
+                     .value();
+  constexpr int kProducers = 4;
+  constexpr int kPerProducer = 500;
+  std::atomic<int> accepted{0};
+  std::vector<std::vector<int>> refused(kProducers);
+  std::vector<std::thread> producers;
+  for (int p = 0; p < kProducers; ++p) {
+    producers.emplace_back([&, p] {
+      for (int i = 0; i < kPerProducer; ++i) {
+        const int id = p * kPerProducer + i;
+        auto task = MakeTask(id, &answers);
+        Status status = batcher->Schedule(task);
+        if (status.ok()) {
+          accepted.fetch_add(1);
+        } else {
+          EXPECT_TRUE(status.IsUnavailable()) << status.ToString();
+          EXPECT_NE(task, nullptr);
+          refused[p].push_back(id);
+        }
+      }
+    });
+  }
+  ASSERT_TRUE(answers.WaitForCount(100));
+  batcher->Stop(/*drain=*/true);
+  for (auto& producer : producers) producer.join();
+
+  const auto all = answers.All();
+  EXPECT_EQ(static_cast<int>(all.size()), accepted.load());
+  for (const auto& [id, statuses] : all) {
+    ASSERT_EQ(statuses.size(), 1u) << "task " << id;
+    EXPECT_TRUE(statuses[0].ok()) << "task " << id;
+  }
+  int refused_count = 0;
+  for (const auto& ids : refused) {
+    refused_count += static_cast<int>(ids.size());
+    for (int id : ids) EXPECT_EQ(all.count(id), 0u) << "refused task " << id << " was answered";
+  }
+  EXPECT_EQ(accepted.load() + refused_count, kProducers * kPerProducer);
+}
+
+}  // namespace
+}  // namespace mlship

@@ -1,0 +1,225 @@
+#include "mlship/runtime/instance_pool.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <future>
+#include <map>
+#include <mutex>
+#include <set>
+#include <stdexcept>
+#include <thread>
+
+#include "batching/test_task.h"
+
+namespace mlship {
+namespace {
+
+using testing::kGenerousTimeout;
+
+InstancePoolOptions Options(int instances, int max_pending = 64) {
+  InstancePoolOptions options;
+  options.instances = instances;
+  options.intra_op_threads = 1;
+  options.max_pending = max_pending;
+  return options;
+}
+
+// A one-shot gate that work items wait on, with a bounded wait so a broken
+// pool fails the test instead of hanging it.
+class Gate {
+ public:
+  void Open() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      open_ = true;
+    }
+    cv_.notify_all();
+  }
+  bool Wait() {
+    std::unique_lock<std::mutex> lock(mu_);
+    return cv_.wait_for(lock, kGenerousTimeout, [&] { return open_; });
+  }
+
+ private:
+  // Guards open_.
+  std::mutex mu_;
+  // Signalled by Open().
+  std::condition_variable cv_;
+  // GUARDED_BY(mu_).
+  bool open_ = false;
+};
+
+TEST(InstancePoolOptionsTest, DefaultsSplitTheCoresBetweenInstancesAndThreads) {
+  const int cores = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  InstancePoolOptions options;
+  EXPECT_TRUE(options.Validate().ok());
+  EXPECT_EQ(options.instances, DefaultInstanceCount());
+  EXPECT_EQ(options.intra_op_threads, DefaultIntraOpThreads());
+  const int used = options.instances * options.intra_op_threads;
+  EXPECT_LE(used, cores);
+  EXPECT_GT(used, cores - options.instances);  // at most a remainder unused
+  EXPECT_LE(options.instances, options.intra_op_threads + 1);  // square-ish
+}
+
+TEST(InstancePoolOptionsTest, RejectsOutOfRangeValuesNamingThem) {
+  InstancePoolOptions options = Options(0);
+  EXPECT_EQ(options.Validate().message(), "instances must be positive; was 0");
+  options = Options(1);
+  options.intra_op_threads = -2;
+  EXPECT_EQ(options.Validate().message(), "intra_op_threads must be positive; was -2");
+  options = Options(1, -1);
+  EXPECT_EQ(options.Validate().message(), "max_pending must be zero or positive; was -1");
+  EXPECT_TRUE(InstancePool::Create(Options(0)).status().IsInvalidArgument());
+}
+
+TEST(InstancePoolTest, WorkerStartHookRunsOnEachWorkerBeforeCreateReturns) {
+  std::mutex mu;
+  std::map<int, std::thread::id> hook_threads;  // GUARDED_BY(mu)
+  auto pool = InstancePool::Create(Options(3), [&](int index) {
+                std::lock_guard<std::mutex> lock(mu);
+                hook_threads[index] = std::this_thread::get_id();
+              }).value();
+  std::map<int, std::thread::id> seen;
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    seen = hook_threads;
+  }
+  ASSERT_EQ(seen.size(), 3u);
+  std::set<std::thread::id> distinct;
+  for (const auto& [index, id] : seen) {
+    EXPECT_NE(id, std::this_thread::get_id());
+    distinct.insert(id);
+  }
+  EXPECT_EQ(distinct.size(), 3u);
+
+  // Work for instance i runs on the thread whose hook got i.
+  std::atomic<int> mismatches{0};
+  std::atomic<int> done{0};
+  for (int i = 0; i < 30; ++i) {
+    ASSERT_TRUE(pool->Submit([&](int index) {
+                      if (seen.at(index) != std::this_thread::get_id()) mismatches.fetch_add(1);
+                      done.fetch_add(1);
+                    }).ok());
+  }
+  pool->Shutdown();
+  EXPECT_EQ(done.load(), 30);
+  EXPECT_EQ(mismatches.load(), 0);
+}
+
+TEST(InstancePoolTest, RunsAsManyItemsAtOnceAsThereAreInstances) {
+  auto pool = InstancePool::Create(Options(3)).value();
+  std::mutex mu;
+  std::condition_variable cv;
+  int running = 0;  // GUARDED_BY(mu)
+  std::atomic<int> saw_all_three{0};
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(pool->Submit([&](int) {
+                      std::unique_lock<std::mutex> lock(mu);
+                      ++running;
+                      cv.notify_all();
+                      if (cv.wait_for(lock, kGenerousTimeout, [&] { return running == 3; })) {
+                        saw_all_three.fetch_add(1);
+                      }
+                    }).ok());
+  }
+  pool->Shutdown();
+  EXPECT_EQ(saw_all_three.load(), 3);
+}
+
+TEST(InstancePoolTest, FreeCapacityCountsWorkersNotClaimedByWork) {
+  auto pool = InstancePool::Create(Options(2)).value();
+  EXPECT_EQ(pool->FreeCapacity(), 2);
+  Gate gate;
+  ASSERT_TRUE(pool->Submit([&](int) { gate.Wait(); }).ok());
+  EXPECT_EQ(pool->FreeCapacity(), 1);  // claimed at Submit, before it starts
+  ASSERT_TRUE(pool->Submit([&](int) { gate.Wait(); }).ok());
+  EXPECT_EQ(pool->FreeCapacity(), 0);
+  EXPECT_FALSE(pool->HasFreeCapacity());
+  ASSERT_TRUE(pool->Submit([](int) {}).ok());  // waits in max_pending
+  EXPECT_EQ(pool->FreeCapacity(), 0);          // never negative
+
+  std::mutex mu;
+  std::condition_variable cv;
+  int finished = 0;  // GUARDED_BY(mu)
+  pool->SetCapacityListener([&] {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      ++finished;
+    }
+    cv.notify_all();
+  });
+  gate.Open();
+  {
+    std::unique_lock<std::mutex> lock(mu);
+    EXPECT_TRUE(cv.wait_for(lock, kGenerousTimeout, [&] { return finished == 3; }));
+  }
+  EXPECT_EQ(pool->FreeCapacity(), 2);
+  pool->Shutdown();  // before the locals the listener uses go away
+}
+
+TEST(InstancePoolTest, CapacityListenerRunsOnceCapacityIsFree) {
+  auto pool = InstancePool::Create(Options(1)).value();
+  std::promise<int> capacity_seen;
+  std::atomic<bool> first{true};
+  pool->SetCapacityListener([&] {
+    if (first.exchange(false)) capacity_seen.set_value(pool->FreeCapacity());
+  });
+  ASSERT_TRUE(pool->Submit([](int) {}).ok());
+  std::future<int> seen = capacity_seen.get_future();
+  ASSERT_EQ(seen.wait_for(kGenerousTimeout), std::future_status::ready);
+  EXPECT_EQ(seen.get(), 1);
+  pool->Shutdown();
+}
+
+TEST(InstancePoolTest, SubmitBeyondMaxPendingIsUnavailable) {
+  auto pool = InstancePool::Create(Options(1, /*max_pending=*/1)).value();
+  Gate gate;
+  ASSERT_TRUE(pool->Submit([&](int) { gate.Wait(); }).ok());  // running
+  ASSERT_TRUE(pool->Submit([](int) {}).ok());                 // pending
+  Status status = pool->Submit([](int) {});
+  EXPECT_TRUE(status.IsUnavailable());
+  EXPECT_NE(status.message().find("max_pending"), std::string::npos) << status.message();
+  gate.Open();
+  pool->Shutdown();  // before `gate` goes away
+}
+
+TEST(InstancePoolTest, ShutdownFinishesQueuedWorkThenRefusesMore) {
+  auto pool = InstancePool::Create(Options(1)).value();
+  Gate gate;
+  std::atomic<int> ran{0};
+  ASSERT_TRUE(pool->Submit([&](int) {
+                    gate.Wait();
+                    ran.fetch_add(1);
+                  }).ok());
+  for (int i = 0; i < 9; ++i) ASSERT_TRUE(pool->Submit([&](int) { ran.fetch_add(1); }).ok());
+  std::future<void> shut = std::async(std::launch::async, [&] { pool->Shutdown(); });
+  gate.Open();
+  ASSERT_EQ(shut.wait_for(kGenerousTimeout), std::future_status::ready);
+  EXPECT_EQ(ran.load(), 10);
+  EXPECT_TRUE(pool->Submit([](int) {}).IsUnavailable());
+  pool->Shutdown();  // idempotent
+}
+
+TEST(InstancePoolTest, ThrowingWorkItemIsContainedAndCounted) {
+  auto pool = InstancePool::Create(Options(1)).value();
+  std::atomic<bool> ran_after{false};
+  ASSERT_TRUE(pool->Submit([](int) { throw std::runtime_error("model bug"); }).ok());
+  ASSERT_TRUE(pool->Submit([&](int) { ran_after = true; }).ok());
+  pool->Shutdown();
+  EXPECT_TRUE(ran_after.load());
+  EXPECT_EQ(pool->uncaught_exceptions(), 1);
+  EXPECT_EQ(pool->FreeCapacity(), 1);
+}
+
+TEST(InstancePoolTest, RejectsEmptyWorkItem) {
+  auto pool = InstancePool::Create(Options(1)).value();
+  EXPECT_TRUE(pool->Submit(nullptr).IsInvalidArgument());
+  EXPECT_EQ(pool->FreeCapacity(), 1);
+}
+
+}  // namespace
+}  // namespace mlship
