@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 import json
 import os
+import warnings
 from typing import Any
 
 from mlship import _core
@@ -39,7 +40,11 @@ def export_pt2(module: Any, example_inputs: Any, path: str | os.PathLike[str], *
     traced_examples = tuple(x.repeat(2, *([1] * (x.dim() - 1))) if x.dim() > 0 and x.shape[0] == 1 else x
                             for x in examples)
     try:
-        with torch.inference_mode(False), torch.no_grad():
+        # torch.export relies on its internal warnings staying warnings: under a
+        # caller's "-W error" (pytest's filterwarnings=error included) nn.LSTM
+        # export fails. Torch's compile-time warnings are not the caller's to act on.
+        with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
+            warnings.simplefilter("ignore")
             program = torch.export.export(module, traced_examples, dynamic_shapes=dynamic)
             torch._inductor.aoti_compile_and_package(program, package_path=path)
     except Exception as e:  # noqa: BLE001 - export raises many kinds
