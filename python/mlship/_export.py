@@ -46,7 +46,11 @@ def export_pt2(module: Any, example_inputs: Any, path: str | os.PathLike[str], *
         with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
             warnings.simplefilter("ignore")
             program = torch.export.export(module, traced_examples, dynamic_shapes=dynamic)
-            torch._inductor.aoti_compile_and_package(program, package_path=path)
+            # Without this, compiled code checks that dynamic dims are >= 2
+            # (export's 0/1 specialization) and rejects batch-1 requests.
+            torch._inductor.aoti_compile_and_package(
+                program, package_path=path, inductor_configs={"aot_inductor.check_lowerbound": False}
+            )
     except Exception as e:  # noqa: BLE001 - export raises many kinds
         raise ModelLoadError(f"torch.export/AOTInductor could not compile {type(module).__name__}: {e}") from None
     core = _core.load_file(path, None, list(examples), 0, True, 1)

@@ -123,7 +123,8 @@ StatusOr<std::shared_ptr<AotiModel>> AotiModel::Create(const std::string& path,
 
   auto model = std::shared_ptr<AotiModel>(new AotiModel(sig, path, options.intra_op_threads, std::move(loader)));
   std::vector<at::Tensor> warm = options.example_inputs;
-  if (warm.empty()) warm = SyntheticInputs(sig.inputs, 1);
+  // Batch 2: packages compiled with torch's defaults reject dynamic dims < 2.
+  if (warm.empty()) warm = SyntheticInputs(sig.inputs, 2);
   Status valid = ValidateInputs(sig, warm);
   if (!valid.ok()) return Status::ModelLoadFailed("example inputs do not match the signature: " + valid.message());
   for (int i = 0; i < std::max(1, options.warmup_runs); ++i) {
