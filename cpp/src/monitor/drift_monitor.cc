@@ -108,7 +108,8 @@ Status DriftMonitor::Observe(const float* rows, int64_t n, int64_t features) {
   std::memcpy(window_.data() + next_row_ * num_features_, rows,
               static_cast<size_t>(first * num_features_) * sizeof(float));
   if (n > first) {
-    std::memcpy(window_.data(), rows + first * num_features_, static_cast<size_t>((n - first) * num_features_) * sizeof(float));
+    std::memcpy(window_.data(), rows + first * num_features_,
+                static_cast<size_t>((n - first) * num_features_) * sizeof(float));
   }
   next_row_ = (next_row_ + n) % capacity;
   rows_held_ = std::min(capacity, rows_held_ + n);

@@ -64,7 +64,9 @@ FeatureProfile BuildFeatureProfile(std::vector<double>& values, const ReferenceP
   if (m == n) {
     profile.sorted_sample = values;
   } else {
-    for (int64_t i = 0; i < m; ++i) profile.sorted_sample.push_back(values[static_cast<size_t>((2 * i + 1) * n / (2 * m))]);
+    for (int64_t i = 0; i < m; ++i) {
+      profile.sorted_sample.push_back(values[static_cast<size_t>((2 * i + 1) * n / (2 * m))]);
+    }
   }
   return profile;
 }

@@ -174,14 +174,22 @@ TEST_F(DynamicBatcherTest, TasksExpireEvenWhileConsumerHasNoCapacity) {
 
 TEST_F(DynamicBatcherTest, WithZeroDelayBatchesAsSoonAsWorkerIsFree) {
   auto batcher = Make(Options(32, microseconds(0)), /*gated=*/true);
+  const Clock::TimePoint t0 = clock_.Now();
   free_slots_ = 1;
   batcher->NotifyCapacity();
   Schedule(*batcher, 1);
   ASSERT_TRUE(sink_.WaitForBatches(1));
   EXPECT_EQ(sink_.Ids(0), (std::vector<int>{1}));
-  // The only worker is busy: later tasks accumulate instead of leaving one
-  // by one.
-  for (int id = 2; id <= 5; ++id) Schedule(*batcher, id);
+  // The only worker is busy: later tasks accumulate instead of leaving one by
+  // one. Each has an earlier deadline than the last, so after each Schedule
+  // the scheduler wakes, looks, and goes back to sleep until that deadline,
+  // which tells the test it has seen the task and formed no batch.
+  for (int id = 2; id <= 5; ++id) {
+    const Clock::TimePoint deadline = t0 + std::chrono::seconds(10 - id);
+    Schedule(*batcher, id, 1, "k", deadline);
+    ASSERT_TRUE(clock_.BlockUntilSleepingUntil(deadline, kGenerousTimeout)) << "task " << id;
+  }
+  EXPECT_EQ(sink_.size(), 1u);
   EXPECT_EQ(batcher->num_queued_tasks(), 4);
   free_slots_ = 1;
   batcher->NotifyCapacity();

@@ -89,27 +89,27 @@ std::vector<double> SortedB2() {
   return b;
 }
 
-TEST(KsTest, StatisticMatchesScipyWithTies) {
+TEST(KolmogorovSmirnovTest, StatisticMatchesScipyWithTies) {
   EXPECT_NEAR(KsStatistic(kSampleA, kSampleB), 0.43333333333333335, 1e-15);
   EXPECT_NEAR(KsStatistic(kSampleB, kSampleA), 0.43333333333333335, 1e-15);
   EXPECT_NEAR(KsStatistic(SortedA2(), SortedB2()), 0.08666666666666667, 1e-15);
 }
 
-TEST(KsTest, PValueMatchesScipyEvaluationOfTheSameFormula) {
+TEST(KolmogorovSmirnovTest, PValueMatchesScipyEvaluationOfTheSameFormula) {
   KsResult small = KsTest(kSampleA, kSampleB);
   EXPECT_NEAR(small.pvalue, 0.06525302100280073, 1e-12);
   KsResult large = KsTest(SortedA2(), SortedB2());
   EXPECT_NEAR(large.pvalue, 0.31457966145516053, 1e-12);
 }
 
-TEST(KsTest, PValueIsCloseToScipyKs2sampAsymp) {
+TEST(KolmogorovSmirnovTest, PValueIsCloseToScipyKs2sampAsymp) {
   // scipy's asymp mode uses the finite-n kstwo distribution; ours uses the
   // Kolmogorov limit with Stephens' correction (see drift_statistics.h).
   EXPECT_NEAR(KsTest(kSampleA, kSampleB).pvalue / 0.06989219182788375, 1.0, 0.07);
   EXPECT_NEAR(KsTest(SortedA2(), SortedB2()).pvalue / 0.31015019357537027, 1.0, 0.015);
 }
 
-TEST(KsTest, KolmogorovSurvivalMatchesScipyKstwobign) {
+TEST(KolmogorovSmirnovTest, KolmogorovSurvivalMatchesScipyKstwobign) {
   const std::vector<std::pair<double, double>> cases = {
       {0.2, 0.999999999999495},    {0.5, 0.9639452436648751},    {0.8, 0.5441424115741981},
       {1.0, 0.26999967167735456},  {1.18, 0.1234538094297657},   {1.5, 0.022217962616525127},
@@ -121,7 +121,7 @@ TEST(KsTest, KolmogorovSurvivalMatchesScipyKstwobign) {
   EXPECT_EQ(KolmogorovSurvival(-1.0), 1.0);
 }
 
-TEST(KsTest, IdenticalSamplesGiveZeroAndEmptyOnesAreHarmless) {
+TEST(KolmogorovSmirnovTest, IdenticalSamplesGiveZeroAndEmptyOnesAreHarmless) {
   KsResult same = KsTest(kSampleA, kSampleA);
   EXPECT_EQ(same.statistic, 0.0);
   EXPECT_EQ(same.pvalue, 1.0);
@@ -130,7 +130,7 @@ TEST(KsTest, IdenticalSamplesGiveZeroAndEmptyOnesAreHarmless) {
   EXPECT_EQ(empty.pvalue, 1.0);
 }
 
-TEST(KsTest, DisjointSamplesGiveDOfOne) {
+TEST(KolmogorovSmirnovTest, DisjointSamplesGiveDOfOne) {
   std::vector<double> low = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10};
   std::vector<double> high = {11, 12, 13, 14, 15, 16, 17, 18, 19, 20};
   KsResult result = KsTest(low, high);

@@ -5,7 +5,7 @@
 
 #include <cmath>
 
-#include "mlship/monitor/registry.h"
+#include "mlship/monitor/metrics.h"
 
 namespace mlship::monitor {
 namespace {

@@ -107,9 +107,14 @@ TEST(BatcherPoolTest, AccumulatesABiggerBatchWhileTheOnlyInstanceIsBusy) {
     auto task = MakeTask(1, &answers);
     ASSERT_TRUE(pipeline.batcher->Schedule(task).ok());
     ASSERT_EQ(first_started.get_future().wait_for(kGenerousTimeout), std::future_status::ready);
+    // Each task has an earlier deadline than the last; the scheduler going
+    // back to sleep until it shows it saw the task and formed no batch.
+    const Clock::TimePoint t0 = clock.Now();
     for (int id = 2; id <= 11; ++id) {
-      auto more = MakeTask(id, &answers);
+      const Clock::TimePoint deadline = t0 + std::chrono::seconds(20 - id);
+      auto more = MakeTask(id, &answers, 1, "k", deadline);
       ASSERT_TRUE(pipeline.batcher->Schedule(more).ok());
+      ASSERT_TRUE(clock.BlockUntilSleepingUntil(deadline, kGenerousTimeout)) << "task " << id;
     }
     release_first.set_value();
     ASSERT_TRUE(answers.WaitForCount(11));

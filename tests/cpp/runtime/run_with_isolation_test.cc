@@ -15,6 +15,9 @@ using testing::Answers;
 using testing::MakeTask;
 using testing::TestTask;
 
+// An exception message followed by a stack trace, as c10::Error gives.
+constexpr const char* kTracedMessage = "shape mismatch\n  frame #0 at 0xdeadbeef";
+
 // A closed batch of tasks with the given ids.
 std::unique_ptr<Batch<TestTask>> MakeBatch(Answers* answers, std::initializer_list<int> ids) {
   auto batch = std::make_unique<Batch<TestTask>>("k");
@@ -42,7 +45,9 @@ auto RunWholeUnless(int poison) {
 auto RunOneUnless(int poison, int* calls) {
   return [poison, calls](TestTask& task) {
     ++*calls;
-    if (task.id() == poison) return Status::InvalidArgument("task " + std::to_string(poison) + " is malformed");
+    if (task.id() == poison) {
+      return Status::InvalidArgument("task " + std::to_string(poison) + " is malformed");
+    }
     task.Succeed();
     return Status::Ok();
   };
@@ -102,7 +107,7 @@ TEST(RunWithIsolationTest, ExceptionsBecomeInferenceFailedWithoutTheirStackTrace
   auto batch = MakeBatch(&answers, {1, 2});
   IsolationOutcome outcome = RunWithIsolation(
       *batch,
-      [](Batch<TestTask>&) -> Status { throw std::runtime_error("shape mismatch\n  frame #0 at 0xdeadbeef"); },
+      [](Batch<TestTask>&) -> Status { throw std::runtime_error(kTracedMessage); },
       [](TestTask& task) -> Status {
         if (task.id() == 2) throw 42;
         task.Succeed();
@@ -119,7 +124,7 @@ TEST(RunWithIsolationTest, ExceptionsBecomeInferenceFailedWithoutTheirStackTrace
   auto single = MakeBatch(&single_answers, {3});
   RunWithIsolation(
       *single,
-      [](Batch<TestTask>&) -> Status { throw std::runtime_error("shape mismatch\n  frame #0 at 0xdeadbeef"); },
+      [](Batch<TestTask>&) -> Status { throw std::runtime_error(kTracedMessage); },
       [](TestTask&) { return Status::Ok(); });
   ASSERT_EQ(single_answers.For(3).size(), 1u);
   const std::string message = single_answers.For(3)[0].message();

@@ -75,14 +75,17 @@ class Batch {
     return static_cast<int>(tasks_.size());
   }
 
+  // Whether the batch has no tasks.
   bool empty() const { return num_tasks() == 0; }
 
-  // The i-th task in arrival order, 0 <= i < num_tasks(). The reference stays
-  // valid for the batch's lifetime (tasks are never removed).
+  // The i-th task in arrival order, 0 <= i < num_tasks() (else throws
+  // std::out_of_range). The task stays valid for the batch's lifetime: tasks
+  // are never removed.
   const TaskT& task(int i) const {
     std::lock_guard<std::mutex> lock(mu_);
     return *tasks_.at(static_cast<size_t>(i));
   }
+  // The same, for answering it (the consumer's job).
   TaskT* mutable_task(int i) {
     std::lock_guard<std::mutex> lock(mu_);
     return tasks_.at(static_cast<size_t>(i)).get();

@@ -46,7 +46,8 @@ namespace mlship {
 //       [&](std::unique_ptr<Batch<MyTask>> batch) {
 //         std::shared_ptr<Batch<MyTask>> shared = std::move(batch);
 //         Status s = pool->Submit([shared](int instance) { Run(*shared, instance); });
-//         if (!s.ok()) for (int i = 0; i < shared->num_tasks(); ++i) shared->mutable_task(i)->Fail(s);
+//         if (s.ok()) return;
+//         for (int i = 0; i < shared->num_tasks(); ++i) shared->mutable_task(i)->Fail(s);
 //       },
 //       [&] { return pool->HasFreeCapacity(); }).value();
 //   pool->SetCapacityListener([b = batcher.get()] { b->NotifyCapacity(); });
@@ -170,7 +171,9 @@ class DynamicBatcher {
       typename internal::Queue<TaskT>::TaskList expired;
       std::unique_ptr<Batch<TaskT>> batch;
       if (has_capacity) {
-        batch = stopping_ ? queue_.FormBatchNow(now, &expired) : queue_.MaybeFormBatch(now, &expired);
+        // Draining ignores max_queue_delay: nothing more will arrive.
+        batch = stopping_ ? queue_.FormBatchNow(now, &expired)
+                          : queue_.MaybeFormBatch(now, &expired);
       } else {
         queue_.RemoveExpired(now, &expired);
       }

@@ -57,7 +57,9 @@ struct DriftMonitorOptions {
 
   // KS drift needs p-value < ks_pvalue_threshold AND D >= ks_min_statistic
   // (see drift_statistics.h for why both). Defaults 0.01 and 0.1. Set
-  // ks_pvalue_threshold to 0 to judge on PSI alone.
+  // ks_pvalue_threshold to 0 to judge on PSI alone. The p-value counts the
+  // reference side as its kept sample (ReferenceProfileOptions::
+  // max_sample_size, default 2000), not the full reference.
   double ks_pvalue_threshold = kDefaultKsPValueThreshold;
   double ks_min_statistic = kDefaultKsMinStatistic;
 

@@ -183,6 +183,7 @@ class Queue {
 
   // Number of queued tasks, across all keys.
   int64_t num_tasks() const { return num_tasks_; }
+  // Whether no task is queued.
   bool empty() const { return num_tasks_ == 0; }
 
  private:
