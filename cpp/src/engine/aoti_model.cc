@@ -69,9 +69,10 @@ StatusOr<std::shared_ptr<AotiModel>> AotiModel::Create(const std::string& path,
                                                        std::optional<Signature> saved_signature,
                                                        const LoadOptions& options) {
   const std::string what = "'" + path + "'";
-  // Compiled AOTI code checks input shapes and dtypes only when this is set;
-  // without it a mismatched input reads out of bounds instead of failing.
-  ::setenv("AOTI_RUNTIME_CHECK_INPUTS", "1", /*overwrite=*/0);
+  // Inputs are checked against the signature (dtype, rank, fixed dims) before
+  // every run. AOTI's own checks (AOTI_RUNTIME_CHECK_INPUTS=1) are not turned
+  // on: with torch 2.13 they reject valid batches (a CNN package claimed
+  // "dim value ... expected to be <= 15" for batch 32, which runs correctly).
   if (options.intra_op_threads > 0) at::set_num_threads(options.intra_op_threads);
   std::unique_ptr<torch::inductor::AOTIModelPackageLoader> loader;
   try {
