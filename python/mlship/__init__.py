@@ -24,6 +24,7 @@ from mlship._errors import (
     ResourceExhaustedError,
     UnauthenticatedError,
 )
+from mlship._deploy import Deployment, deploy
 from mlship._export import export_pt2
 from mlship._load import load
 from mlship._model import Model
@@ -32,6 +33,8 @@ from mlship._signature import Signature, TensorSpec
 __all__ = [
     "__version__",
     "load",
+    "deploy",
+    "Deployment",
     "export_pt2",
     "Model",
     "Signature",

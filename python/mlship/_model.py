@@ -69,6 +69,20 @@ class Model:
 
     def __call__(self, *inputs: Any) -> Any:
         """Runs the model on one batch. See :meth:`predict`."""
+        prepared, as_torch = self._prepare(inputs)
+        if as_torch:
+            import torch
+
+            flat = self._core.run(prepared, torch.from_dlpack)
+        else:
+            flat = self._core.run(prepared, _numpy_from_dlpack)
+        return self._structure(flat)
+
+    def _prepare(self, inputs: tuple[Any, ...]) -> tuple[list[Any], bool]:
+        """Checks the input count and turns each input into a DLPack-ready array or tensor.
+
+        Returns the prepared inputs and whether results should be torch tensors.
+        """
         specs = self._specs
         if len(inputs) != len(specs):
             names = ", ".join(s.name for s in specs)
@@ -92,13 +106,7 @@ class Model:
             else:
                 x = self._from_python(x, spec)
             prepared.append(x)
-        if as_torch:
-            import torch
-
-            flat = self._core.run(prepared, torch.from_dlpack)
-        else:
-            flat = self._core.run(prepared, _numpy_from_dlpack)
-        return self._structure(flat)
+        return prepared, as_torch
 
     def predict(self, *inputs: Any) -> Any:
         """Runs the model on one batch of inputs, one argument per model input.

@@ -58,10 +58,15 @@ std::shared_ptr<Model> Unwrap(StatusOr<std::shared_ptr<Model>> result) {
 
 }  // namespace
 
+void RegisterDeployment(py::module_& m);
+
 PYBIND11_MODULE(_core, m) {
   m.doc() = "mlship's native engine (private: use the mlship package)";
   m.attr("__version__") = MLSHIP_VERSION;
   RegisterDLPack(m);
+#ifdef MLSHIP_WITH_DEPLOYMENT
+  RegisterDeployment(m);
+#endif
 
   py::class_<Model, std::shared_ptr<Model>>(m, "Model")
       .def_property_readonly("signature_json", [](const Model& self) { return self.signature().ToJson(); })

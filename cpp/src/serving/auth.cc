@@ -31,7 +31,8 @@ Status CheckBearerToken(std::string_view authorization, std::string_view token) 
     scheme_matches = std::tolower(static_cast<unsigned char>(authorization[i])) == kScheme[i];
   }
   if (!scheme_matches) {
-    return Status::Unauthenticated("the Authorization header must use the Bearer scheme: 'Authorization: Bearer <token>'");
+    return Status::Unauthenticated(
+        "the Authorization header must use the Bearer scheme: 'Authorization: Bearer <token>'");
   }
   std::string_view given = authorization.substr(kScheme.size());
   while (!given.empty() && given.front() == ' ') given.remove_prefix(1);

@@ -56,8 +56,9 @@ Status HttpServer::AddGetRoute(const std::string& path, GetRouteHandler handler)
 
 Status HttpServer::Start() {
   if (phase_ != Phase::kCreated) {
-    return Status::FailedPrecondition(phase_ == Phase::kRunning ? "the server is already running"
-                                                                : "a stopped server cannot start again; create a new one");
+    return Status::FailedPrecondition(phase_ == Phase::kRunning
+                                          ? "the server is already running"
+                                          : "a stopped server cannot start again; create a new one");
   }
   phase_ = Phase::kRunning;
   threads_->work.emplace(asio::make_work_guard(state_->io));

@@ -18,7 +18,16 @@ using internal::JsonKindName;
 
 namespace {
 
-std::string Quoted(std::string_view name) { return "'" + std::string(name) + "'"; }
+// 'name', for messages. (Built by appending: GCC 12 warns falsely on
+// "'" + std::string(...).)
+std::string Quoted(std::string_view name) {
+  std::string out;
+  out.reserve(name.size() + 2);
+  out += '\'';
+  out += name;
+  out += '\'';
+  return out;
+}
 
 // "x: FP32[-1, 3], mask: BOOL[-1]", or "(none)".
 std::string SpecList(const std::vector<TensorSpec>& specs) {
@@ -166,8 +175,8 @@ Status DecodeInput(const json::value& item, std::size_t position, const Signatur
   }
   const json::value* name_value = input->if_contains("name");
   if (name_value == nullptr || !name_value->is_string()) {
-    return Status::InvalidArgument("inputs[" + std::to_string(position) + "] needs a string 'name'; the model's inputs are " +
-                                   SpecList(signature.inputs));
+    return Status::InvalidArgument("inputs[" + std::to_string(position) +
+                                   "] needs a string 'name'; the model's inputs are " + SpecList(signature.inputs));
   }
   const std::string_view name(name_value->get_string().data(), name_value->get_string().size());
   std::size_t index = 0;

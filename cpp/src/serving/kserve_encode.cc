@@ -134,8 +134,15 @@ StatusOr<EncodedBody> EncodeInferResponse(const InferResponseHeader& header, con
 }
 
 std::string EncodeErrorBody(std::string_view message) {
+  // Messages may quote what a client sent (a path, a model name), which can
+  // hold any byte; keep the body valid UTF-8 JSON by replacing non-ASCII
+  // bytes. Control characters are escaped by AppendJsonString.
+  std::string ascii(message);
+  for (char& c : ascii) {
+    if (static_cast<unsigned char>(c) >= 0x80) c = '?';
+  }
   std::string out = "{\"error\":";
-  AppendJsonString(out, message);
+  AppendJsonString(out, ascii);
   out += '}';
   return out;
 }

@@ -61,9 +61,16 @@ class PreciseValueHandler {
     number_prefix.append(s.data(), s.size());
     return true;
   }
-  bool on_int64(int64_t i, json::string_view, json::error_code&) {
+  bool on_int64(int64_t i, json::string_view s, json::error_code&) {
+    // "-0" is an integer to the grammar but a negative zero to a float input.
+    const bool negative_zero = i == 0 && (number_prefix.empty() ? !s.empty() && s.front() == '-'
+                                                                : number_prefix.front() == '-');
     number_prefix.clear();
-    stack.push_int64(i);
+    if (negative_zero) {
+      stack.push_double(-0.0);
+    } else {
+      stack.push_int64(i);
+    }
     return true;
   }
   bool on_uint64(uint64_t u, json::string_view, json::error_code&) {

@@ -21,8 +21,12 @@ std::string_view ToStringView(boost::beast::string_view text) { return {text.dat
 // A path as quoted in messages: bounded, so a huge target is not echoed back.
 std::string QuotedPath(std::string_view path) {
   constexpr std::size_t kMaxShown = 120;
-  if (path.size() <= kMaxShown) return "'" + std::string(path) + "'";
-  return "'" + std::string(path.substr(0, kMaxShown)) + "...'";
+  std::string out;
+  out += '\'';
+  out += path.substr(0, kMaxShown);
+  if (path.size() > kMaxShown) out += "...";
+  out += '\'';
+  return out;
 }
 
 std::string_view MethodName(RouteMethod method) { return method == RouteMethod::kPost ? "POST" : "GET"; }

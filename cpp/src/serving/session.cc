@@ -77,13 +77,14 @@ void Session::Drain() {
 }
 
 void Session::ReadHeader() {
-  if (draining_ || state_.draining.load()) return CloseGracefully();
+  if (draining_ || state_.draining.load()) return Close(/*drain_client=*/false);
   phase_ = Phase::kAwaitingRequest;
   parser_.emplace();
   parser_->body_limit(state_.options.max_body_bytes);
   parser_->header_limit(static_cast<std::uint32_t>(std::min<std::size_t>(state_.options.max_header_bytes, UINT32_MAX)));
   stream_.expires_after(state_.options.idle_timeout);
-  http::async_read_header(stream_, buffer_, *parser_, beast::bind_front_handler(&Session::OnHeader, shared_from_this()));
+  http::async_read_header(stream_, buffer_, *parser_,
+                          beast::bind_front_handler(&Session::OnHeader, shared_from_this()));
 }
 
 void Session::OnHeader(beast::error_code ec, std::size_t) {
@@ -93,7 +94,10 @@ void Session::OnHeader(beast::error_code ec, std::size_t) {
   request_keep_alive_ = header.keep_alive();
   if (state_.draining.load()) return RespondAndClose(ErrorResponse(503, "the server is shutting down"));
   if (std::optional<HttpResponse> denial = ScreenRequestHeader(state_, header)) {
-    // The body stays unread, so the connection cannot carry another request.
+    // A request without a body is complete, so the connection can go on;
+    // with a body left unread it cannot carry another request.
+    phase_ = Phase::kHandling;
+    if (parser_->is_done()) return Respond(std::move(*denial));
     return RespondAndClose(std::move(*denial));
   }
   if (request_version_ >= 11 && !parser_->is_done() &&
@@ -101,7 +105,7 @@ void Session::OnHeader(beast::error_code ec, std::size_t) {
     phase_ = Phase::kReadingBody;
     asio::async_write(stream_, asio::buffer(kContinueResponse.data(), kContinueResponse.size()),
                       [self = shared_from_this()](beast::error_code write_ec, std::size_t) {
-                        if (write_ec) return self->CloseGracefully();
+                        if (write_ec) return self->Close(/*drain_client=*/false);
                         self->ReadBody();
                       });
     return;
@@ -143,7 +147,7 @@ void Session::OnReadError(beast::error_code ec) {
   const bool client_went_away = ec == http::error::end_of_stream || ec == http::error::partial_message ||
                                 ec == asio::error::eof || ec == asio::error::connection_reset ||
                                 ec == asio::error::operation_aborted || ec == beast::error::timeout;
-  if (client_went_away) return CloseGracefully();
+  if (client_went_away) return Close(/*drain_client=*/false);
   // A grammar error (bad method, bad header, bad chunk...): say so and close,
   // since the rest of the byte stream cannot be trusted.
   RespondAndClose(ErrorResponse(400, "malformed HTTP request: " + ec.message()));
@@ -151,6 +155,8 @@ void Session::OnReadError(beast::error_code ec) {
 
 void Session::RespondAndClose(HttpResponse response) {
   close_after_write_ = true;
+  // Bytes of this request may still be on their way; see Close().
+  drain_client_on_close_ = !parser_.has_value() || !parser_->is_done();
   Respond(std::move(response));
 }
 
@@ -175,18 +181,26 @@ void Session::OnWrite(beast::error_code ec, std::size_t) {
     stream_.socket().close(ignored);
     return;
   }
-  if (!keep_alive) return CloseGracefully();
+  if (!keep_alive) return Close(drain_client_on_close_);
   ReadHeader();
 }
 
-void Session::CloseGracefully() {
+void Session::Close(bool drain_client) {
   if (phase_ == Phase::kClosing) return;
   phase_ = Phase::kClosing;
   beast::error_code ignored;
   stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  if (!drain_client) {
+    stream_.socket().close(ignored);
+    return;
+  }
+  // Closing a socket with unread input makes the kernel send a reset, which
+  // can destroy the response before the client reads it. So read and
+  // discard what the client still sends, until it closes or time runs out.
   linger_buffer_.resize(kLingerChunkBytes);
   stream_.expires_after(std::min<std::chrono::milliseconds>(kMaxLingerTime, state_.options.idle_timeout));
-  stream_.async_read_some(asio::buffer(linger_buffer_), beast::bind_front_handler(&Session::OnLinger, shared_from_this()));
+  stream_.async_read_some(asio::buffer(linger_buffer_),
+                          beast::bind_front_handler(&Session::OnLinger, shared_from_this()));
 }
 
 void Session::OnLinger(beast::error_code ec, std::size_t bytes) {
@@ -196,7 +210,8 @@ void Session::OnLinger(beast::error_code ec, std::size_t bytes) {
     stream_.socket().close(ignored);
     return;
   }
-  stream_.async_read_some(asio::buffer(linger_buffer_), beast::bind_front_handler(&Session::OnLinger, shared_from_this()));
+  stream_.async_read_some(asio::buffer(linger_buffer_),
+                          beast::bind_front_handler(&Session::OnLinger, shared_from_this()));
 }
 
 }  // namespace mlship::serving::internal

@@ -21,10 +21,11 @@ namespace mlship::serving::internal {
 // connection's strand, so its members need no lock; other threads reach it
 // only through Responder::Respond posted to executor(), and Drain().
 //
-// Closing is graceful: after the last response the session shuts down its
-// sending side and reads (and discards) what the client still sends for a
-// short while, so an error answered before the request was fully read (413,
-// 401, 503) reaches the client instead of being lost to a TCP reset.
+// When a response is sent before its request was fully read (413, 431, 400,
+// 401 with a body, 503 when full), the session shuts down its sending side
+// and reads (and discards) what the client still sends for a short while
+// before closing, so the response reaches the client instead of being lost
+// to a TCP reset.
 class Session : public Responder, public std::enable_shared_from_this<Session> {
  public:
   // kServe reads requests; kReject answers 503 at once (the server is at
@@ -58,8 +59,9 @@ class Session : public Responder, public std::enable_shared_from_this<Session> {
   // Sends `response` and closes the connection afterwards.
   void RespondAndClose(HttpResponse response);
   void OnWrite(boost::beast::error_code ec, std::size_t bytes);
-  // Shuts down sending and drains the client's leftovers, then closes.
-  void CloseGracefully();
+  // Shuts down sending and closes; with `drain_client`, first reads and
+  // discards the client's leftovers (bounded in time and bytes).
+  void Close(bool drain_client);
   void OnLinger(boost::beast::error_code ec, std::size_t bytes);
 
   // Shared server state; outlives the session (see ServerState).
@@ -80,6 +82,9 @@ class Session : public Responder, public std::enable_shared_from_this<Session> {
   bool request_keep_alive_ = false;
   // Set when the connection must close after the current response.
   bool close_after_write_ = false;
+  // Set when that close must drain input first (the request was not read
+  // to its end).
+  bool drain_client_on_close_ = false;
   // Set by Drain(); no new request is started after it.
   bool draining_ = false;
   // Where the session is.

@@ -66,7 +66,8 @@ struct HttpServerOptions {
   // 16 KiB; most users should leave this alone.
   std::size_t max_header_bytes = std::size_t{16} << 10;
   // Most connections open at once. Connections beyond it are answered 503
-  // and closed. Default 1024; keep it under the process's open-file limit.
+  // and closed (beyond it by more than 64, closed without an answer).
+  // Default 1024; keep it under the process's open-file limit.
   std::size_t max_connections = 1024;
   // How long a connection may sit idle between requests (keep-alive), and
   // the longest a single read or write of one request may take. Default 60 s.
@@ -132,8 +133,10 @@ class HttpServer {
   uint16_t port() const { return port_; }
 
   // Stops accepting, closes idle connections, lets requests in flight finish
-  // (up to drain_timeout; readiness reports false and new requests get 503
-  // meanwhile) and joins the I/O threads. Idempotent.
+  // (up to drain_timeout; meanwhile readiness reports false, requests that
+  // arrive on open connections get 503, and each connection closes after
+  // its response) and joins the I/O threads. Idempotent. Must not be called
+  // from an I/O thread (a GetRouteHandler or a Backend method it calls).
   void Stop();
 
  private:

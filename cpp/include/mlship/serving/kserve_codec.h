@@ -102,7 +102,9 @@ struct EncodedBody {
 StatusOr<EncodedBody> EncodeInferResponse(const InferResponseHeader& header, const std::vector<HostTensor>& outputs,
                                           const OutputSelection& selection, const CodecLimits& limits);
 
-// {"error": "<message>"}, the body of every error response.
+// {"error": "<message>"}, the body of every error response. Bytes outside
+// ASCII become '?' (messages may quote raw client input), so the body is
+// always valid JSON.
 std::string EncodeErrorBody(std::string_view message);
 
 }  // namespace mlship::serving

@@ -1,0 +1,93 @@
+// Deployment: the composition root that serves one model.
+//
+// A Deployment owns a DynamicBatcher (one scheduler thread), an InstancePool
+// (worker threads running batches on the model) and, optionally, an
+// HttpServer speaking KServe v2. Requests enter either through HTTP or
+// in-process through Submit(); both take the same path from the batcher on.
+//
+// Lifecycle: Create -> serving (ready) -> Stop: readiness goes false, new
+// requests get Unavailable (HTTP 503), everything already accepted is
+// answered, then the threads exit. No accepted request is dropped.
+//
+// Thread-safety: every public method is safe for concurrent use.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "mlship/batching/batcher_options.h"
+#include "mlship/batching/dynamic_batcher.h"
+#include "mlship/deployment/tensor_task.h"
+#include "mlship/engine/model.h"
+#include "mlship/runtime/instance_pool.h"
+#include "mlship/serving/backend.h"
+#include "mlship/serving/http_server.h"
+
+namespace mlship {
+
+struct DeploymentOptions {
+  // Name in URLs (/v2/models/<name>). Default "model".
+  std::string name = "model";
+  // The version served. Default "1".
+  std::string version = "1";
+  // Batching: max_batch_size (rows, default 32), max_queue_delay (default
+  // 1 ms), max_queue_size (default 1024; full -> Unavailable/503),
+  // default_timeout (default none; expired -> DeadlineExceeded/504).
+  BatcherOptions batcher;
+  // Workers: instances x intra_op_threads, defaults chosen from the cores.
+  InstancePoolOptions pool;
+  // Serve HTTP. Default true; false gives an in-process-only deployment.
+  bool serve_http = true;
+  // Host, port (0 = any free port), token, limits. Default 127.0.0.1:8000.
+  serving::HttpServerOptions http;
+};
+
+class Deployment final : public serving::Backend {
+ public:
+  // Validates the options, starts the workers, the batcher and (if asked)
+  // the HTTP server. Errors: InvalidArgument naming the bad option;
+  // Unavailable when the port cannot be bound.
+  static StatusOr<std::unique_ptr<Deployment>> Create(std::shared_ptr<Model> model, DeploymentOptions options);
+  ~Deployment() override;
+
+  // In-process request: validated against the signature, then batched.
+  // `done` is called exactly once, from any thread (possibly this one).
+  void Submit(std::vector<at::Tensor> inputs, TensorTask::TimePoint deadline, TensorCallback done);
+
+  // Stops as described above. With drain=false, queued requests are answered
+  // with Unavailable instead of being run. Idempotent.
+  void Stop(bool drain);
+
+  // The bound HTTP port, or 0 without HTTP.
+  int port() const;
+  const DeploymentOptions& options() const { return options_; }
+  const Model& model() const { return *model_; }
+  bool draining() const { return draining_.load(); }
+
+  // serving::Backend
+  bool Ready() const override;
+  std::vector<serving::ModelInfo> Models() const override;
+  StatusOr<serving::ModelInfo> Find(std::string_view name, std::string_view version) const override;
+  void Infer(serving::InferRequest request, serving::InferCallback done) override;
+
+ private:
+  Deployment(std::shared_ptr<Model> model, DeploymentOptions options);
+  void RunOnWorker(Batch<TensorTask>& batch);
+  serving::ModelInfo Info() const;
+
+  std::shared_ptr<Model> model_;
+  DeploymentOptions options_;
+  // Set first by Stop(): readiness false, new requests refused.
+  std::atomic<bool> draining_{false};
+  // Order matters for destruction: server, then batcher, then pool.
+  std::unique_ptr<InstancePool> pool_;
+  std::unique_ptr<DynamicBatcher<TensorTask>> batcher_;
+  std::unique_ptr<serving::HttpServer> server_;
+  // Serializes Stop().
+  std::mutex stop_mu_;
+  bool stopped_ = false;  // GUARDED_BY(stop_mu_)
+};
+
+}  // namespace mlship

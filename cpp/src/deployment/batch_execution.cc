@@ -1,0 +1,52 @@
+// Concatenate, run, split.
+#include "mlship/deployment/batch_execution.h"
+
+#include <ATen/ATen.h>
+
+namespace mlship {
+
+Status RunTask(const Model& model, TensorTask& task) {
+  auto outputs = model.RunUnchecked(task.inputs());
+  if (!outputs.ok()) return outputs.status();
+  task.Succeed(std::move(outputs).value());
+  return Status::Ok();
+}
+
+Status RunBatch(const Model& model, Batch<TensorTask>& batch) {
+  const int num_tasks = batch.num_tasks();
+  if (num_tasks == 1) return RunTask(model, *batch.mutable_task(0));
+  const std::size_t num_inputs = batch.task(0).inputs().size();
+  std::vector<at::Tensor> joined;
+  joined.reserve(num_inputs);
+  int64_t total_rows = 0;
+  for (int t = 0; t < num_tasks; ++t) total_rows += batch.task(t).rows();
+  for (std::size_t i = 0; i < num_inputs; ++i) {
+    std::vector<at::Tensor> parts;
+    parts.reserve(num_tasks);
+    for (int t = 0; t < num_tasks; ++t) parts.push_back(batch.task(t).inputs()[i]);
+    joined.push_back(at::cat(parts, 0));
+  }
+  auto outputs = model.RunUnchecked(joined);
+  if (!outputs.ok()) return outputs.status();
+  for (std::size_t o = 0; o < outputs->size(); ++o) {
+    const at::Tensor& out = (*outputs)[o];
+    if (out.dim() == 0 || out.size(0) != total_rows) {
+      return Status::InferenceFailed("output " + std::to_string(o) + " has " +
+                                     (out.dim() == 0 ? std::string("no batch dimension")
+                                                     : std::to_string(out.size(0)) + " rows") +
+                                     " for a batch of " + std::to_string(total_rows) + " rows; it cannot be split");
+    }
+  }
+  int64_t offset = 0;
+  for (int t = 0; t < num_tasks; ++t) {
+    TensorTask& task = *batch.mutable_task(t);
+    std::vector<at::Tensor> mine;
+    mine.reserve(outputs->size());
+    for (const auto& out : *outputs) mine.push_back(out.narrow(0, offset, task.rows()));
+    offset += task.rows();
+    task.Succeed(std::move(mine));
+  }
+  return Status::Ok();
+}
+
+}  // namespace mlship

@@ -1,0 +1,229 @@
+"""mlship.deploy: serve a model with dynamic batching behind a KServe v2 HTTP server."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import os
+import signal
+import threading
+from typing import Any
+
+from mlship import _core
+from mlship._load import load
+from mlship._model import Model, _numpy_from_dlpack
+
+
+class Deployment:
+    """A model being served: in-process calls, HTTP, or both.
+
+    Created by :func:`mlship.deploy`. Every method is thread-safe.
+
+    Examples
+    --------
+    >>> import numpy as np, torch, mlship
+    >>> model = mlship.load(torch.nn.Linear(4, 2), example_inputs=torch.zeros(1, 4))
+    >>> with mlship.deploy(model, port=0) as dep:
+    ...     dep.predict(np.ones((3, 4), np.float32)).shape
+    (3, 2)
+    """
+
+    def __init__(self, core: Any, model: Model) -> None:
+        self._core = core
+        self._model = model
+
+    @property
+    def url(self) -> str | None:
+        """``http://host:port`` of the KServe v2 endpoint, or None when HTTP is off."""
+        if not self._core.serve_http:
+            return None
+        host = self._core.host
+        host = f"[{host}]" if ":" in host else host
+        return f"http://{host}:{self._core.port}"
+
+    @property
+    def port(self) -> int:
+        return self._core.port
+
+    @property
+    def name(self) -> str:
+        return self._core.name
+
+    @property
+    def model(self) -> Model:
+        return self._model
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        """Batching and worker settings in effect."""
+        return dict(self._core.settings)
+
+    def predict(self, *inputs: Any, timeout: float | None = None) -> Any:
+        """Runs one request through the batcher (no HTTP) and waits for it.
+
+        Inputs are as for :meth:`mlship.Model.__call__`. Concurrent calls from
+        several threads are batched together. Raises ``OverloadedError`` when
+        the queue is full or the deployment is stopping, ``DeadlineExceededError``
+        when ``timeout`` (seconds) passes before the request runs.
+        """
+        prepared, convert = self._prepare(inputs)
+        flat = self._core.predict(prepared, convert, timeout or 0.0)
+        return self._model._structure(flat)
+
+    def submit(self, *inputs: Any, timeout: float | None = None) -> concurrent.futures.Future:
+        """Queues one request and returns a ``concurrent.futures.Future`` of its result."""
+        future: concurrent.futures.Future = concurrent.futures.Future()
+        structure = self._model._structure
+
+        def on_done(error: BaseException | None, flat: Any) -> None:
+            if future.set_running_or_notify_cancel():
+                if error is not None:
+                    future.set_exception(error)
+                else:
+                    future.set_result(structure(flat))
+
+        try:
+            prepared, convert = self._prepare(inputs)
+        except BaseException as e:  # noqa: BLE001 - bad input resolves the future, like any error
+            future.set_running_or_notify_cancel()
+            future.set_exception(e)
+            return future
+        self._core.submit(prepared, convert, on_done, timeout or 0.0)
+        return future
+
+    async def apredict(self, *inputs: Any, timeout: float | None = None) -> Any:
+        """``await dep.apredict(x)``: :meth:`submit` for asyncio code (FastAPI handlers, notebooks)."""
+        return await asyncio.wrap_future(self.submit(*inputs, timeout=timeout))
+
+    def stop(self, drain: bool = True, timeout: float | None = None) -> None:
+        """Stops serving: readiness goes false, new requests get 503 / ``OverloadedError``,
+        everything already accepted is answered (or, with ``drain=False``, answered with
+        ``OverloadedError`` without running), then the threads exit. Idempotent.
+
+        ``timeout`` bounds the wait in seconds; on expiry the stop goes on in the background.
+        """
+        if timeout is None:
+            self._core.stop(drain)
+            return
+        worker = threading.Thread(target=self._core.stop, args=(drain,), daemon=True)
+        worker.start()
+        worker.join(timeout)
+
+    def wait(self) -> None:
+        """Blocks the calling script until SIGINT/SIGTERM, then stops with drain."""
+        done = threading.Event()
+        previous = {}
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                previous[sig] = signal.signal(sig, lambda *_: done.set())
+        try:
+            while not done.wait(0.5):
+                pass
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+            self.stop()
+
+    def __enter__(self) -> Deployment:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        s = self._core.settings
+        state = "stopping" if self._core.draining else "serving"
+        return (
+            f"mlship.Deployment(name={self.name!r}, url={self.url!r}, {state}, "
+            f"max_batch_size={s['max_batch_size']}, max_delay_ms={s['max_delay_ms']}, "
+            f"max_queue_size={s['max_queue_size']}, instances={s['instances']}, "
+            f"intra_op_threads={s['intra_op_threads']}, auth={s['auth']})"
+        )
+
+    def _prepare(self, inputs: tuple[Any, ...]) -> tuple[list[Any], Any]:
+        prepared, as_torch = self._model._prepare(inputs)
+        if as_torch:
+            import torch
+
+            return prepared, torch.from_dlpack
+        return prepared, _numpy_from_dlpack
+
+
+def deploy(
+    model: Any,
+    *,
+    name: str = "model",
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    max_batch_size: int = 32,
+    max_delay_ms: float = 1.0,
+    max_queue_size: int = 1024,
+    timeout_ms: float | None = None,
+    instances: int | None = None,
+    intra_op_threads: int | None = None,
+    token: str | None = None,
+    insecure: bool = False,
+    http: bool = True,
+    example_inputs: Any = None,
+    preferred_batch_sizes: list[int] | None = None,
+) -> Deployment:
+    """Serves ``model`` with a dynamic batcher on native threads and a KServe v2 HTTP server.
+
+    Parameters
+    ----------
+    model : mlship.Model, or anything :func:`mlship.load` accepts
+        Paths and modules are loaded first (with ``example_inputs``).
+    name : str
+        The model's name in URLs: ``/v2/models/<name>/infer``.
+    host, port : str, int
+        Where to listen. Default ``127.0.0.1:8000``; ``port=0`` picks a free port
+        (read it from ``.url``). Binding a non-loopback address needs ``token``
+        (or ``insecure=True``, by name).
+    max_batch_size : int
+        Most rows in one forward pass.
+    max_delay_ms : float
+        How long the oldest request may wait for company before its batch runs.
+    max_queue_size : int
+        Requests that may wait; beyond it requests are refused (HTTP 503, ``OverloadedError``).
+    timeout_ms : float, optional
+        A request still queued after this long is answered with a timeout (HTTP 504) and never run.
+    instances, intra_op_threads : int, optional
+        Worker threads running batches, and torch threads per worker. Defaults keep
+        instances × intra_op_threads ≈ cores (docs/serving.md explains how to choose).
+    token : str, optional
+        Require ``Authorization: Bearer <token>`` on every endpoint except health.
+        Defaults to the ``MLSHIP_TOKEN`` environment variable.
+    http : bool
+        False serves in-process only (``predict``/``submit``/``apredict``).
+
+    Examples
+    --------
+    >>> dep = mlship.deploy(model, port=0)  # doctest: +SKIP
+    >>> dep.url, dep.predict(x)  # doctest: +SKIP
+    """
+    if not isinstance(model, Model):
+        model = load(model, example_inputs)
+    if token is None:
+        token = os.environ.get("MLSHIP_TOKEN") or None
+    for label, value in (("max_delay_ms", max_delay_ms), ("timeout_ms", timeout_ms)):
+        if value is not None and value < 0:
+            raise ValueError(f"{label} must be >= 0; was {value}")
+    options = {
+        "name": name,
+        "host": host,
+        "port": port,
+        "max_batch_size": max_batch_size,
+        "max_delay_us": int(round(max_delay_ms * 1000)),
+        "max_queue_size": max_queue_size,
+        "timeout_us": int(round(timeout_ms * 1000)) if timeout_ms else None,
+        "instances": instances,
+        "intra_op_threads": intra_op_threads,
+        "token": token,
+        "insecure": insecure,
+        "http": http,
+        "preferred_batch_sizes": preferred_batch_sizes,
+    }
+    return Deployment(_core.deploy(model._core, options), model)
+
+
+
