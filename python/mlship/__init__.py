@@ -26,6 +26,7 @@ from mlship._errors import (
 )
 from mlship._deploy import Deployment, deploy
 from mlship._export import export_pt2
+from mlship._limits import Limits
 from mlship._load import load
 from mlship._model import Model
 from mlship._signature import Signature, TensorSpec
@@ -35,6 +36,7 @@ __all__ = [
     "load",
     "deploy",
     "Deployment",
+    "Limits",
     "export_pt2",
     "Model",
     "Signature",

@@ -10,6 +10,7 @@ import threading
 from typing import Any
 
 from mlship import _core
+from mlship._limits import Limits
 from mlship._load import load
 from mlship._model import Model, _numpy_from_dlpack
 
@@ -166,6 +167,7 @@ def deploy(
     http: bool = True,
     example_inputs: Any = None,
     preferred_batch_sizes: list[int] | None = None,
+    limits: Limits | None = None,
 ) -> Deployment:
     """Serves ``model`` with a dynamic batcher on native threads and a KServe v2 HTTP server.
 
@@ -195,6 +197,9 @@ def deploy(
         Defaults to the ``MLSHIP_TOKEN`` environment variable.
     http : bool
         False serves in-process only (``predict``/``submit``/``apredict``).
+    limits : mlship.Limits, optional
+        Bounds on HTTP requests (body size, JSON depth, elements per tensor,
+        connections, header size); see :class:`mlship.Limits` for the defaults.
 
     Examples
     --------
@@ -222,6 +227,7 @@ def deploy(
         "insecure": insecure,
         "http": http,
         "preferred_batch_sizes": preferred_batch_sizes,
+        **(limits or Limits()).as_options(),
     }
     return Deployment(_core.deploy(model._core, options), model)
 

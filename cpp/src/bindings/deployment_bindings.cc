@@ -85,6 +85,16 @@ std::unique_ptr<Deployment> Create(std::shared_ptr<Model> model, const py::dict&
   if (!get("insecure").is_none()) o.http.allow_insecure_public_bind = get("insecure").cast<bool>();
   if (!get("io_threads").is_none()) o.http.io_threads = get("io_threads").cast<int>();
   if (!get("max_body_bytes").is_none()) o.http.max_body_bytes = get("max_body_bytes").cast<std::size_t>();
+  if (!get("max_header_bytes").is_none()) o.http.max_header_bytes = get("max_header_bytes").cast<std::size_t>();
+  if (!get("max_connections").is_none()) o.http.max_connections = get("max_connections").cast<std::size_t>();
+  if (!get("max_json_depth").is_none()) o.http.codec.max_json_depth = get("max_json_depth").cast<std::size_t>();
+  if (!get("max_elements_per_tensor").is_none()) {
+    o.http.codec.max_elements_per_tensor = get("max_elements_per_tensor").cast<int64_t>();
+  }
+  if (!get("idle_timeout_ms").is_none()) o.http.idle_timeout = std::chrono::milliseconds(get("idle_timeout_ms").cast<int64_t>());
+  if (!get("drain_timeout_ms").is_none()) {
+    o.http.drain_timeout = std::chrono::milliseconds(get("drain_timeout_ms").cast<int64_t>());
+  }
   if (!get("http").is_none()) o.serve_http = get("http").cast<bool>();
   if (!get("max_batch_size").is_none()) o.batcher.max_batch_size = get("max_batch_size").cast<int64_t>();
   if (!get("max_delay_us").is_none()) o.batcher.max_queue_delay = std::chrono::microseconds(get("max_delay_us").cast<int64_t>());

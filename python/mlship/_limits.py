@@ -1,0 +1,59 @@
+"""Limits: what one HTTP client can make a deployment hold."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+
+@dataclasses.dataclass(frozen=True)
+class Limits:
+    """Bounds the HTTP server puts on untrusted requests. Defaults suit most uses.
+
+    Attributes
+    ----------
+    max_body_bytes : int
+        Largest request body; larger requests get 413 before their body is read.
+        Default 64 MiB.
+    max_header_bytes : int
+        Largest request line plus headers; larger get 431. Default 16 KiB.
+    max_connections : int
+        Most connections open at once; beyond it new ones get 503 and are closed.
+        Default 1024 (keep it under the process's open-file limit).
+    max_json_depth : int
+        Deepest JSON nesting accepted (nested ``data`` of rank r needs r + 3). Deeper
+        requests get 400 before they are built. Default 64.
+    max_elements_per_tensor : int
+        Most elements in one input or output tensor; beyond it 413. Default 64 Mi.
+    idle_timeout_ms : int
+        How long a keep-alive connection may sit idle, and the longest one read or
+        write may take. Default 60 000.
+    drain_timeout_ms : int
+        How long ``stop()`` waits for HTTP requests in flight. Default 30 000.
+    io_threads : int
+        Threads doing network I/O, parsing and encoding (not inference). Default 2.
+
+    Examples
+    --------
+    >>> import mlship
+    >>> mlship.Limits(max_body_bytes=1 << 20).max_body_bytes
+    1048576
+    """
+
+    max_body_bytes: int = 64 << 20
+    max_header_bytes: int = 16 << 10
+    max_connections: int = 1024
+    max_json_depth: int = 64
+    max_elements_per_tensor: int = 64 << 20
+    idle_timeout_ms: int = 60_000
+    drain_timeout_ms: int = 30_000
+    io_threads: int = 2
+
+    def __post_init__(self) -> None:
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"Limits.{field.name} must be a positive int; was {value!r}")
+
+    def as_options(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
