@@ -154,6 +154,7 @@ def deploy(
     model: Any,
     *,
     name: str = "model",
+    version: str = "1",
     host: str = "127.0.0.1",
     port: int = 8000,
     max_batch_size: int = 32,
@@ -177,6 +178,8 @@ def deploy(
         Paths and modules are loaded first (with ``example_inputs``).
     name : str
         The model's name in URLs: ``/v2/models/<name>/infer``.
+    version : str
+        The version served: ``/v2/models/<name>/versions/<version>``. Default ``"1"``.
     host, port : str, int
         Where to listen. Default ``127.0.0.1:8000``; ``port=0`` picks a free port
         (read it from ``.url``). Binding a non-loopback address needs ``token``
@@ -215,6 +218,7 @@ def deploy(
             raise ValueError(f"{label} must be >= 0; was {value}")
     options = {
         "name": name,
+        "version": version,
         "host": host,
         "port": port,
         "max_batch_size": max_batch_size,

@@ -5,16 +5,16 @@
 
 namespace mlship {
 
-Status RunTask(const Model& model, TensorTask& task) {
-  auto outputs = model.RunUnchecked(task.inputs());
+Status RunTask(const Model& model, TensorTask& task, int intra_op_threads) {
+  auto outputs = model.RunUnchecked(task.inputs(), intra_op_threads);
   if (!outputs.ok()) return outputs.status();
   task.Succeed(std::move(outputs).value());
   return Status::Ok();
 }
 
-Status RunBatch(const Model& model, Batch<TensorTask>& batch) {
+Status RunBatch(const Model& model, Batch<TensorTask>& batch, int intra_op_threads) {
   const int num_tasks = batch.num_tasks();
-  if (num_tasks == 1) return RunTask(model, *batch.mutable_task(0));
+  if (num_tasks == 1) return RunTask(model, *batch.mutable_task(0), intra_op_threads);
   const std::size_t num_inputs = batch.task(0).inputs().size();
   std::vector<at::Tensor> joined;
   joined.reserve(num_inputs);
@@ -26,7 +26,7 @@ Status RunBatch(const Model& model, Batch<TensorTask>& batch) {
     for (int t = 0; t < num_tasks; ++t) parts.push_back(batch.task(t).inputs()[i]);
     joined.push_back(at::cat(parts, 0));
   }
-  auto outputs = model.RunUnchecked(joined);
+  auto outputs = model.RunUnchecked(joined, intra_op_threads);
   if (!outputs.ok()) return outputs.status();
   for (std::size_t o = 0; o < outputs->size(); ++o) {
     const at::Tensor& out = (*outputs)[o];

@@ -108,9 +108,11 @@ void Deployment::Submit(std::vector<at::Tensor> inputs, TensorTask::TimePoint de
 
 void Deployment::RunOnWorker(Batch<TensorTask>& batch) {
   const Model& model = *model_;
+  // The pool's thread count wins over the one the model was loaded with.
+  const int threads = options_.pool.intra_op_threads;
   RunWithIsolation(
-      batch, [&model](Batch<TensorTask>& b) { return RunBatch(model, b); },
-      [&model](TensorTask& task) { return RunTask(model, task); });
+      batch, [&model, threads](Batch<TensorTask>& b) { return RunBatch(model, b, threads); },
+      [&model, threads](TensorTask& task) { return RunTask(model, task, threads); });
 }
 
 bool Deployment::Ready() const { return !draining_; }

@@ -20,10 +20,12 @@ StatusOr<std::vector<at::Tensor>> Model::Run(const std::vector<at::Tensor>& inpu
   return RunUnchecked(inputs);
 }
 
-StatusOr<std::vector<at::Tensor>> Model::RunUnchecked(const std::vector<at::Tensor>& inputs) const {
+StatusOr<std::vector<at::Tensor>> Model::RunUnchecked(const std::vector<at::Tensor>& inputs,
+                                                      int intra_op_threads) const {
   // The intra-op thread count is a per-thread OpenMP setting: set it on the
   // calling thread only when it differs, which is once per thread.
-  if (intra_op_threads_ > 0 && at::get_num_threads() != intra_op_threads_) at::set_num_threads(intra_op_threads_);
+  const int threads = intra_op_threads > 0 ? intra_op_threads : intra_op_threads_;
+  if (threads > 0 && at::get_num_threads() != threads) at::set_num_threads(threads);
   try {
     c10::InferenceMode guard;
     std::vector<at::Tensor> contiguous;

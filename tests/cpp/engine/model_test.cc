@@ -176,6 +176,20 @@ TEST(ModelTest, IntraOpThreadsOptionIsAppliedOnTheCallingThread) {
   }).join();
 }
 
+TEST(ModelTest, ACallersThreadCountOverridesTheModelsForThatCall) {
+  LoadOptions options;
+  options.example_inputs = {torch::zeros({1, 4})};
+  options.intra_op_threads = 1;
+  auto model = LoadModel(SaveModule(AffineModule(), "affine.pt"), options);
+  ASSERT_TRUE(model.ok());
+  std::thread([&] {
+    ASSERT_TRUE((*model)->RunUnchecked({torch::ones({1, 4})}, 2).ok());
+    EXPECT_EQ(at::get_num_threads(), 2);
+    ASSERT_TRUE((*model)->RunUnchecked({torch::ones({1, 4})}).ok());
+    EXPECT_EQ(at::get_num_threads(), 1);
+  }).join();
+}
+
 TEST(ErrorSummaryTest, KeepsTheLastMeaningfulLine) {
   std::runtime_error e("Traceback of TorchScript:\n  File x, line 3\n    return a\n\nbuiltins.ValueError: boom\n");
   EXPECT_EQ(ErrorSummary(e), "ValueError: boom");

@@ -81,7 +81,9 @@ class Model {
   StatusOr<std::vector<at::Tensor>> Run(const std::vector<at::Tensor>& inputs) const;
 
   // Runs without checking inputs; for callers (the batcher) that checked them.
-  StatusOr<std::vector<at::Tensor>> RunUnchecked(const std::vector<at::Tensor>& inputs) const;
+  // `intra_op_threads` > 0 overrides the model's own thread count for this
+  // call (a deployment's workers use their pool's setting); 0 keeps it.
+  StatusOr<std::vector<at::Tensor>> RunUnchecked(const std::vector<at::Tensor>& inputs, int intra_op_threads = 0) const;
 
   // Saves the model with its signature so LoadModel() opens it again.
   virtual Status Save(const std::string& path) const = 0;
