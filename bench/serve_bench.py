@@ -1,0 +1,265 @@
+"""Serving benchmark: mlship vs FastAPI+uvicorn vs Flask+gunicorn on the same TorchScript model.
+
+All three serve the digits MLP (64-256-256-10) from one TorchScript file and speak the same
+KServe v2 JSON. `wrk` (Debian) drives each at concurrency 1, 8, 32 and 64, in one run, with
+one row per request. Printed: requests/s, p50 and p99 latency, and mlship's ratios. Then the
+in-process throughput of 16 Python threads calling `dep.predict` vs the same threads calling
+the TorchScript module, and the mlship server's memory after ~10k and ~500k requests.
+
+The baselines are what a careful user writes: 2 workers (2 cores), one torch thread each,
+the model loaded once per worker, `no_grad`. wrk runs on the same 2-core machine, so absolute
+numbers are low; compare the ratios.
+
+    python bench/serve_bench.py [--quick] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests" / "python"))
+import models  # noqa: E402
+
+import mlship  # noqa: E402
+
+PATH = "/v2/models/digits/infer"
+CONCURRENCY = (1, 8, 32, 64)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def request_body(x: np.ndarray, name: str) -> str:
+    return json.dumps({"inputs": [{"name": name, "shape": list(x.shape), "datatype": "FP32",
+                                   "data": [round(float(v), 6) for v in x.ravel()]}]})
+
+
+def wait_until_serving(port: int, body: str, proc: subprocess.Popen, seconds: float = 120) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}: {proc.stdout.read() if proc.stdout else ''}")
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            conn.request("POST", PATH, body=body, headers={"Content-Type": "application/json"})
+            if conn.getresponse().status == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"server on port {port} did not answer within {seconds} s")
+
+
+class Server:
+    """A server in a subprocess, stopped with SIGTERM (then killed) on exit."""
+
+    def __init__(self, label: str, cmd: list[str], port: int, body: str, env: dict[str, str], cwd: Path) -> None:
+        self.label, self.port = label, port
+        self.proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+        wait_until_serving(port, body, self.proc)
+
+    def rss_mib(self) -> float:
+        """Resident memory of the server's whole process group (workers included)."""
+        total = 0
+        for pid in os.listdir("/proc"):
+            if not pid.isdigit():
+                continue
+            try:
+                if os.getpgid(int(pid)) != self.proc.pid:
+                    continue
+                with open(f"/proc/{pid}/status") as f:
+                    total += next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
+            except (OSError, StopIteration):
+                continue
+        return total / 1024
+
+    def stop(self) -> None:
+        try:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            self.proc.wait(timeout=30)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+
+
+_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
+
+
+def _ms(text: str) -> float:
+    value, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", text).groups()
+    return float(value) * _UNITS[unit]
+
+
+def wrk(port: int, lua: Path, connections: int, seconds: float) -> dict[str, float]:
+    threads = min(2, connections)
+    out = subprocess.run(
+        ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(lua),
+         f"http://127.0.0.1:{port}{PATH}"],
+        capture_output=True, text=True, timeout=seconds + 60, check=True).stdout
+    result = {
+        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
+        "p50_ms": _ms(re.search(r"^\s+50%\s+(\S+)", out, re.M).group(1)),
+        "p99_ms": _ms(re.search(r"^\s+99%\s+(\S+)", out, re.M).group(1)),
+        "requests": int(re.search(r"(\d+) requests in", out).group(1)),
+    }
+    bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    result["errors"] = (int(bad.group(1)) if bad else 0) + (sum(map(int, errors.groups())) if errors else 0)
+    return result
+
+
+def threaded_throughput(fn: Callable[[], Any], threads: int, seconds: float) -> float:
+    """Calls per second of `threads` Python threads calling fn, bounded in time and count."""
+    counts = [0] * threads
+    stop = threading.Event()
+    barrier = threading.Barrier(threads + 1)
+
+    def worker(i: int) -> None:
+        barrier.wait()
+        n = 0
+        while not stop.is_set() and n < 2_000_000:
+            fn()
+            n += 1
+        counts[i] = n
+
+    pool = [threading.Thread(target=worker, args=(i,)) for i in range(threads)]
+    for t in pool:
+        t.start()
+    barrier.wait()
+    start = time.perf_counter()
+    time.sleep(seconds)
+    stop.set()
+    for t in pool:
+        t.join()
+    return sum(counts) / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="short runs (a smoke test, noisy figures)")
+    parser.add_argument("--seconds", type=float, default=None, help="wrk duration per cell (default 8, quick 2)")
+    parser.add_argument("--json", type=Path, help="write the figures here too")
+    args = parser.parse_args()
+    seconds = args.seconds or (2 if args.quick else 8)
+    if shutil.which("wrk") is None:
+        sys.exit("serve_bench needs wrk (apt-get install wrk; `make bench` installs it)")
+
+    X_train, X_test, y_train, _ = models.digits_split()
+    net = models.train(models.DigitsMLP(), X_train, y_train, epochs=5).eval()
+    work = Path(tempfile.mkdtemp(prefix="mlship-serve-bench-"))
+    model_path = work / "digits.pt"
+    scripted = torch.jit.script(net)
+    scripted.save(str(model_path))
+    mlship.load(scripted, example_inputs=torch.zeros(1, 64)).save(str(work / "digits-mlship.pt"))
+    name = mlship.load(str(work / "digits-mlship.pt")).signature.inputs[0].name
+    body = request_body(X_test[:1], name)
+    lua = work / "post.lua"
+    lua.write_text('wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
+                   f"wrk.body = [==[{body}]==]\n")
+
+    env = dict(os.environ, MLSHIP_BENCH_MODEL=str(model_path))
+    bin_dir = Path(sys.executable).parent
+    baselines = ROOT / "bench" / "baselines"
+    servers: dict[str, Callable[[int], list[str]]] = {
+        "mlship": lambda p: [sys.executable, "-m", "mlship", "serve", str(work / "digits-mlship.pt"), "--name",
+                             "digits", "--port", str(p), "--max-batch-size", "32"],
+        "fastapi": lambda p: [str(bin_dir / "uvicorn"), "fastapi_app:app", "--workers", "2", "--port", str(p),
+                              "--log-level", "warning", "--no-access-log"],
+        "flask": lambda p: [str(bin_dir / "gunicorn"), "-w", "2", "-b", f"127.0.0.1:{p}", "--log-level", "warning",
+                            "flask_app:app"],
+    }
+    figures: dict[str, Any] = {"http": {}, "seconds_per_cell": seconds}
+    print(f"HTTP, one row per request, wrk {seconds:g} s per cell, {os.cpu_count()} cores shared with wrk\n")
+    for label, cmd in servers.items():
+        port = free_port()
+        server = Server(label, cmd(port), port, body, env, baselines)
+        try:
+            wrk(port, lua, 8, 1)  # warm-up
+            figures["http"][label] = {c: wrk(port, lua, c, seconds) for c in CONCURRENCY}
+        finally:
+            server.stop()
+
+    http = figures["http"]
+    header = f"{'conc':>4} | {'server':<8} | {'req/s':>9} | {'p50 ms':>7} | {'p99 ms':>7} | {'errors':>6} | " \
+             f"{'mlship req/s ÷':>15} | {'p99 ÷ mlship':>12}"
+    print(header)
+    print("-" * len(header))
+    for c in CONCURRENCY:
+        m = http["mlship"][c]
+        for label in servers:
+            r = http[label][c]
+            speedup = "" if label == "mlship" else f"{m['rps'] / r['rps']:.1f}x"
+            tail = "" if label == "mlship" else f"{r['p99_ms'] / m['p99_ms']:.1f}x"
+            print(f"{c:>4} | {label:<8} | {r['rps']:>9.0f} | {r['p50_ms']:>7.2f} | {r['p99_ms']:>7.2f} | "
+                  f"{r['errors']:>6} | {speedup:>15} | {tail:>12}")
+    m32, f32, k32 = http["mlship"][32], http["fastapi"][32], http["flask"][32]
+    print(f"\ntargets at concurrency 32: mlship/FastAPI req/s {m32['rps'] / f32['rps']:.1f}x (>= 5), "
+          f"mlship/Flask {m32['rps'] / k32['rps']:.1f}x (>= 8), p99 mlship {m32['p99_ms']:.2f} ms vs FastAPI "
+          f"{f32['p99_ms']:.2f} ms (<=)")
+
+    # In-process: 16 Python threads, one row per call.
+    module = torch.jit.load(str(model_path)).eval()
+    row_t = torch.from_numpy(X_test[:1])
+    row_np = X_test[:1]
+
+    def plain() -> None:
+        with torch.no_grad():
+            module(row_t)
+
+    in_seconds = 1.5 if args.quick else 4
+    with mlship.deploy(str(work / "digits-mlship.pt"), http=False) as dep:
+        rounds = {"torchscript": [], "mlship": []}
+        for _ in range(3):
+            rounds["torchscript"].append(threaded_throughput(plain, 16, in_seconds))
+            rounds["mlship"].append(threaded_throughput(lambda: dep.predict(row_np), 16, in_seconds))
+    ts, ms = statistics.median(rounds["torchscript"]), statistics.median(rounds["mlship"])
+    figures["in_process"] = {"torchscript_calls_per_s": ts, "mlship_calls_per_s": ms}
+    print(f"\nin-process, 16 Python threads, one row per call (median of 3 rounds):\n"
+          f"  TorchScript module {ts:>9.0f} calls/s\n  mlship dep.predict {ms:>9.0f} calls/s   "
+          f"ratio {ms / ts:.1f}x (target >= 5)")
+
+    # Memory: a fresh mlship server, RSS after ~10k and after ~500k requests.
+    port = free_port()
+    server = Server("mlship", servers["mlship"](port), port, body, env, baselines)
+    try:
+        sent, marks = 0, {}
+        deadline = time.monotonic() + (60 if args.quick else 300)
+        for goal in (10_000, 50_000 if args.quick else 500_000):
+            while sent < goal and time.monotonic() < deadline:
+                sent += wrk(port, lua, 32, 1 if goal <= 10_000 else 5)["requests"]
+            marks[sent] = server.rss_mib()
+    finally:
+        server.stop()
+    (n1, rss1), (n2, rss2) = marks.items()
+    figures["memory"] = {"after": {n1: rss1, n2: rss2}}
+    print(f"\nmlship server memory: {rss1:.1f} MiB after {n1} requests, {rss2:.1f} MiB after {n2} "
+          f"({(rss2 / rss1 - 1) * 100:+.1f}%, target < +10%)")
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=2, default=str))
+    shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
