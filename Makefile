@@ -70,6 +70,7 @@ test: build
 
 bench: build
 	$(PY) bench/engine_bench.py
+	$(PY) bench/serve_bench.py
 
 demo: build
 	$(PY) examples/demo.py
