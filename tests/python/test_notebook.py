@@ -18,3 +18,6 @@ def test_quickstart_notebook_runs(capsys):
     accuracy = float(out.split("accuracy")[1].split()[0])
     assert accuracy > 0.85
     assert "expected shape [-1, 64]" in out
+    assert "over HTTP:" in out
+    assert "in-process, 8 threads: agree with the model True" in out
+    assert namespace["dep"].settings["max_batch_size"] == 32 and "stopping" in repr(namespace["dep"])
