@@ -27,7 +27,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -37,7 +36,9 @@ import torch
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests" / "python"))
+sys.path.insert(0, str(ROOT / "bench"))
 import models  # noqa: E402
+from engine_bench import threaded_throughput  # noqa: E402
 
 import mlship  # noqa: E402
 
@@ -130,32 +131,6 @@ def wrk(port: int, lua: Path, connections: int, seconds: float) -> dict[str, flo
     return result
 
 
-def threaded_throughput(fn: Callable[[], Any], threads: int, seconds: float) -> float:
-    """Calls per second of `threads` Python threads calling fn, bounded in time and count."""
-    counts = [0] * threads
-    stop = threading.Event()
-    barrier = threading.Barrier(threads + 1)
-
-    def worker(i: int) -> None:
-        barrier.wait()
-        n = 0
-        while not stop.is_set() and n < 2_000_000:
-            fn()
-            n += 1
-        counts[i] = n
-
-    pool = [threading.Thread(target=worker, args=(i,)) for i in range(threads)]
-    for t in pool:
-        t.start()
-    barrier.wait()
-    start = time.perf_counter()
-    time.sleep(seconds)
-    stop.set()
-    for t in pool:
-        t.join()
-    return sum(counts) / (time.perf_counter() - start)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="short runs (a smoke test, noisy figures)")
@@ -232,8 +207,8 @@ def main() -> None:
     with mlship.deploy(str(work / "digits-mlship.pt"), http=False) as dep:
         rounds = {"torchscript": [], "mlship": []}
         for _ in range(3):
-            rounds["torchscript"].append(threaded_throughput(plain, 16, in_seconds))
-            rounds["mlship"].append(threaded_throughput(lambda: dep.predict(row_np), 16, in_seconds))
+            rounds["torchscript"].append(threaded_throughput(plain, 16, in_seconds, 2_000_000))
+            rounds["mlship"].append(threaded_throughput(lambda: dep.predict(row_np), 16, in_seconds, 2_000_000))
     ts, ms = statistics.median(rounds["torchscript"]), statistics.median(rounds["mlship"])
     figures["in_process"] = {"torchscript_calls_per_s": ts, "mlship_calls_per_s": ms}
     print(f"\nin-process, 16 Python threads, one row per call (median of 3 rounds):\n"

@@ -35,18 +35,18 @@ def slow() -> mlship.Model:
     return mlship.load(Slow().eval(), example_inputs=torch.zeros(1, 32))
 
 
-def expected(slow_model, x):
-    return slow_model(x)
+def infer_concurrently(dep, model, x, n: int) -> list[tuple[int, dict, dict]]:
+    """n HTTP requests at once, each on its own connection."""
+    body = infer_body(model.signature.inputs[0].name, x)
+    with concurrent.futures.ThreadPoolExecutor(n) as pool:
+        return list(pool.map(lambda _: request(dep.url, "POST", "/v2/models/model/infer", body), range(n)))
 
 
 def test_a_full_queue_answers_503_and_the_rest_are_correct(slow):
     x = np.full((1, 32), 0.3, np.float32)
     want = slow(x)
-    name = slow.signature.inputs[0].name
     with mlship.deploy(slow, port=0, max_batch_size=1, max_queue_size=1, instances=1) as dep:
-        with concurrent.futures.ThreadPoolExecutor(12) as pool:
-            answers = list(pool.map(lambda _: request(dep.url, "POST", "/v2/models/model/infer",
-                                                      infer_body(name, x)), range(12)))
+        answers = infer_concurrently(dep, slow, x, 12)
         codes = [a[0] for a in answers]
         assert set(codes) <= {200, 503}, codes
         assert 503 in codes and 200 in codes
@@ -65,11 +65,8 @@ def test_a_full_queue_answers_503_and_the_rest_are_correct(slow):
 
 def test_requests_queued_past_their_deadline_get_504_and_never_run(slow):
     x = np.full((1, 32), 0.3, np.float32)
-    name = slow.signature.inputs[0].name
     with mlship.deploy(slow, port=0, max_batch_size=1, instances=1, timeout_ms=5) as dep:
-        with concurrent.futures.ThreadPoolExecutor(6) as pool:
-            answers = list(pool.map(lambda _: request(dep.url, "POST", "/v2/models/model/infer",
-                                                      infer_body(name, x)), range(6)))
+        answers = infer_concurrently(dep, slow, x, 6)
         codes = [a[0] for a in answers]
         assert set(codes) <= {200, 504}, codes
         assert 504 in codes

@@ -164,28 +164,31 @@ TEST(ModelTest, ConcurrentRunsFromEightThreadsAreAllCorrect) {
   EXPECT_EQ(wrong.load(), 0);
 }
 
-TEST(ModelTest, IntraOpThreadsOptionIsAppliedOnTheCallingThread) {
+std::shared_ptr<Model> LoadWithOneThread() {
   LoadOptions options;
   options.example_inputs = {torch::zeros({1, 4})};
   options.intra_op_threads = 1;
   auto model = LoadModel(SaveModule(AffineModule(), "affine.pt"), options);
-  ASSERT_TRUE(model.ok());
+  EXPECT_TRUE(model.ok()) << model.status().ToString();
+  return model.ok() ? *model : nullptr;
+}
+
+TEST(ModelTest, IntraOpThreadsOptionIsAppliedOnTheCallingThread) {
+  auto model = LoadWithOneThread();
+  ASSERT_NE(model, nullptr);
   std::thread([&] {
-    ASSERT_TRUE((*model)->Run({torch::ones({1, 4})}).ok());
+    ASSERT_TRUE(model->Run({torch::ones({1, 4})}).ok());
     EXPECT_EQ(at::get_num_threads(), 1);
   }).join();
 }
 
 TEST(ModelTest, ACallersThreadCountOverridesTheModelsForThatCall) {
-  LoadOptions options;
-  options.example_inputs = {torch::zeros({1, 4})};
-  options.intra_op_threads = 1;
-  auto model = LoadModel(SaveModule(AffineModule(), "affine.pt"), options);
-  ASSERT_TRUE(model.ok());
+  auto model = LoadWithOneThread();
+  ASSERT_NE(model, nullptr);
   std::thread([&] {
-    ASSERT_TRUE((*model)->RunUnchecked({torch::ones({1, 4})}, 2).ok());
+    ASSERT_TRUE(model->RunUnchecked({torch::ones({1, 4})}, 2).ok());
     EXPECT_EQ(at::get_num_threads(), 2);
-    ASSERT_TRUE((*model)->RunUnchecked({torch::ones({1, 4})}).ok());
+    ASSERT_TRUE(model->RunUnchecked({torch::ones({1, 4})}).ok());
     EXPECT_EQ(at::get_num_threads(), 1);
   }).join();
 }
