@@ -1,31 +1,36 @@
-// MedianLatencyMicros: steady_clock around Model::RunUnchecked.
+// BestLatencyMicros: steady_clock around Model::RunUnchecked, round-robin.
 #include "latency.h"
 
 #include <algorithm>
 #include <chrono>
 #include <limits>
-#include <vector>
 
 #include "mlship/engine/signature_torch.h"
 
 namespace mlship::optimize_internal {
 
-double MedianLatencyMicros(const Model& model, int64_t batch, int runs) {
-  const Signature& sig = model.signature();
-  std::vector<at::Tensor> inputs = SyntheticInputs(sig.inputs, sig.batchable() ? batch : 1);
+std::vector<double> BestLatencyMicros(const std::vector<const Model*>& models, int64_t batch, int runs) {
   constexpr double kFailed = std::numeric_limits<double>::infinity();
-  for (int i = 0; i < 2; ++i) {
-    if (!model.RunUnchecked(inputs).ok()) return kFailed;
+  std::vector<double> best(models.size(), kFailed);
+  if (models.empty()) return best;
+  const Signature& sig = models.front()->signature();
+  std::vector<at::Tensor> inputs = SyntheticInputs(sig.inputs, sig.batchable() ? batch : 1);
+  std::vector<bool> failed(models.size(), false);
+  for (int i = 0; i < std::max(runs, 1) + 2; ++i) {
+    for (std::size_t m = 0; m < models.size(); ++m) {
+      if (failed[m]) continue;
+      auto start = std::chrono::steady_clock::now();
+      bool ok = models[m]->RunUnchecked(inputs).ok();
+      double micros = std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start).count();
+      if (!ok) {
+        failed[m] = true;
+        best[m] = kFailed;
+      } else if (i >= 2) {  // the first two calls warm up
+        best[m] = std::min(best[m], micros);
+      }
+    }
   }
-  std::vector<double> micros;
-  micros.reserve(std::max(runs, 1));
-  for (int i = 0; i < std::max(runs, 1); ++i) {
-    auto start = std::chrono::steady_clock::now();
-    if (!model.RunUnchecked(inputs).ok()) return kFailed;
-    micros.push_back(std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start).count());
-  }
-  std::nth_element(micros.begin(), micros.begin() + micros.size() / 2, micros.end());
-  return micros[micros.size() / 2];
+  return best;
 }
 
 }  // namespace mlship::optimize_internal

@@ -24,12 +24,7 @@ StatusOr<std::shared_ptr<Model>> BuildHalf(const Model& model, at::ScalarType dt
 }
 
 // The geometric mean of batch-1 and batch-32 latency: neither dominates.
-double Score(const Model& model, int runs, std::ostringstream& timings, const char* label) {
-  double one = MedianLatencyMicros(model, 1, runs);
-  double many = MedianLatencyMicros(model, 32, runs);
-  timings << label << " batch 1: " << std::lround(one) << ", batch 32: " << std::lround(many) << "; ";
-  return std::sqrt(one * many);
-}
+double GeometricMean(double a, double b) { return std::sqrt(a * b); }
 
 }  // namespace
 
@@ -47,14 +42,16 @@ StatusOr<OptimizedModel> QuantizeHalf(const std::shared_ptr<Model>& model, const
   }
   ASSIGN_OR_RETURN(auto in_half, BuildHalf(*model, dtype, /*compute_in_half=*/true, name));
   ASSIGN_OR_RETURN(auto upcast, BuildHalf(*model, dtype, /*compute_in_half=*/false, name));
+  auto one = BestLatencyMicros({in_half.get(), upcast.get()}, 1, options.timing_runs);
+  auto many = BestLatencyMicros({in_half.get(), upcast.get()}, 32, options.timing_runs);
   std::ostringstream timings;
-  double half_score = Score(*in_half, options.timing_runs, timings, name.c_str());
-  double upcast_score = Score(*upcast, options.timing_runs, timings, "upcast");
-  const bool use_half = half_score <= upcast_score;
+  timings << name << " batch 1: " << std::lround(one[0]) << ", batch 32: " << std::lround(many[0])
+          << "; upcast batch 1: " << std::lround(one[1]) << ", batch 32: " << std::lround(many[1]);
+  const bool use_half = GeometricMean(one[0], many[0]) <= GeometricMean(one[1], many[1]);
   std::string compute = use_half ? name + " (half-precision arithmetic)" : "fp32 (weights widened per call: upcast)";
   report.layers_changed = layers;
   report.details.emplace_back("compute", compute);
-  report.details.emplace_back("measured us", timings.str().substr(0, timings.str().size() - 2));
+  report.details.emplace_back("best us", timings.str());
   report.details.emplace_back("weights", name);
   report.summary = std::to_string(layers) + " Linear layer(s) with " + name + " weights; compute: " + compute;
   return OptimizedModel{use_half ? in_half : upcast, report};

@@ -73,12 +73,13 @@ StatusOr<OptimizedModel> QuantizeInt8(const std::shared_ptr<Model>& model, const
     for (int64_t batch : kProbeBatches) {
       if (!model->signature().batchable() && batch > 1) break;
       batches.push_back(batch);
-      t_weight_only.push_back(MedianLatencyMicros(*weight_only, batch, options.timing_runs));
-      t_dynamic.push_back(MedianLatencyMicros(*dynamic, batch, options.timing_runs));
+      auto best = BestLatencyMicros({weight_only.get(), dynamic.get()}, batch, options.timing_runs);
+      t_weight_only.push_back(best[0]);
+      t_dynamic.push_back(best[1]);
       timings << (batch == 1 ? "" : "; ") << "batch " << batch << ": " << std::lround(t_weight_only.back()) << " / "
               << std::lround(t_dynamic.back());
     }
-    report.details.emplace_back("measured us (weight-only / dynamic)", timings.str());
+    report.details.emplace_back("best us (weight-only / dynamic)", timings.str());
     threshold = Crossover(batches, t_weight_only, t_dynamic);
     if (threshold == Int8LinearWeight::kNeverDynamic) chosen = weight_only;
     if (threshold == 1) chosen = dynamic;

@@ -8,10 +8,32 @@
 namespace mlship {
 namespace {
 
-TEST(Int8WeightOnlyGemm, MatchesTheDequantizedProduct) {
+TEST(Int8WeightOnlyGemm, EveryPathThisCpuHasMatchesTheDequantizedProduct) {
+  torch::manual_seed(0);
+  ASSERT_TRUE(Int8IsaSupported(Int8Isa::kPortable));
+  for (Int8Isa isa : {Int8Isa::kPortable, Int8Isa::kAvx2, Int8Isa::kAvx512}) {
+    if (!Int8IsaSupported(isa)) continue;  // the other paths still run
+    for (int64_t rows : {1, 3, 4, 7, 32}) {
+      for (int64_t in : {1, 17, 64, 200}) {  // tails after 8-, 16- and 64-wide blocks
+        at::Tensor x = torch::randn({rows, in});
+        at::Tensor w = torch::randint(-127, 128, {24, in}).to(at::kChar);
+        at::Tensor scales = torch::rand({24}) + 0.01;
+        at::Tensor bias = torch::randn({24});
+        at::Tensor y = at::empty({rows, 24});
+        Int8WeightOnlyGemmWith(isa, x.data_ptr<float>(), rows, in, w.data_ptr<int8_t>(), scales.data_ptr<float>(),
+                               bias.data_ptr<float>(), 24, y.data_ptr<float>());
+        at::Tensor expected = at::linear(x, w.to(at::kFloat) * scales.unsqueeze(1), bias);
+        EXPECT_TRUE(at::allclose(y, expected, 1e-4, 1e-3))
+            << "isa " << static_cast<int>(isa) << " rows " << rows << " in " << in;
+      }
+    }
+  }
+}
+
+TEST(Int8WeightOnlyGemm, DefaultPathMatchesTheDequantizedProduct) {
   torch::manual_seed(0);
   for (int64_t rows : {1, 3, 32}) {
-    for (int64_t in : {1, 17, 64}) {  // 17: a tail after the 16-wide blocks
+    for (int64_t in : {1, 17, 64}) {
       at::Tensor x = torch::randn({rows, in});
       at::Tensor w = torch::randint(-127, 128, {24, in}).to(at::kChar);
       at::Tensor scales = torch::rand({24}) + 0.01;

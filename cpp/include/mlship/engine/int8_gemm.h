@@ -18,4 +18,12 @@ namespace mlship {
 void Int8WeightOnlyGemm(const float* x, int64_t rows, int64_t in, const int8_t* w, const float* scales,
                         const float* bias, int64_t out, float* y);
 
+// The instruction sets the kernel has a path for. Int8WeightOnlyGemm picks the
+// best one this CPU supports; tests run each explicitly.
+enum class Int8Isa { kPortable, kAvx2, kAvx512 };
+bool Int8IsaSupported(Int8Isa isa);
+// Int8WeightOnlyGemm on a given path; `isa` must be supported.
+void Int8WeightOnlyGemmWith(Int8Isa isa, const float* x, int64_t rows, int64_t in, const int8_t* w,
+                            const float* scales, const float* bias, int64_t out, float* y);
+
 }  // namespace mlship

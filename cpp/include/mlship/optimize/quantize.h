@@ -39,7 +39,7 @@ struct QuantizeOptions {
   Int8Mode int8_mode = Int8Mode::kAuto;
 
   // --- Affects how long the pass takes ---
-  // Timed runs per variant and batch size when choosing kernels (the median
+  // Timed runs per variant and batch size when choosing kernels (the fastest
   // counts). Default 15; more gives a steadier choice on a busy machine.
   int timing_runs = 15;
 };
