@@ -70,6 +70,7 @@ test: build
 
 bench: build
 	$(PY) bench/engine_bench.py
+	$(PY) bench/optimize_bench.py
 
 demo: build
 	$(PY) examples/demo.py

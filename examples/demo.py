@@ -1,4 +1,5 @@
-"""mlship end to end: train a small model, load it into the native engine, check it, measure it.
+"""mlship end to end: train a small model, load it into the native engine, check it, measure it,
+optimize it and deploy the best variant.
 
 Run with `make demo`. Each stage prints what it did.
 """
@@ -62,6 +63,16 @@ def main() -> None:
 
     stage("6. Engine benchmark: TorchScript from Python vs mlship (quick run; `make bench` for the full one)")
     subprocess.run([sys.executable, str(ROOT / "bench" / "engine_bench.py"), "--quick"], check=True)
+
+    stage("7. mlship.optimize: int8, fp16, bf16, pruning, low-rank; keep the fastest within 1 accuracy point")
+    report = mlship.optimize(model, validation=(X_test, y_test), max_drop=0.01)
+    print(report)
+
+    stage("8. Deploy the best candidate")
+    with mlship.deploy(report.best, name="digits", port=0) as dep:
+        served = dep.predict(X_test[:8]).argmax(1)
+        print(f"{report.best_method} serving at {dep.url}; predictions {served.tolist()} "
+              f"for labels {y_test[:8].tolist()}")
 
 
 if __name__ == "__main__":

@@ -227,3 +227,10 @@ def test_a_pt2_package_says_to_optimize_before_export(pt2_zoo, run):
     compiled = mlship.load(pt2_zoo["mlp"])
     with pytest.raises(mlship.FailedPreconditionError, match=r"before exporting it to \.pt2"):
         run(compiled)
+
+
+def test_an_optimized_model_deploys_and_serves_the_same_outputs(loaded, digits):
+    small = mlship.quantize(loaded, "int8", mode="dynamic")
+    _, X_test, _, _ = digits
+    with mlship.deploy(small, name="small", http=False) as dep:
+        np.testing.assert_allclose(dep.predict(X_test[:8]), small(X_test[:8]), rtol=1e-5, atol=1e-5)
