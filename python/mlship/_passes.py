@@ -24,7 +24,7 @@ def _as_model(model: Any, example_inputs: Any = None) -> Model:
 
 def _real(value: Any, name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise ValueError(f"{name} must be a number; got {value!r}")
+        raise TypeError(f"{name} must be a number; got {value!r}")
     return float(value)
 
 
@@ -106,6 +106,8 @@ def prune(model: Any, amount: float = 0.5) -> Model:
     ------
     ValueError
         ``amount`` outside [0, 1).
+    TypeError
+        ``amount`` is not a number.
 
     Examples
     --------
@@ -151,7 +153,7 @@ def low_rank(model: Any, energy: float = 0.9, *, rank: int | None = None) -> Mod
         raise ValueError(f"energy must be in (0, 1]; got {energy!r}")
     if rank is not None:
         if isinstance(rank, bool) or not isinstance(rank, numbers.Integral):
-            raise ValueError(f"rank must be an integer >= 1; got {rank!r}")
+            raise TypeError(f"rank must be an integer >= 1; got {rank!r}")
         if rank < 1:
             raise ValueError(f"rank must be at least 1; got {rank!r}")
         rank = int(rank)

@@ -240,3 +240,8 @@ def test_an_optimized_model_deploys_and_serves_the_same_outputs(loaded, digits):
     _, X_test, _, _ = digits
     with mlship.deploy(small, name="small", http=False) as dep:
         np.testing.assert_allclose(dep.predict(X_test[:8]), small(X_test[:8]), rtol=1e-5, atol=1e-5)
+
+
+def test_amount_that_is_not_a_number_is_a_type_error(loaded):
+    with pytest.raises(TypeError, match=r"amount must be a number; got '0.5'"):
+        mlship.prune(loaded, "0.5")
