@@ -1,4 +1,5 @@
-"""mlship end to end: train a small model, load it into the native engine, check it, measure it, serve it.
+"""mlship end to end: train a small model, load it into the native engine, check it, measure it,
+optimize it, and serve the best variant.
 
 Run with `make demo`. Each stage prints what it did.
 """
@@ -66,7 +67,12 @@ def main() -> None:
     stage("6. Engine benchmark: TorchScript from Python vs mlship (quick run; `make bench` for the full one)")
     subprocess.run([sys.executable, str(ROOT / "bench" / "engine_bench.py"), "--quick"], check=True)
 
-    serve(model, X_test, y_test)
+    stage("7. mlship.optimize: int8, fp16, bf16, pruning, low-rank; keep the fastest within 1 accuracy point")
+    report = mlship.optimize(model, validation=(X_test, y_test), max_drop=0.01)
+    print(report)
+    print(f"best: {report.best_method}")
+
+    serve(report.best, X_test, y_test)
 
 
 def send_traffic(url: str, bodies: list[str], clients: int, per_client: int) -> tuple[list[float], list[dict]]:
@@ -92,7 +98,7 @@ def send_traffic(url: str, bodies: list[str], clients: int, per_client: int) -> 
 
 
 def serve(model: mlship.Model, X_test: np.ndarray, y_test: np.ndarray) -> None:
-    stage("7. Deploy: dynamic batching on native threads behind a KServe v2 HTTP server")
+    stage("8. Deploy the best candidate: dynamic batching on native threads behind a KServe v2 HTTP server")
     name = model.signature.inputs[0].name
     bodies = [json.dumps({"inputs": [{"name": name, "shape": [1, 64], "datatype": "FP32", "data": x.tolist()}]})
               for x in X_test]

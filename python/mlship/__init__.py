@@ -29,6 +29,9 @@ from mlship._export import export_pt2
 from mlship._limits import Limits
 from mlship._load import load
 from mlship._model import Model
+from mlship._optimize import optimize
+from mlship._passes import low_rank, prune, quantize
+from mlship._report import Candidate, OptimizationReport
 from mlship._signature import Signature, TensorSpec
 
 __all__ = [
@@ -38,6 +41,12 @@ __all__ = [
     "Deployment",
     "Limits",
     "export_pt2",
+    "optimize",
+    "quantize",
+    "prune",
+    "low_rank",
+    "OptimizationReport",
+    "Candidate",
     "Model",
     "Signature",
     "TensorSpec",

@@ -41,6 +41,7 @@ class Model:
         self._signature = Signature.from_json(core.signature_json)
         self._specs = self._signature.inputs
         self._how = how
+        self._optimization: dict[str, Any] | None = None
 
     @property
     def signature(self) -> Signature:
@@ -66,6 +67,12 @@ class Model:
     def how_loaded(self) -> str:
         """How a torch.nn.Module became TorchScript: ``"scripted"`` or ``"traced (...)"``; else empty."""
         return self._how
+
+    @property
+    def optimization(self) -> dict[str, Any] | None:
+        """What the optimization pass that made this model did (technique, layers seen and
+        changed, a summary, details such as the kernel chosen); None for a model that was loaded."""
+        return self._optimization
 
     def __call__(self, *inputs: Any) -> Any:
         """Runs the model on one batch. See :meth:`predict`."""

@@ -59,6 +59,7 @@ std::shared_ptr<Model> Unwrap(StatusOr<std::shared_ptr<Model>> result) {
 }  // namespace
 
 void RegisterDeployment(py::module_& m);
+void RegisterOptimize(py::module_& m);
 
 PYBIND11_MODULE(_core, m) {
   m.doc() = "mlship's native engine (private: use the mlship package)";
@@ -66,6 +67,9 @@ PYBIND11_MODULE(_core, m) {
   RegisterDLPack(m);
 #ifdef MLSHIP_WITH_DEPLOYMENT
   RegisterDeployment(m);
+#endif
+#ifdef MLSHIP_WITH_OPTIMIZE
+  RegisterOptimize(m);
 #endif
 
   py::class_<Model, std::shared_ptr<Model>>(m, "Model")

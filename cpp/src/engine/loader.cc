@@ -8,6 +8,7 @@
 #include "mlship/engine/error_text.h"
 #include "mlship/engine/aoti_model.h"
 #include "mlship/engine/model.h"
+#include "mlship/engine/mlship_ops.h"
 #include "mlship/engine/model_file.h"
 #include "mlship/engine/torchscript_model.h"
 
@@ -56,6 +57,7 @@ StatusOr<std::shared_ptr<Model>> LoadTorchScript(LoadFn load, const std::string&
 }  // namespace
 
 StatusOr<std::shared_ptr<Model>> LoadModel(const std::string& path, const LoadOptions& options) {
+  EnsureMlshipOpsRegistered();  // models optimized by mlship call its ops
   ASSIGN_OR_RETURN(ModelFormat format, DetectModelFormat(path));
   ASSIGN_OR_RETURN(auto sidecar, ReadSidecar(path));
   if (format == ModelFormat::kAotInductor) {
@@ -67,6 +69,7 @@ StatusOr<std::shared_ptr<Model>> LoadModel(const std::string& path, const LoadOp
 }
 
 StatusOr<std::shared_ptr<Model>> LoadTorchScriptFromBytes(const std::string& bytes, const LoadOptions& options) {
+  EnsureMlshipOpsRegistered();
   const std::string what = "<in-memory TorchScript>";
   ASSIGN_OR_RETURN(ModelFormat format, DetectModelFormatFromBytes(bytes, what));
   if (format != ModelFormat::kTorchScript) {

@@ -27,6 +27,10 @@ class TorchScriptModel final : public Model {
   // extra file "mlship_signature.json".
   Status Save(const std::string& path) const override;
 
+  // The module as loaded (eval mode, not frozen): what Save() writes and what
+  // mlship's optimization passes rewrite.
+  const torch::jit::Module& module() const { return original_; }
+
   // The name of the extra file that holds the signature in a saved archive.
   static constexpr const char* kSignatureExtraFile = "mlship_signature.json";
 

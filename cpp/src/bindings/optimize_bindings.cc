@@ -1,0 +1,92 @@
+// mlship._core optimization passes: quantize(), prune(), low_rank().
+//
+// Each takes a Model and returns (new Model, report dict). The GIL is
+// released while a pass runs (passes freeze graphs, run SVDs and time
+// kernels). Errors surface as mlship exceptions via ThrowStatus.
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include "errors.h"
+#include "mlship/engine/int8_linear.h"
+#include "mlship/optimize/cpu_features.h"
+#include "mlship/optimize/low_rank.h"
+#include "mlship/optimize/prune.h"
+#include "mlship/optimize/quantize.h"
+
+namespace py = pybind11;
+
+namespace mlship::bindings {
+namespace {
+
+py::tuple ToPython(StatusOr<OptimizedModel> result) {
+  if (!result.ok()) ThrowStatus(result.status());
+  const PassReport& report = result->report;
+  py::dict details;
+  for (const auto& [key, value] : report.details) details[py::str(key)] = value;
+  py::dict out;
+  out["technique"] = report.technique;
+  out["layers_seen"] = report.layers_seen;
+  out["layers_changed"] = report.layers_changed;
+  out["summary"] = report.summary;
+  out["details"] = details;
+  return py::make_tuple(result->model, out);
+}
+
+template <typename T>
+T Unwrap(StatusOr<T> value) {
+  if (!value.ok()) ThrowStatus(value.status());
+  return std::move(value).value();
+}
+
+}  // namespace
+
+void RegisterOptimize(py::module_& m) {
+  m.def(
+      "quantize",
+      [](const std::shared_ptr<Model>& model, const std::string& dtype, const std::string& int8_mode,
+         int timing_runs) {
+        QuantizeOptions options;
+        options.dtype = Unwrap(ParseQuantDType(dtype));
+        options.int8_mode = Unwrap(ParseInt8Mode(int8_mode));
+        options.timing_runs = timing_runs;
+        StatusOr<OptimizedModel> result = Status::Internal("not run");
+        {
+          py::gil_scoped_release release;
+          result = Quantize(model, options);
+        }
+        return ToPython(std::move(result));
+      },
+      py::arg("model"), py::arg("dtype"), py::arg("int8_mode"), py::arg("timing_runs"));
+  m.def(
+      "prune",
+      [](const std::shared_ptr<Model>& model, double amount) {
+        PruneOptions options;
+        options.amount = amount;
+        StatusOr<OptimizedModel> result = Status::Internal("not run");
+        {
+          py::gil_scoped_release release;
+          result = Prune(model, options);
+        }
+        return ToPython(std::move(result));
+      },
+      py::arg("model"), py::arg("amount"));
+  m.def(
+      "low_rank",
+      [](const std::shared_ptr<Model>& model, std::optional<int> rank, double energy) {
+        LowRankOptions options;
+        options.rank = rank;
+        options.energy = energy;
+        StatusOr<OptimizedModel> result = Status::Internal("not run");
+        {
+          py::gil_scoped_release release;
+          result = LowRank(model, options);
+        }
+        return ToPython(std::move(result));
+      },
+      py::arg("model"), py::arg("rank"), py::arg("energy"));
+  m.def("reduced_precision_cpu_flags", &ReducedPrecisionCpuFlags);
+  m.def("half_precision_support", &HalfPrecisionSupport);
+  m.def("torch_has_dynamic_int8_kernel", &TorchHasDynamicInt8Kernel);
+}
+
+}  // namespace mlship::bindings

@@ -1,0 +1,46 @@
+// Registers mlship's TorchScript operators and the Int8LinearWeight class
+// (see mlship_ops.h). Loaded models find them by name in torch's registry.
+#include "mlship/engine/mlship_ops.h"
+
+#include <ATen/ATen.h>
+#include <torch/library.h>
+
+#include "mlship/engine/int8_linear.h"
+
+namespace mlship {
+namespace {
+
+at::Tensor LinearInt8(const at::Tensor& x, const c10::intrusive_ptr<Int8LinearWeight>& weight) {
+  return weight->Forward(x);
+}
+
+// Half-precision weights: either the whole product runs in the weights' dtype
+// (fast where the CPU has bf16/fp16 instructions) or the weights are widened
+// to the input's dtype for each call.
+at::Tensor LinearHalf(const at::Tensor& x, const at::Tensor& weight, const std::optional<at::Tensor>& bias,
+                      bool compute_in_half) {
+  if (compute_in_half) {
+    return at::linear(x.to(weight.scalar_type()), weight, bias).to(x.scalar_type());
+  }
+  std::optional<at::Tensor> wide_bias;
+  if (bias) wide_bias = bias->to(x.scalar_type());
+  return at::linear(x, weight.to(x.scalar_type()), wide_bias);
+}
+
+}  // namespace
+
+void EnsureMlshipOpsRegistered() {}
+
+}  // namespace mlship
+
+TORCH_LIBRARY(mlship, m) {
+  m.class_<mlship::Int8LinearWeight>("Int8LinearWeight")
+      .def("dynamic_from_rows", &mlship::Int8LinearWeight::dynamic_from_rows)
+      .def("has_dynamic_kernel", &mlship::Int8LinearWeight::has_dynamic_kernel)
+      .def_pickle(
+          [](const c10::intrusive_ptr<mlship::Int8LinearWeight>& self) { return self->GetState(); },
+          [](mlship::Int8LinearWeight::State state) { return mlship::Int8LinearWeight::FromState(std::move(state)); });
+  m.def("linear_int8(Tensor x, __torch__.torch.classes.mlship.Int8LinearWeight weight) -> Tensor",
+        &mlship::LinearInt8);
+  m.def("linear_half(Tensor x, Tensor weight, Tensor? bias, bool compute_in_half) -> Tensor", &mlship::LinearHalf);
+}

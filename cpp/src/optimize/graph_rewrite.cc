@@ -1,0 +1,103 @@
+// Frozen copies of TorchScript graphs, Linear discovery and rebuilding.
+#include "graph_rewrite.h"
+
+#include <torch/csrc/jit/ir/constants.h>
+#include <torch/csrc/jit/passes/constant_pooling.h>
+#include <torch/csrc/jit/passes/dead_code_elimination.h>
+#include <torch/csrc/jit/passes/freeze_module.h>
+
+#include "mlship/engine/error_text.h"
+#include "mlship/engine/mlship_ops.h"
+#include "mlship/engine/torchscript_model.h"
+
+namespace mlship::optimize_internal {
+
+StatusOr<FrozenCopy> FreezeCopy(const Model& model, std::string_view technique) {
+  const auto* script = dynamic_cast<const TorchScriptModel*>(&model);
+  if (script == nullptr) {
+    return Status::FailedPrecondition(
+        std::string(technique) + " needs a TorchScript model; this is a " + std::string(ModelFormatName(model.format())) +
+        " package, compiled ahead of time, whose weights cannot be rewritten. Optimize the torch.nn.Module "
+        "(mlship.load(module, ...)) before exporting it to .pt2");
+  }
+  EnsureMlshipOpsRegistered();
+  try {
+    // freeze_module works on a clone: the source model is never touched.
+    FrozenCopy copy;
+    copy.module = torch::jit::freeze_module(script->module());
+    copy.graph = copy.module.get_method("forward").graph();
+    return copy;
+  } catch (const std::exception& e) {
+    return Status::InvalidArgument("cannot " + std::string(technique) + " this model: freezing its graph failed: " +
+                                   ErrorSummary(e));
+  }
+}
+
+std::vector<LinearSite> FindLinears(torch::jit::Graph& graph) {
+  static const auto kLinear = c10::Symbol::fromQualString("aten::linear");
+  std::vector<LinearSite> sites;
+  for (torch::jit::Node* node : graph.nodes()) {
+    if (node->kind() != kLinear || node->inputs().size() != 3) continue;
+    auto weight = torch::jit::toIValue(node->input(1));
+    auto bias = torch::jit::toIValue(node->input(2));
+    if (!weight || !weight->isTensor() || !bias || !(bias->isNone() || bias->isTensor())) continue;
+    const at::Tensor& w = weight->toTensor();
+    if (w.dim() != 2 || w.scalar_type() != at::kFloat) continue;
+    LinearSite site{node, w, std::nullopt};
+    if (bias->isTensor()) {
+      if (bias->toTensor().scalar_type() != at::kFloat) continue;
+      site.bias = bias->toTensor();
+    }
+    sites.push_back(site);
+  }
+  return sites;
+}
+
+// Insert points are scoped to each call: a guard left open across
+// node->destroy() would restore an insert point that no longer exists.
+torch::jit::Value* InsertConstant(torch::jit::Node* node, const c10::IValue& value) {
+  torch::jit::WithInsertPoint guard(node);
+  return node->owningGraph()->insertConstant(value);
+}
+
+torch::jit::Value* InsertCall(torch::jit::Node* node, std::string_view op, const std::vector<torch::jit::Value*>& args) {
+  torch::jit::WithInsertPoint guard(node);
+  std::vector<torch::jit::NamedValue> named(args.begin(), args.end());
+  return node->owningGraph()->insert(c10::Symbol::fromQualString(std::string(op)), named);
+}
+
+torch::jit::Value* ReplaceWithCall(torch::jit::Node* node, std::string_view op,
+                                   const std::vector<torch::jit::Value*>& args) {
+  torch::jit::Value* out = InsertCall(node, op, args);
+  out->setType(node->output()->type());
+  node->output()->replaceAllUsesWith(out);
+  node->destroy();
+  return out;
+}
+
+StatusOr<std::shared_ptr<Model>> BuildModel(FrozenCopy copy, const Model& original, std::string_view technique) {
+  try {
+    torch::jit::EliminateDeadCode(copy.graph);
+    torch::jit::ConstantPooling(copy.graph);
+    copy.graph->lint();
+  } catch (const std::exception& e) {
+    return Status::Internal(std::string(technique) + " produced an invalid graph: " + ErrorSummary(e));
+  }
+  LoadOptions options;
+  options.signature = original.signature();
+  options.intra_op_threads = original.intra_op_threads();
+  options.warmup_runs = 1;
+  std::string source = std::string(technique) + " of " + original.source();
+  auto model = TorchScriptModel::Create(std::move(copy.module), source, std::nullopt, options);
+  if (!model.ok()) {
+    return Status::Internal(std::string(technique) + " produced a model that does not run: " +
+                            model.status().message());
+  }
+  return std::shared_ptr<Model>(std::move(model).value());
+}
+
+std::string NothingToDo(std::string_view verb) {
+  return "nothing to " + std::string(verb) + ": the model has no Linear layers with constant weights";
+}
+
+}  // namespace mlship::optimize_internal

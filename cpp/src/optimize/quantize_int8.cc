@@ -1,0 +1,97 @@
+// int8: aten::linear -> mlship::linear_int8 with per-channel int8 weights, and
+// the measured choice between torch's dynamic kernel and mlship's weight-only one.
+#include <cmath>
+#include <sstream>
+
+#include "graph_rewrite.h"
+#include "latency.h"
+#include "mlship/engine/int8_linear.h"
+#include "quantize_passes.h"
+
+namespace mlship::optimize_internal {
+namespace {
+
+// Batch sizes at which the two kernels are compared.
+constexpr int64_t kProbeBatches[] = {1, 2, 4, 8, 16, 32};
+
+constexpr const char* kTorchKernel = "dynamic (torch quantized::linear_dynamic)";
+constexpr const char* kMlshipKernel = "weight-only (mlship)";
+
+StatusOr<std::shared_ptr<Model>> BuildInt8(const Model& model, int64_t dynamic_from_rows) {
+  ASSIGN_OR_RETURN(FrozenCopy copy, FreezeCopy(model, "int8 quantization"));
+  for (const LinearSite& site : FindLinears(*copy.graph)) {
+    auto weight = Int8LinearWeight::Quantize(site.weight, site.bias, dynamic_from_rows);
+    torch::jit::Value* packed = InsertConstant(site.node, c10::IValue(weight));
+    ReplaceWithCall(site.node, "mlship::linear_int8", {site.node->input(0), packed});
+  }
+  return BuildModel(std::move(copy), model, "int8");
+}
+
+std::string KernelDescription(int64_t dynamic_from_rows) {
+  if (dynamic_from_rows == Int8LinearWeight::kNeverDynamic) return kMlshipKernel;
+  if (dynamic_from_rows <= 1) return kTorchKernel;
+  return std::string(kMlshipKernel) + " below batch " + std::to_string(dynamic_from_rows) + ", " + kTorchKernel +
+         " from " + std::to_string(dynamic_from_rows);
+}
+
+// The smallest probed batch from which the dynamic kernel wins at every
+// larger probed batch too; kNeverDynamic when it never does.
+int64_t Crossover(const std::vector<int64_t>& batches, const std::vector<double>& weight_only,
+                  const std::vector<double>& dynamic) {
+  int64_t threshold = Int8LinearWeight::kNeverDynamic;
+  for (std::size_t i = batches.size(); i-- > 0;) {
+    if (!(dynamic[i] < weight_only[i])) break;
+    threshold = batches[i];
+  }
+  return threshold;
+}
+
+}  // namespace
+
+StatusOr<OptimizedModel> QuantizeInt8(const std::shared_ptr<Model>& model, const QuantizeOptions& options) {
+  ASSIGN_OR_RETURN(FrozenCopy probe, FreezeCopy(*model, "int8 quantization"));
+  const int layers = static_cast<int>(FindLinears(*probe.graph).size());
+  PassReport report{"int8", layers, 0, "", {}};
+  if (layers == 0) {
+    report.summary = NothingToDo("quantize");
+    return OptimizedModel{model, report};
+  }
+  const bool torch_kernel = TorchHasDynamicInt8Kernel();
+  report.details.emplace_back("torch dynamic int8 kernel",
+                              torch_kernel ? "quantized::linear_dynamic" : "not in this LibTorch");
+  int64_t threshold = Int8LinearWeight::kNeverDynamic;
+  std::shared_ptr<Model> chosen;
+  if (options.int8_mode == Int8Mode::kDynamic) {
+    threshold = torch_kernel ? 1 : Int8LinearWeight::kNeverDynamic;
+    if (!torch_kernel) report.details.emplace_back("note", "dynamic asked for, but only the weight-only kernel exists here");
+  } else if (options.int8_mode == Int8Mode::kAuto && torch_kernel) {
+    ASSIGN_OR_RETURN(auto weight_only, BuildInt8(*model, Int8LinearWeight::kNeverDynamic));
+    ASSIGN_OR_RETURN(auto dynamic, BuildInt8(*model, 1));
+    std::vector<int64_t> batches;
+    std::vector<double> t_weight_only, t_dynamic;
+    std::ostringstream timings;
+    for (int64_t batch : kProbeBatches) {
+      if (!model->signature().batchable() && batch > 1) break;
+      batches.push_back(batch);
+      auto best = BestLatencyMicros({weight_only.get(), dynamic.get()}, batch, options.timing_runs);
+      t_weight_only.push_back(best[0]);
+      t_dynamic.push_back(best[1]);
+      timings << (batch == 1 ? "" : "; ") << "batch " << batch << ": " << std::lround(t_weight_only.back()) << " / "
+              << std::lround(t_dynamic.back());
+    }
+    report.details.emplace_back("best us (weight-only / dynamic)", timings.str());
+    threshold = Crossover(batches, t_weight_only, t_dynamic);
+    if (threshold == Int8LinearWeight::kNeverDynamic) chosen = weight_only;
+    if (threshold == 1) chosen = dynamic;
+  }
+  if (chosen == nullptr) {
+    ASSIGN_OR_RETURN(chosen, BuildInt8(*model, threshold));
+  }
+  report.layers_changed = layers;
+  report.details.emplace_back("kernel", KernelDescription(threshold));
+  report.details.emplace_back("weights", "int8, one symmetric scale per output channel");
+  report.summary = std::to_string(layers) + " Linear layer(s) to int8; kernel: " + KernelDescription(threshold);
+  return OptimizedModel{chosen, report};
+}
+
+}  // namespace mlship::optimize_internal

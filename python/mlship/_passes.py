@@ -1,0 +1,160 @@
+"""mlship.quantize, mlship.prune, mlship.low_rank: one optimization pass each, run in C++."""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any
+
+from mlship import _core
+from mlship._model import Model
+
+#: The dtypes mlship.quantize accepts.
+QUANT_DTYPES = ("int8", "fp16", "bf16")
+#: The int8 kernels mlship.quantize can be told to use.
+INT8_MODES = ("auto", "dynamic", "weight_only")
+
+
+def _as_model(model: Any, example_inputs: Any = None) -> Model:
+    if isinstance(model, Model):
+        return model
+    from mlship._load import load
+
+    return load(model, example_inputs)
+
+
+def _real(value: Any, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a number; got {value!r}")
+    return float(value)
+
+
+def _wrap(result: tuple[Any, dict[str, Any]]) -> Model:
+    core, report = result
+    out = Model(core)
+    out._optimization = report
+    return out
+
+
+def quantize(model: Any, dtype: str = "int8", *, mode: str = "auto", timing_runs: int = 15) -> Model:
+    """Quantizes the model's Linear layers to int8, fp16 or bf16; returns a new model.
+
+    The pass rewrites the TorchScript graph in mlship's C++ (no ``torch.ao.quantization``).
+
+    - ``"int8"``: per-output-channel symmetric int8 weights. Two kernels are measured on this
+      machine and the faster is kept per batch size: torch's dynamic int8 kernel
+      (``quantized::linear_dynamic``, activations quantized per batch) where the installed
+      LibTorch has it, and mlship's weight-only kernel (float activations times int8 weights).
+    - ``"fp16"`` / ``"bf16"``: weights stored in half precision; the product runs in half
+      precision or is widened to fp32 per call, whichever measured faster.
+
+    ``model.optimization`` on the result says what was done, which kernel or compute mode was
+    chosen (with the timings), and what the CPU supports. A model with no Linear layers comes
+    back unchanged, with ``layers_changed == 0`` and a summary saying so.
+
+    Saved quantized models call mlship's own TorchScript ops, so they need ``import mlship``
+    (which registers them) to load; ``mlship.load`` opens them.
+
+    Parameters
+    ----------
+    model : mlship.Model, torch.nn.Module or path
+        A TorchScript model (``.pt2`` packages are compiled and cannot be rewritten).
+    dtype : {"int8", "fp16", "bf16"}
+    mode : {"auto", "dynamic", "weight_only"}
+        int8 only: which kernel; ``"auto"`` measures both.
+    timing_runs : int
+        Timed runs per kernel and batch size when choosing.
+
+    Raises
+    ------
+    ValueError
+        Unknown dtype or mode.
+    mlship.FailedPreconditionError
+        The model is a ``.pt2`` package.
+
+    Examples
+    --------
+    >>> import torch, mlship
+    >>> net = torch.nn.Sequential(torch.nn.Linear(64, 32), torch.nn.ReLU(), torch.nn.Linear(32, 10))
+    >>> small = mlship.quantize(mlship.load(net, torch.randn(1, 64)), "int8")
+    >>> small.optimization["layers_changed"]
+    2
+    """
+    if dtype not in QUANT_DTYPES:
+        raise ValueError(f"unknown dtype {dtype!r}; supported: {', '.join(repr(d) for d in QUANT_DTYPES)}")
+    if mode not in INT8_MODES:
+        raise ValueError(f"unknown int8 mode {mode!r}; supported: {', '.join(repr(m) for m in INT8_MODES)}")
+    if isinstance(timing_runs, bool) or not isinstance(timing_runs, int) or timing_runs < 1:
+        raise ValueError(f"timing_runs must be a positive integer; got {timing_runs!r}")
+    return _wrap(_core.quantize(_as_model(model)._core, dtype, mode, timing_runs))
+
+
+def prune(model: Any, amount: float = 0.5) -> Model:
+    """Structured pruning: removes whole neurons of Linear layers; returns a new, smaller model.
+
+    In each Linear whose output feeds only another Linear (through activations such as ReLU
+    or GELU that keep 0 at 0), the ``amount`` fraction of neurons with the smallest L2 norm
+    (weights and bias) is removed, and the next layer loses the matching inputs. Layers whose
+    outputs leave the model keep their shape.
+
+    Parameters
+    ----------
+    model : mlship.Model, torch.nn.Module or path
+    amount : float in [0, 1)
+        Fraction of neurons to remove from each prunable layer (each keeps at least one).
+
+    Raises
+    ------
+    ValueError
+        ``amount`` outside [0, 1).
+    TypeError
+        ``amount`` is not a number.
+
+    Examples
+    --------
+    >>> import torch, mlship
+    >>> net = torch.nn.Sequential(torch.nn.Linear(64, 32), torch.nn.ReLU(), torch.nn.Linear(32, 10))
+    >>> mlship.prune(mlship.load(net, torch.randn(1, 64)), amount=0.5).optimization["details"]["neurons"]
+    '32 -> 16'
+    """
+    value = _real(amount, "amount")
+    if not 0.0 <= value < 1.0:
+        raise ValueError(f"amount must be in [0, 1); got {amount!r}")
+    return _wrap(_core.prune(_as_model(model)._core, value))
+
+
+def low_rank(model: Any, energy: float = 0.9, *, rank: int | None = None) -> Model:
+    """Factors Linear weights with an SVD (Eigen) into two thinner Linears; returns a new model.
+
+    W (out x in) becomes (U_r S_r^1/2)(S_r^1/2 V_r^T). The rank r is ``rank`` when given,
+    else the smallest that keeps ``energy`` of the squared singular values. Layers where
+    r * (out + in) >= out * in stay dense, since factoring them would not save anything.
+
+    Parameters
+    ----------
+    model : mlship.Model, torch.nn.Module or path
+    energy : float in (0, 1]
+    rank : int >= 1, optional
+        A fixed rank for every layer (capped at min(out, in)); overrides ``energy``.
+
+    Raises
+    ------
+    ValueError
+        ``energy`` outside (0, 1] or ``rank`` < 1.
+
+    Examples
+    --------
+    >>> import torch, mlship
+    >>> net = torch.nn.Sequential(torch.nn.Linear(64, 64))
+    >>> mlship.low_rank(mlship.load(net, torch.randn(1, 64)), rank=8).optimization["layers_changed"]
+    1
+    """
+    value = _real(energy, "energy")
+    if not 0.0 < value <= 1.0:
+        raise ValueError(f"energy must be in (0, 1]; got {energy!r}")
+    if rank is not None:
+        if isinstance(rank, bool) or not isinstance(rank, numbers.Integral):
+            raise TypeError(f"rank must be an integer >= 1; got {rank!r}")
+        if rank < 1:
+            raise ValueError(f"rank must be at least 1; got {rank!r}")
+        rank = int(rank)
+    return _wrap(_core.low_rank(_as_model(model)._core, rank, value))
