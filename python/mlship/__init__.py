@@ -29,6 +29,7 @@ from mlship._export import export_pt2
 from mlship._limits import Limits
 from mlship._load import load
 from mlship._model import Model
+from mlship._monitor import SLO, DriftOptions
 from mlship._signature import Signature, TensorSpec
 
 __all__ = [
@@ -37,6 +38,8 @@ __all__ = [
     "deploy",
     "Deployment",
     "Limits",
+    "SLO",
+    "DriftOptions",
     "export_pt2",
     "Model",
     "Signature",
