@@ -83,6 +83,18 @@ struct ReleaseGilDelete {
 };
 using DeploymentHolder = std::unique_ptr<Deployment, ReleaseGilDelete>;
 
+// The statistics a DriftEvent and a FeatureDrift share, for feature `name`.
+template <typename FeatureStatistics>
+py::dict DriftFigures(const std::string& name, const FeatureStatistics& f) {
+  py::dict item;
+  item["feature"] = name;
+  item["live_count"] = f.live_count;
+  item["psi"] = f.psi;
+  item["ks_statistic"] = f.ks_statistic;
+  item["ks_pvalue"] = f.ks_pvalue;
+  return item;
+}
+
 py::dict AlertToPython(const monitor::AlertEvent& event) {
   py::dict d;
   d["kind"] = event.kind;
@@ -93,14 +105,9 @@ py::dict AlertToPython(const monitor::AlertEvent& event) {
   py::list details;
   for (std::size_t i = 0; i < event.drift.size(); ++i) {
     const auto& e = event.drift[i];
-    py::dict item;
-    item["feature"] = i < event.features.size() ? event.features[i] : std::to_string(e.feature);
-    item["psi"] = e.psi;
-    item["ks_statistic"] = e.ks_statistic;
-    item["ks_pvalue"] = e.ks_pvalue;
+    py::dict item = DriftFigures(i < event.features.size() ? event.features[i] : std::to_string(e.feature), e);
     item["psi_exceeded"] = e.psi_exceeded;
     item["ks_exceeded"] = e.ks_exceeded;
-    item["live_count"] = e.live_count;
     details.append(item);
   }
   d["drift"] = details;
@@ -189,12 +196,7 @@ py::dict DriftReportToPython(const monitor::DriftReport& report, const std::vect
   for (const auto& f : report.features) {
     const auto i = static_cast<std::size_t>(f.feature);
     const std::string name = i < names.size() ? names[i] : std::to_string(f.feature);
-    py::dict item;
-    item["feature"] = name;
-    item["live_count"] = f.live_count;
-    item["psi"] = f.psi;
-    item["ks_statistic"] = f.ks_statistic;
-    item["ks_pvalue"] = f.ks_pvalue;
+    py::dict item = DriftFigures(name, f);
     item["judged"] = f.judged;
     item["drifted"] = f.drifted;
     features.append(item);

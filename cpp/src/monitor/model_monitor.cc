@@ -180,13 +180,23 @@ DriftReport ModelMonitor::CheckDrift() {
     }
     if (pending_drift_.empty()) return report;
     alert.kind = "drift";
+    // One line however many features drifted: names and figures of the
+    // first few; every feature's full figures travel in alert.drift.
+    constexpr std::size_t kNamedInMessage = 8;
     std::ostringstream message;
+    message.precision(3);
     message << "input drift in " << pending_drift_.size() << " feature(s) against the reference: ";
     for (std::size_t k = 0; k < pending_drift_.size(); ++k) {
       const DriftEvent& event = pending_drift_[k];
       const std::string& name = ref->feature_names[static_cast<std::size_t>(event.feature)];
       alert.features.push_back(name);
-      message << (k == 0 ? "" : "; ") << "'" << name << "' " << event.ToString();
+      if (k < kNamedInMessage) {
+        message << (k == 0 ? "" : ", ") << "'" << name << "' (psi " << event.psi << ", ks D " << event.ks_statistic
+                << ")";
+      }
+    }
+    if (pending_drift_.size() > kNamedInMessage) {
+      message << " and " << pending_drift_.size() - kNamedInMessage << " more";
     }
     alert.message = message.str();
     alert.drift = std::move(pending_drift_);
