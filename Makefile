@@ -71,9 +71,11 @@ test: build
 bench: build
 	$(PY) bench/engine_bench.py
 	$(PY) bench/serve_bench.py
+	$(PY) bench/monitor_bench.py
 
 demo: build
 	$(PY) examples/demo.py
+	$(PY) examples/demo_monitor.py
 
 clean:
 	rm -rf build $(STAMPS)

@@ -41,12 +41,12 @@ def main() -> None:
         print(f"ALERT ({event['kind']}): {event['message'][:300]}")
 
     stage("deploy with the training data as the drift reference")
-    drift = mlship.DriftOptions(window=1000, min_samples=300, check_interval_s=3600)  # checks run on demand here
+    drift = mlship.DriftOptions(window=len(X_test), min_samples=300, check_interval_s=3600)  # checks run on demand here
     with mlship.deploy(model, name="digits", port=0, reference=X_train, drift=drift, on_alert=on_alert) as dep:
         print(f"dashboard: {dep.dashboard_url}   Prometheus: {dep.url}/metrics")
 
         stage("traffic that looks like the training data")
-        send(dep, X_test[rng.integers(0, len(X_test), 1000)])
+        send(dep, X_test[rng.permutation(len(X_test))])  # held-out rows, each once
         report = dep.check_drift()
         print(f"drift check on {report['window_rows']} rows: drifted features {report['drifted'] or 'none'}")
         s = dep.stats()
@@ -54,7 +54,7 @@ def main() -> None:
               f"{s['throughput_rps']:.0f} req/s, mean batch {s['mean_batch_size']:.1f} rows")
 
         stage("the inputs shift: the top rows of every digit come in twice as bright (clipped)")
-        shifted = X_test[rng.integers(0, len(X_test), 1000)].copy()
+        shifted = X_test[rng.permutation(len(X_test))].copy()
         shifted[:, :16] = np.clip(shifted[:, :16] * 2.0, 0, 1)
         send(dep, shifted)
         report = dep.check_drift()
