@@ -29,6 +29,7 @@ from mlship._export import export_pt2
 from mlship._limits import Limits
 from mlship._load import load
 from mlship._model import Model
+from mlship._monitor import SLO, DriftOptions
 from mlship._optimize import optimize
 from mlship._passes import low_rank, prune, quantize
 from mlship._report import Candidate, OptimizationReport
@@ -40,6 +41,8 @@ __all__ = [
     "deploy",
     "Deployment",
     "Limits",
+    "SLO",
+    "DriftOptions",
     "export_pt2",
     "optimize",
     "quantize",

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from mlship import _errors
+from mlship import _cli_optimize, _errors
 
 
 def server_executable() -> Path:
@@ -97,6 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=_version())
     subparsers = parser.add_subparsers(dest="command", required=True)
     _add_serve(subparsers)
+    _cli_optimize.add_parser(subparsers)
     return parser
 
 

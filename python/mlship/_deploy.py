@@ -7,10 +7,11 @@ import concurrent.futures
 import os
 import signal
 import threading
-from typing import Any
+from typing import Any, Callable
 
 from mlship import _core
 from mlship._limits import Limits
+from mlship._monitor import SLO, DriftOptions, metrics_dict
 from mlship._load import load
 from mlship._model import Model, _numpy_from_dlpack
 
@@ -96,6 +97,68 @@ class Deployment:
         """``await dep.apredict(x)``: :meth:`submit` for asyncio code (FastAPI handlers, notebooks)."""
         return await asyncio.wrap_future(self.submit(*inputs, timeout=timeout))
 
+    # ---- Monitoring ----
+
+    @property
+    def dashboard_url(self) -> str | None:
+        """The live dashboard page, or None without HTTP or monitoring."""
+        url = self.url
+        return None if url is None or not self._core.monitoring else f"{url}/dashboard"
+
+    def metrics(self) -> dict[str, Any]:
+        """The figures served at ``GET /metrics``, as a dict keyed by metric name.
+
+        The model and version labels are left out (they are the same on every series).
+        Counters and gauges map to numbers, histograms to
+        ``{"buckets": {le: cumulative count}, "sum", "count"}``; a metric with one more
+        label (``reason``, ``feature``) maps its values, with two (``feature``, ``kind``)
+        tuples of them. README.md ("Monitoring") lists every metric.
+
+        Examples
+        --------
+        >>> m = dep.metrics()  # doctest: +SKIP
+        >>> m["mlship_requests_succeeded_total"], m["mlship_requests_failed_total"]["invalid_argument"]  # doctest: +SKIP
+        (120.0, 3.0)
+        """
+        return metrics_dict(self._core.metrics_families())
+
+    def metrics_text(self) -> str:
+        """The same figures in the Prometheus text format, exactly as ``GET /metrics`` serves them."""
+        return self._core.metrics_text()
+
+    def stats(self) -> dict[str, float]:
+        """Latency percentiles, throughput and mean batch size over the recent window.
+
+        Keys: ``p50_ms``, ``p90_ms``, ``p99_ms``, ``mean_ms`` (successful requests),
+        ``throughput_rps``, ``requests`` and ``failed_requests`` in the window,
+        ``mean_batch_size`` (rows per forward pass) and ``window_s`` (the span covered,
+        at most ``stats_window_s``).
+        """
+        return dict(self._core.stats())
+
+    def status(self) -> dict[str, Any]:
+        """Which model serves and why: ``{"serving": "primary" | "fallback", "reason": str,
+        "seconds_since_change": float, "fallback_switches": int}``."""
+        return dict(self._core.status())
+
+    def restore(self) -> None:
+        """Moves traffic from the fallback back to the primary model.
+
+        Raises ``FailedPreconditionError`` without a fallback or when the primary already serves.
+        """
+        self._core.restore()
+
+    def set_reference(self, data: Any) -> None:
+        """Profiles ``data`` (shaped like the model's first input, e.g. the training set)
+        for drift and anomaly checks, replacing any earlier reference and its live window."""
+        self._core.set_reference(_as_array(data))
+
+    def check_drift(self) -> dict[str, Any]:
+        """Judges drift now (as the periodic check does, alerts included) and returns the
+        report: ``{"window_rows", "drifted": [feature names], "features": [{"feature", "psi",
+        "ks_statistic", "ks_pvalue", "live_count", "judged", "drifted"}]}``."""
+        return dict(self._core.check_drift())
+
     def stop(self, drain: bool = True, timeout: float | None = None) -> None:
         """Stops serving: readiness goes false, new requests get 503 / ``OverloadedError``,
         everything already accepted is answered (or, with ``drain=False``, answered with
@@ -150,6 +213,15 @@ class Deployment:
         return prepared, _numpy_from_dlpack
 
 
+def _as_array(data: Any) -> Any:
+    """numpy arrays and torch tensors pass as they are (both speak DLPack); lists become arrays."""
+    if hasattr(data, "__dlpack__"):
+        return data
+    import numpy as np
+
+    return np.ascontiguousarray(np.asarray(data, dtype=np.float32))
+
+
 def deploy(
     model: Any,
     *,
@@ -169,6 +241,13 @@ def deploy(
     example_inputs: Any = None,
     preferred_batch_sizes: list[int] | None = None,
     limits: Limits | None = None,
+    reference: Any = None,
+    on_alert: Callable[[dict[str, Any]], None] | None = None,
+    fallback: Any = None,
+    slo: SLO | None = None,
+    drift: DriftOptions | None = None,
+    monitoring: bool = True,
+    stats_window_s: int = 60,
 ) -> Deployment:
     """Serves ``model`` with a dynamic batcher on native threads and a KServe v2 HTTP server.
 
@@ -203,6 +282,26 @@ def deploy(
     limits : mlship.Limits, optional
         Bounds on HTTP requests (body size, JSON depth, elements per tensor,
         connections, header size); see :class:`mlship.Limits` for the defaults.
+    reference : array, optional
+        Data shaped like the model's first input (e.g. the training set). Live inputs are
+        compared with it for drift (PSI and KS per feature) and anomalies (NaN, ±Inf,
+        values far outside its range). Also settable later with :meth:`Deployment.set_reference`.
+    on_alert : callable, optional
+        Called with a dict ``{"kind": "drift" | "fallback" | "restore", "model", "version",
+        "message", "features", "drift"}`` on every alert, on a native thread holding the
+        GIL. Keep it quick. Alerts are also logged on stderr and counted in the metrics.
+    fallback : mlship.Model, or anything :func:`mlship.load` accepts
+        A known-good model taking the same inputs. Needs ``slo``: when the primary breaches
+        it, traffic moves to the fallback (see :meth:`Deployment.status`, :meth:`Deployment.restore`).
+    slo : mlship.SLO, optional
+        The objective the primary must meet (error rate, p99 latency, over a window).
+    drift : mlship.DriftOptions, optional
+        Drift window, thresholds, check interval, and the anomaly tolerance and rejection.
+    monitoring : bool
+        Metrics, stats, drift, anomalies, the SLO and ``/metrics`` + ``/dashboard``.
+        Default True; False leaves the request path unmeasured.
+    stats_window_s : int
+        How far back :meth:`Deployment.stats` looks, in seconds. Default 60.
 
     Examples
     --------
@@ -216,6 +315,14 @@ def deploy(
     for label, value in (("max_delay_ms", max_delay_ms), ("timeout_ms", timeout_ms)):
         if value is not None and value < 0:
             raise ValueError(f"{label} must be >= 0; was {value}")
+    if fallback is not None and slo is None:
+        raise ValueError("fallback= needs slo=mlship.SLO(...): the SLO decides when traffic moves to it")
+    if slo is not None and fallback is None:
+        raise ValueError("slo= needs fallback=: a breached SLO moves traffic to the fallback model")
+    if fallback is not None and not isinstance(fallback, Model):
+        fallback = load(fallback, example_inputs)
+    if not monitoring and (reference is not None or slo is not None or on_alert is not None):
+        raise ValueError("reference=, slo= and on_alert= need monitoring=True")
     options = {
         "name": name,
         "version": version,
@@ -232,8 +339,21 @@ def deploy(
         "http": http,
         "preferred_batch_sizes": preferred_batch_sizes,
         **(limits or Limits()).as_options(),
+        **(drift or DriftOptions()).as_options(),
+        "monitoring": monitoring,
+        "stats_window_s": stats_window_s,
+        "on_alert": on_alert,
+        "slo": slo.as_options() if slo is not None else None,
+        "fallback": fallback._core if fallback is not None else None,
     }
-    return Deployment(_core.deploy(model._core, options), model)
+    dep = Deployment(_core.deploy(model._core, options), model)
+    if reference is not None:
+        try:
+            dep.set_reference(reference)
+        except BaseException:
+            dep.stop(drain=False)
+            raise
+    return dep
 
 
 

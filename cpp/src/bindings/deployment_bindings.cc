@@ -1,7 +1,9 @@
 // mlship._core.Deployment: deploy(), predict(), submit(), stop().
 //
-// GIL: released while waiting for a prediction and while stopping (stopping
-// drains requests whose completion callbacks take the GIL). Completion
+// GIL: released while waiting for a prediction, while stopping (stopping
+// drains requests whose completion callbacks take the GIL) and while a
+// deployment is destroyed (its monitor thread may be waiting for the GIL to
+// deliver an alert). Completion
 // callbacks of submit() run on worker threads and take the GIL to resolve the
 // Python future. Python objects held by C++ callbacks are released under the
 // GIL (PyObjectRef), never from a bare worker thread.
@@ -66,7 +68,154 @@ py::tuple Converted(const std::vector<at::Tensor>& outputs, const py::handle& co
   return result;
 }
 
-std::unique_ptr<Deployment> Create(std::shared_ptr<Model> model, const py::dict& kw) {
+// Destroys a deployment with the GIL released: its threads (workers
+// answering submit() futures, the monitor delivering alerts) may need the
+// GIL to finish, and the destructor joins them.
+struct ReleaseGilDelete {
+  void operator()(Deployment* dep) const {
+    if (Py_IsInitialized() && PyGILState_Check()) {
+      py::gil_scoped_release release;
+      delete dep;
+    } else {
+      delete dep;
+    }
+  }
+};
+using DeploymentHolder = std::unique_ptr<Deployment, ReleaseGilDelete>;
+
+// The statistics a DriftEvent and a FeatureDrift share, for feature `name`.
+template <typename FeatureStatistics>
+py::dict DriftFigures(const std::string& name, const FeatureStatistics& f) {
+  py::dict item;
+  item["feature"] = name;
+  item["live_count"] = f.live_count;
+  item["psi"] = f.psi;
+  item["ks_statistic"] = f.ks_statistic;
+  item["ks_pvalue"] = f.ks_pvalue;
+  return item;
+}
+
+py::dict AlertToPython(const monitor::AlertEvent& event) {
+  py::dict d;
+  d["kind"] = event.kind;
+  d["model"] = event.model;
+  d["version"] = event.version;
+  d["message"] = event.message;
+  d["features"] = event.features;
+  py::list details;
+  for (std::size_t i = 0; i < event.drift.size(); ++i) {
+    const auto& e = event.drift[i];
+    py::dict item = DriftFigures(i < event.features.size() ? event.features[i] : std::to_string(e.feature), e);
+    item["psi_exceeded"] = e.psi_exceeded;
+    item["ks_exceeded"] = e.ks_exceeded;
+    details.append(item);
+  }
+  d["drift"] = details;
+  return d;
+}
+
+// Monitoring settings: drift, anomalies, stats window, SLO and alerts.
+void ApplyMonitorOptions(const std::function<py::object(const char*)>& get, DeploymentOptions& o) {
+  monitor::ModelMonitorOptions& m = o.monitor;
+  if (!get("monitoring").is_none()) o.monitoring = get("monitoring").cast<bool>();
+  if (!get("stats_window_s").is_none()) m.stats_window_seconds = get("stats_window_s").cast<int64_t>();
+  if (!get("drift_interval_ms").is_none()) {
+    m.drift_check_interval = std::chrono::milliseconds(get("drift_interval_ms").cast<int64_t>());
+  }
+  if (!get("drift_window").is_none()) m.drift.window_size = get("drift_window").cast<int64_t>();
+  if (!get("drift_min_samples").is_none()) m.drift.min_samples = get("drift_min_samples").cast<int64_t>();
+  if (!get("psi_threshold").is_none()) m.drift.psi_threshold = get("psi_threshold").cast<double>();
+  if (!get("ks_pvalue_threshold").is_none()) m.drift.ks_pvalue_threshold = get("ks_pvalue_threshold").cast<double>();
+  if (!get("ks_min_statistic").is_none()) m.drift.ks_min_statistic = get("ks_min_statistic").cast<double>();
+  if (!get("reject_anomalies").is_none()) m.anomalies.reject_anomalies = get("reject_anomalies").cast<bool>();
+  if (!get("anomaly_tolerance").is_none()) m.anomalies.range_tolerance = get("anomaly_tolerance").cast<double>();
+  if (!get("tick_ms").is_none()) m.tick_interval = std::chrono::milliseconds(get("tick_ms").cast<int64_t>());
+  if (!get("slo").is_none()) {
+    py::dict slo = get("slo").cast<py::dict>();
+    monitor::SloOptions s;
+    if (slo.contains("max_error_rate") && !slo["max_error_rate"].is_none()) {
+      s.max_error_rate = slo["max_error_rate"].cast<double>();
+    }
+    if (slo.contains("p99_ms") && !slo["p99_ms"].is_none()) s.p99_seconds = slo["p99_ms"].cast<double>() / 1000.0;
+    if (slo.contains("window_s")) s.window_seconds = slo["window_s"].cast<int64_t>();
+    if (slo.contains("min_requests")) s.min_requests = slo["min_requests"].cast<int64_t>();
+    if (slo.contains("restore_after_s") && !slo["restore_after_s"].is_none()) {
+      s.restore_after_seconds = slo["restore_after_s"].cast<int64_t>();
+    }
+    m.slo = s;
+  }
+  if (!get("on_alert").is_none()) {
+    auto callback = std::make_shared<PyObjectRef>(get("on_alert"));
+    m.on_alert = [callback](const monitor::AlertEvent& event) {
+      if (!Py_IsInitialized()) return;
+      py::gil_scoped_acquire gil;
+      try {
+        callback->get()(AlertToPython(event));
+      } catch (py::error_already_set& e) {
+        e.discard_as_unraisable("mlship: the on_alert callback");
+      }
+    };
+  }
+}
+
+py::list FamiliesToPython(const std::vector<monitor::FamilySnapshot>& families) {
+  py::list out;
+  for (const auto& f : families) {
+    py::list samples;
+    for (const auto& s : f.samples) {
+      py::dict sample;
+      sample["labels"] = s.label_values;
+      if (f.type == monitor::MetricType::kHistogram) {
+        sample["buckets"] = s.histogram.bucket_bounds;
+        sample["cumulative_counts"] = s.histogram.cumulative_counts;
+        sample["sum"] = s.histogram.sum;
+        sample["count"] = s.histogram.count;
+      } else {
+        sample["value"] = s.value;
+      }
+      samples.append(sample);
+    }
+    py::dict family;
+    family["name"] = f.name;
+    family["help"] = f.help;
+    family["type"] = f.type == monitor::MetricType::kCounter ? "counter"
+                     : f.type == monitor::MetricType::kGauge ? "gauge"
+                                                             : "histogram";
+    family["label_names"] = f.label_names;
+    family["samples"] = samples;
+    out.append(family);
+  }
+  return out;
+}
+
+py::dict DriftReportToPython(const monitor::DriftReport& report, const std::vector<std::string>& names) {
+  py::dict d;
+  d["window_rows"] = report.window_rows;
+  py::list features;
+  py::list drifted;
+  for (const auto& f : report.features) {
+    const auto i = static_cast<std::size_t>(f.feature);
+    const std::string name = i < names.size() ? names[i] : std::to_string(f.feature);
+    py::dict item = DriftFigures(name, f);
+    item["judged"] = f.judged;
+    item["drifted"] = f.drifted;
+    features.append(item);
+    if (f.drifted) drifted.append(name);
+  }
+  d["features"] = features;
+  d["drifted"] = drifted;
+  return d;
+}
+
+monitor::ModelMonitor& MonitorOf(const Deployment& dep) {
+  if (dep.monitor() == nullptr) {
+    ThrowStatus(Status::FailedPrecondition("monitoring is off for this deployment (deploy(..., monitoring=True) "
+                                           "turns it on)"));
+  }
+  return *dep.monitor();
+}
+
+DeploymentHolder Create(std::shared_ptr<Model> model, const py::dict& kw) {
   DeploymentOptions o;
   // Spelled out: `cond ? kw[key] : py::none()` would convert the item to py::none and throw.
   auto get = [&](const char* key) -> py::object {
@@ -108,19 +257,22 @@ std::unique_ptr<Deployment> Create(std::shared_ptr<Model> model, const py::dict&
   }
   if (!get("instances").is_none()) o.pool.instances = get("instances").cast<int>();
   if (!get("intra_op_threads").is_none()) o.pool.intra_op_threads = get("intra_op_threads").cast<int>();
+  ApplyMonitorOptions(get, o);
+  std::shared_ptr<Model> fallback;
+  if (!get("fallback").is_none()) fallback = get("fallback").cast<std::shared_ptr<Model>>();
   StatusOr<std::unique_ptr<Deployment>> dep = Status::Internal("not created");
   {
     py::gil_scoped_release release;
-    dep = Deployment::Create(std::move(model), std::move(o));
+    dep = Deployment::Create(std::move(model), std::move(o), std::move(fallback));
   }
   if (!dep.ok()) ThrowStatus(dep.status());
-  return std::move(dep).value();
+  return DeploymentHolder(std::move(dep).value().release());
 }
 
 }  // namespace
 
 void RegisterDeployment(py::module_& m) {
-  py::class_<Deployment>(m, "Deployment")
+  py::class_<Deployment, DeploymentHolder>(m, "Deployment")
       .def_property_readonly("port", &Deployment::port)
       .def_property_readonly("draining", &Deployment::draining)
       .def_property_readonly("name", [](const Deployment& d) { return d.options().name; })
@@ -187,7 +339,82 @@ void RegisterDeployment(py::module_& m) {
             py::gil_scoped_release release;
             self.Stop(drain);
           },
-          py::arg("drain") = true);
+          py::arg("drain") = true)
+      .def_property_readonly("monitoring", [](const Deployment& d) { return d.monitor() != nullptr; })
+      .def_property_readonly("has_fallback", [](const Deployment& d) {
+        return d.monitor() != nullptr && d.monitor()->options().has_fallback;
+      })
+      .def("metrics_families",
+           [](const Deployment& self) {
+             MonitorOf(self);
+             self.RefreshGauges();
+             return FamiliesToPython(self.monitor()->registry().Snapshot());
+           })
+      .def("metrics_text",
+           [](const Deployment& self) {
+             MonitorOf(self);
+             return self.MetricsText();
+           })
+      .def("stats",
+           [](const Deployment& self) {
+             monitor::MonitorStats s = MonitorOf(self).Stats();
+             py::dict d;
+             d["window_s"] = s.window_seconds;
+             d["requests"] = s.latency.count;
+             d["failed_requests"] = s.failed_requests;
+             d["throughput_rps"] = s.latency.throughput_per_second;
+             d["mean_ms"] = s.latency.mean_seconds * 1000.0;
+             d["p50_ms"] = s.latency.p50_seconds * 1000.0;
+             d["p90_ms"] = s.latency.p90_seconds * 1000.0;
+             d["p99_ms"] = s.latency.p99_seconds * 1000.0;
+             d["mean_batch_size"] = s.mean_batch_size;
+             return d;
+           })
+      .def("status",
+           [](const Deployment& self) {
+             monitor::HealthState h = MonitorOf(self).Health();
+             py::dict d;
+             d["serving"] = h.fallback_active ? "fallback" : "primary";
+             d["reason"] = h.reason;
+             d["seconds_since_change"] = h.seconds_since_change;
+             d["fallback_switches"] = h.fallback_switches;
+             return d;
+           })
+      .def("restore",
+           [](Deployment& self) {
+             Status s = Status::Ok();
+             {
+               py::gil_scoped_release release;  // the restore alert takes the GIL
+               s = self.Restore();
+             }
+             if (!s.ok()) ThrowStatus(s);
+           })
+      .def(
+          "set_reference",
+          [](Deployment& self, const py::object& data) {
+            at::Tensor t = TensorFromPython(data, "reference").clone();
+            Status s = Status::Ok();
+            {
+              py::gil_scoped_release release;
+              s = self.SetReference(t);
+            }
+            if (!s.ok()) ThrowStatus(s);
+          },
+          py::arg("data"))
+      .def("check_drift",
+           [](Deployment& self) {
+             monitor::ModelMonitor& m = MonitorOf(self);
+             monitor::DriftReport report;
+             {
+               py::gil_scoped_release release;  // a drift alert takes the GIL
+               report = m.CheckDrift();
+             }
+             return DriftReportToPython(report, m.FeatureNames());
+           })
+      .def("last_drift", [](Deployment& self) {
+        monitor::ModelMonitor& m = MonitorOf(self);
+        return DriftReportToPython(m.LastDriftReport(), m.FeatureNames());
+      });
 
   m.def("deploy", &Create, py::arg("model"), py::arg("options"));
 }

@@ -8,8 +8,10 @@
 #include "mlship/batching/clock.h"
 #include "mlship/deployment/batch_execution.h"
 #include "mlship/deployment/host_tensor_convert.h"
+#include "mlship/deployment/input_features.h"
 #include "mlship/engine/dtype_torch.h"
 #include "mlship/engine/validate.h"
+#include "mlship/monitor/dashboard.h"
 #include "mlship/runtime/run_with_isolation.h"
 
 namespace mlship {
@@ -33,8 +35,21 @@ std::string PlatformFor(ModelFormat format) {
 Deployment::Deployment(std::shared_ptr<Model> model, DeploymentOptions options)
     : model_(std::move(model)), options_(std::move(options)) {}
 
-StatusOr<std::unique_ptr<Deployment>> Deployment::Create(std::shared_ptr<Model> model, DeploymentOptions options) {
+StatusOr<std::unique_ptr<Deployment>> Deployment::Create(std::shared_ptr<Model> model, DeploymentOptions options,
+                                                        std::shared_ptr<Model> fallback) {
   if (model == nullptr) return Status::InvalidArgument("a deployment needs a model; got none");
+  if (fallback != nullptr) {
+    if (fallback->signature().inputs != model->signature().inputs ||
+        fallback->signature().outputs.size() != model->signature().outputs.size()) {
+      return Status::InvalidArgument("the fallback model must take the same inputs and give as many outputs as the "
+                                     "model; the model's signature is " + model->signature().ToJson() +
+                                     ", the fallback's " + fallback->signature().ToJson());
+    }
+    if (!options.monitoring) {
+      return Status::InvalidArgument("a fallback model needs monitoring (its SLO decides when to switch); "
+                                     "turn monitoring on or drop the fallback");
+    }
+  }
   RETURN_IF_ERROR(ValidateName("the model name", options.name));
   RETURN_IF_ERROR(ValidateName("the model version", options.version));
   RETURN_IF_ERROR(options.batcher.Validate());
@@ -42,7 +57,16 @@ StatusOr<std::unique_ptr<Deployment>> Deployment::Create(std::shared_ptr<Model> 
   if (options.serve_http) RETURN_IF_ERROR(serving::ValidateHttpServerOptions(options.http));
 
   std::unique_ptr<Deployment> dep(new Deployment(std::move(model), std::move(options)));
+  dep->fallback_ = std::move(fallback);
   Deployment* raw = dep.get();
+  if (dep->options_.monitoring) {
+    monitor::ModelMonitorOptions m = dep->options_.monitor;
+    m.model = dep->options_.name;
+    m.version = dep->options_.version;
+    m.max_batch_size = dep->options_.batcher.max_batch_size;
+    m.has_fallback = dep->fallback_ != nullptr;
+    ASSIGN_OR_RETURN(dep->monitor_, monitor::ModelMonitor::Create(std::move(m)));
+  }
   const int intra = dep->options_.pool.intra_op_threads;
   ASSIGN_OR_RETURN(dep->pool_, InstancePool::Create(dep->options_.pool, [intra](int) {
                      if (intra > 0) at::set_num_threads(intra);
@@ -61,6 +85,7 @@ StatusOr<std::unique_ptr<Deployment>> Deployment::Create(std::shared_ptr<Model> 
   dep->pool_->SetCapacityListener([raw] { raw->batcher_->NotifyCapacity(); });
   if (dep->options_.serve_http) {
     ASSIGN_OR_RETURN(dep->server_, serving::HttpServer::Create(dep->options_.http, raw));
+    if (dep->monitor_) RETURN_IF_ERROR(dep->AddMonitoringRoutes());
     RETURN_IF_ERROR(dep->server_->Start());
   }
   return dep;
@@ -83,15 +108,40 @@ void Deployment::Stop(bool drain) {
 int Deployment::port() const { return server_ ? server_->port() : 0; }
 
 void Deployment::Submit(std::vector<at::Tensor> inputs, TensorTask::TimePoint deadline, TensorCallback done) {
+  const auto arrival = std::chrono::steady_clock::now();
+  TensorCallback monitored = done;
+  if (monitor_) {
+    monitor_->RequestStarted();
+    monitored = [m = monitor_.get(), arrival, done](StatusOr<std::vector<at::Tensor>> result) {
+      const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - arrival).count();
+      m->RequestFinished(result.ok() ? std::string_view() : StatusCodeName(result.status().code()), seconds);
+      done(std::move(result));
+    };
+  }
   if (draining_) {
-    done(Status::Unavailable("model '" + options_.name + "' is shutting down and accepts no new requests"));
+    monitored(Status::Unavailable("model '" + options_.name + "' is shutting down and accepts no new requests"));
     return;
   }
+  Admit(std::move(inputs), deadline, std::move(done), std::move(monitored), arrival);
+}
+
+void Deployment::Admit(std::vector<at::Tensor> inputs, TensorTask::TimePoint deadline, TensorCallback done,
+                       TensorCallback monitored_done, TensorTask::TimePoint arrival) {
   const Signature& sig = model_->signature();
   Status valid = ValidateInputs(sig, inputs);
   if (!valid.ok()) {
-    done(valid);
+    monitored_done(valid);
     return;
+  }
+  if (monitor_ && monitor_->reference_features() > 0) {
+    StatusOr<FeatureRows> rows = FeatureRowsOf(inputs[0]);
+    Status anomalies = rows.ok() ? monitor_->CheckInputs(rows->data, rows->rows, rows->features) : Status::Ok();
+    if (!anomalies.ok()) {
+      const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - arrival).count();
+      monitor_->RequestFinished(monitor::kInputAnomalyReason, seconds);
+      done(anomalies);
+      return;
+    }
   }
   const int64_t max_rows = options_.batcher.max_batch_size;
   int64_t rows = sig.batchable() ? inputs[0].size(0) : 1;
@@ -101,18 +151,102 @@ void Deployment::Submit(std::vector<at::Tensor> inputs, TensorTask::TimePoint de
   static std::atomic<uint64_t> solo_counter{0};
   std::string key = alone ? "solo#" + std::to_string(solo_counter++) : BatchKeyFor(inputs);
   auto task = std::make_unique<TensorTask>(std::move(inputs), std::move(key), rows, alone ? max_rows : rows, deadline,
-                                           std::move(done));
+                                           std::move(monitored_done));
   Status scheduled = batcher_->Schedule(task);
   if (!scheduled.ok()) task->Fail(scheduled);
 }
 
+void Deployment::ObserveBatch(const Batch<TensorTask>& batch) {
+  const int64_t features = monitor_->reference_features();
+  if (features == 0) return;
+  std::vector<float> rows;
+  int64_t n = 0;
+  for (int t = 0; t < batch.num_tasks(); ++t) {
+    const auto& inputs = batch.task(t).inputs();
+    if (inputs.empty()) continue;
+    StatusOr<FeatureRows> part = FeatureRowsOf(inputs[0]);
+    if (!part.ok() || part->features != features) continue;
+    rows.insert(rows.end(), part->data, part->data + part->rows * part->features);
+    n += part->rows;
+  }
+  if (n > 0) monitor_->ObserveInputs(rows.data(), n, features);
+}
+
 void Deployment::RunOnWorker(Batch<TensorTask>& batch) {
-  const Model& model = *model_;
+  const bool on_fallback = fallback_ != nullptr && monitor_->UsingFallback();
+  const Model& model = on_fallback ? *fallback_ : *model_;
   // The pool's thread count wins over the one the model was loaded with.
   const int threads = options_.pool.intra_op_threads;
+  if (!monitor_) {
+    RunWithIsolation(
+        batch, [&model, threads](Batch<TensorTask>& b) { return RunBatch(model, b, threads); },
+        [&model, threads](TensorTask& task) { return RunTask(model, task, threads); });
+    return;
+  }
+  // Inputs are released as tasks are answered, so they are read first.
+  ObserveBatch(batch);
+  const auto start = std::chrono::steady_clock::now();
+  int64_t rows = 0;
+  for (int t = 0; t < batch.num_tasks(); ++t) {
+    rows += batch.task(t).rows();
+    monitor_->Queued(std::chrono::duration<double>(start - batch.task(t).enqueued()).count());
+  }
   RunWithIsolation(
       batch, [&model, threads](Batch<TensorTask>& b) { return RunBatch(model, b, threads); },
       [&model, threads](TensorTask& task) { return RunTask(model, task, threads); });
+  monitor_->BatchExecuted(rows, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+}
+
+Status Deployment::SetReference(const at::Tensor& reference) {
+  if (!monitor_) return Status::FailedPrecondition("monitoring is off for this deployment; a reference needs it");
+  const TensorSpec& spec = model_->signature().inputs.at(0);
+  const auto rank = static_cast<int64_t>(spec.shape.size());
+  bool fits = reference.dim() == rank && rank >= 1 && reference.size(0) >= 1;
+  for (int64_t d = 1; fits && d < rank; ++d) fits = spec.shape[d] < 0 || spec.shape[d] == reference.size(d);
+  if (!fits) {
+    std::string want = "[";
+    for (std::size_t d = 0; d < spec.shape.size(); ++d) {
+      want += (d ? ", " : "") + (d == 0 ? std::string("rows") : std::to_string(spec.shape[d]));
+    }
+    std::string got = "[";
+    for (int64_t d = 0; d < reference.dim(); ++d) got += (d ? ", " : "") + std::to_string(reference.size(d));
+    return Status::InvalidArgument("the reference must be shaped like input '" + spec.name + "', " + want +
+                                   "] with at least one row; got " + got + "]");
+  }
+  if (!at::isFloatingType(reference.scalar_type()) && !at::isIntegralType(reference.scalar_type(), true)) {
+    return Status::InvalidArgument("the reference must hold real numbers; got " +
+                                   std::string(c10::toString(reference.scalar_type())));
+  }
+  ASSIGN_OR_RETURN(FeatureRows rows, FeatureRowsOf(reference));
+  return monitor_->SetReference(rows.data, rows.rows, rows.features, FeatureNamesFor(rank, rows.features));
+}
+
+Status Deployment::Restore() {
+  if (fallback_ == nullptr) return Status::FailedPrecondition("this deployment has no fallback model to restore from");
+  return monitor_->Restore("restored by the operator");
+}
+
+void Deployment::RefreshGauges() const {
+  if (monitor_ && batcher_) monitor_->SetQueueDepth(batcher_->num_queued_tasks());
+}
+
+std::string Deployment::MetricsText() const {
+  if (!monitor_) return "";
+  RefreshGauges();
+  return monitor_->registry().PrometheusText();
+}
+
+Status Deployment::AddMonitoringRoutes() {
+  RETURN_IF_ERROR(server_->AddGetRoute("/metrics", [this]() -> StatusOr<serving::HttpContent> {
+    return serving::HttpContent{MetricsText(), std::string(monitor::kPrometheusContentType)};
+  }));
+  RETURN_IF_ERROR(server_->AddGetRoute("/dashboard", []() -> StatusOr<serving::HttpContent> {
+    return serving::HttpContent{std::string(monitor::DashboardHtml()), "text/html; charset=utf-8"};
+  }));
+  return server_->AddGetRoute("/dashboard/data", [this]() -> StatusOr<serving::HttpContent> {
+    RefreshGauges();
+    return serving::HttpContent{monitor::DashboardJson(*monitor_), "application/json"};
+  });
 }
 
 bool Deployment::Ready() const { return !draining_; }

@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <thread>
+#include <vector>
 
 namespace mlship::monitor {
 namespace {
@@ -118,6 +120,37 @@ TEST(LatencyWindowTest, CreateRejectsOutOfRangeOptions) {
   options.window_seconds = 10;
   options.max_samples_per_second = -3;
   EXPECT_EQ(LatencyWindow::Create(options).status().message(), "max_samples_per_second must be in 1..1000000; was -3");
+}
+
+TEST(LatencyWindowTest, AShorterSummaryLooksOnlyAtItsLastSeconds) {
+  auto window = MakeWindow();  // 60 s window
+  for (int i = 0; i < 10; ++i) window->Record(0.100, At(100.5));  // old and slow
+  for (int i = 0; i < 10; ++i) window->Record(0.001, At(109.5));  // recent and fast
+  LatencyStats recent = window->Summarize(At(109.9), 5);
+  EXPECT_EQ(recent.count, 10);
+  EXPECT_DOUBLE_EQ(recent.p99_seconds, 0.001);
+  EXPECT_DOUBLE_EQ(recent.throughput_per_second, 2.0);  // 10 over the 5 s asked for
+  LatencyStats all = window->Summarize(At(109.9));
+  EXPECT_EQ(all.count, 20);
+  EXPECT_DOUBLE_EQ(all.p99_seconds, 0.100);
+  // Out-of-range lengths are clamped to 1..window_seconds.
+  EXPECT_EQ(window->Summarize(At(109.9), 0).count, 10);
+  EXPECT_EQ(window->Summarize(At(109.9), 100000).count, 20);
+}
+
+TEST(LatencyWindowTest, ThreadsRecordingIntoTheirShardsLoseNothing) {
+  auto window = MakeWindow();
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 2 * LatencyWindow::kShards; ++t) {
+    threads.emplace_back([&window, t] {
+      for (int i = 0; i < 500; ++i) window->Record((t + 1) / 1000.0, At(200.5));
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  LatencyStats stats = window->Summarize(At(200.9));
+  EXPECT_EQ(stats.count, 2 * LatencyWindow::kShards * 500);
+  EXPECT_DOUBLE_EQ(stats.p50_seconds, LatencyWindow::kShards / 1000.0);
+  EXPECT_DOUBLE_EQ(stats.p99_seconds, 2 * LatencyWindow::kShards / 1000.0);
 }
 
 }  // namespace

@@ -21,6 +21,7 @@
 #include "mlship/batching/dynamic_batcher.h"
 #include "mlship/deployment/tensor_task.h"
 #include "mlship/engine/model.h"
+#include "mlship/monitor/model_monitor.h"
 #include "mlship/runtime/instance_pool.h"
 #include "mlship/serving/backend.h"
 #include "mlship/serving/http_server.h"
@@ -42,6 +43,14 @@ struct DeploymentOptions {
   bool serve_http = true;
   // Host, port (0 = any free port), token, limits. Default 127.0.0.1:8000.
   serving::HttpServerOptions http;
+  // Metrics (GET /metrics), stats, drift and anomaly checks, the SLO and the
+  // dashboard. Default true; false leaves the request path unmeasured (for
+  // measuring what monitoring costs) and serves neither /metrics nor
+  // /dashboard.
+  bool monitoring = true;
+  // Drift, anomaly, stats-window and SLO settings (see model_monitor.h).
+  // model, version and max_batch_size are filled in from the fields above.
+  monitor::ModelMonitorOptions monitor;
 };
 
 class Deployment final : public serving::Backend {
@@ -49,7 +58,12 @@ class Deployment final : public serving::Backend {
   // Validates the options, starts the workers, the batcher and (if asked)
   // the HTTP server. Errors: InvalidArgument naming the bad option;
   // Unavailable when the port cannot be bound.
-  static StatusOr<std::unique_ptr<Deployment>> Create(std::shared_ptr<Model> model, DeploymentOptions options);
+  //
+  // `fallback`, when given, must take the same inputs and give as many
+  // outputs; traffic moves to it when the model breaches options.monitor.slo
+  // (see Restore()).
+  static StatusOr<std::unique_ptr<Deployment>> Create(std::shared_ptr<Model> model, DeploymentOptions options,
+                                                      std::shared_ptr<Model> fallback = nullptr);
   ~Deployment() override;
 
   // In-process request: validated against the signature, then batched.
@@ -66,6 +80,20 @@ class Deployment final : public serving::Backend {
   const Model& model() const { return *model_; }
   bool draining() const { return draining_.load(); }
 
+  // The monitor, or null when options.monitoring is false.
+  monitor::ModelMonitor* monitor() const { return monitor_.get(); }
+  // Profiles `reference` (shaped like the model's first input, with any
+  // number of rows) for drift and anomaly checks. FailedPrecondition without
+  // monitoring; InvalidArgument for a wrong shape.
+  Status SetReference(const at::Tensor& reference);
+  // Moves traffic from the fallback back to the model. FailedPrecondition
+  // without a fallback or when the model already serves.
+  Status Restore();
+  // The Prometheus text of this deployment's metrics (queue depth refreshed).
+  std::string MetricsText() const;
+  // Refreshes the gauges that are read rather than pushed (queue depth).
+  void RefreshGauges() const;
+
   // serving::Backend
   bool Ready() const override;
   std::vector<serving::ModelInfo> Models() const override;
@@ -75,10 +103,24 @@ class Deployment final : public serving::Backend {
  private:
   Deployment(std::shared_ptr<Model> model, DeploymentOptions options);
   void RunOnWorker(Batch<TensorTask>& batch);
+  // Submit's admission after the draining check: validation, the anomaly
+  // check, scheduling. `done` answers the request; `monitored_done` is
+  // `done` wrapped to record the outcome (the same when not monitored).
+  void Admit(std::vector<at::Tensor> inputs, TensorTask::TimePoint deadline, TensorCallback done,
+             TensorCallback monitored_done, TensorTask::TimePoint arrival);
+  // Feeds a batch's first inputs to the drift window (one lock per batch).
+  void ObserveBatch(const Batch<TensorTask>& batch);
+  // Adds GET /metrics (and the dashboard) to the server.
+  Status AddMonitoringRoutes();
   serving::ModelInfo Info() const;
 
   std::shared_ptr<Model> model_;
+  // Serves while the monitor says so; null without one.
+  std::shared_ptr<Model> fallback_;
   DeploymentOptions options_;
+  // Declared before the workers so it outlives every callback recording
+  // into it.
+  std::unique_ptr<monitor::ModelMonitor> monitor_;
   // Set first by Stop(): readiness false, new requests refused.
   std::atomic<bool> draining_{false};
   // Order matters for destruction: server, then batcher, then pool.

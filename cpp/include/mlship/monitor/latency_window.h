@@ -48,10 +48,11 @@ struct LatencyStats {
 // Time is passed in (as a steady_clock time point) so tests drive it without
 // sleeping; the overloads without a time use steady_clock::now().
 //
-// Thread-safe. Record() takes one short mutex (no allocation once a second's
-// reservoir has grown to size); Summarize() copies and sorts up to
-// window_seconds × max_samples_per_second values, so call it off the request
-// path.
+// Thread-safe. Record() takes one short mutex of one of kShards shards,
+// chosen by the calling thread, so request threads do not serialise on one
+// lock (no allocation once a second's reservoir has grown to size).
+// Summarize() copies and sorts up to kShards × window_seconds ×
+// max_samples_per_second values, so call it off the request path.
 class LatencyWindow {
  public:
   using Clock = std::chrono::steady_clock;
@@ -66,8 +67,14 @@ class LatencyWindow {
   void Record(double latency_seconds) { Record(latency_seconds, Clock::now()); }
 
   // Statistics over the window ending at `now`.
-  LatencyStats Summarize(Clock::time_point now) const;
+  LatencyStats Summarize(Clock::time_point now) const { return Summarize(now, options_.window_seconds); }
   LatencyStats Summarize() const { return Summarize(Clock::now()); }
+  // Statistics over the last `seconds` seconds ending at `now` (clamped to
+  // 1..window_seconds), e.g. a health check's shorter window.
+  LatencyStats Summarize(Clock::time_point now, int64_t seconds) const;
+
+  // Shards Record() spreads over; a power of two.
+  static constexpr int kShards = 8;
 
  private:
   // One second's observations.
@@ -84,26 +91,36 @@ class LatencyWindow {
 
   explicit LatencyWindow(const LatencyWindowOptions& options);
 
+  // One independently locked ring; a thread always records into the same
+  // shard. Aligned so two shards never share a cache line.
+  struct alignas(64) Shard {
+    // Guards everything below.
+    mutable std::mutex mu;
+    // window_seconds buckets; second s lives at index s % window_seconds.
+    // GUARDED_BY(mu)
+    std::vector<Bucket> buckets;
+    // The first second that ever received an observation; -1 before that.
+    // GUARDED_BY(mu)
+    int64_t first_second = -1;
+    // The newest second that received an observation. GUARDED_BY(mu)
+    int64_t newest_second = -1;
+    // xorshift64 state for reservoir sampling; fixed seed so runs repeat.
+    // GUARDED_BY(mu)
+    uint64_t random_state = 0x9E3779B97F4A7C15ull;
+  };
+
   // Whole seconds since the steady clock's epoch.
   static int64_t SecondOf(Clock::time_point t);
-  // A deterministic pseudo-random number for reservoir sampling. Needs mu_.
-  uint64_t NextRandomLocked();
+  // A deterministic pseudo-random number for reservoir sampling. Needs
+  // shard.mu.
+  static uint64_t NextRandomLocked(Shard& shard);
+  // The shard of the calling thread.
+  static int ShardOfThisThread();
 
   // Validated options; immutable.
   const LatencyWindowOptions options_;
-  // Guards everything below.
-  mutable std::mutex mu_;
-  // window_seconds buckets; second s lives at index s % window_seconds.
-  // GUARDED_BY(mu_)
-  std::vector<Bucket> buckets_;
-  // The first second that ever received an observation; -1 before that.
-  // GUARDED_BY(mu_)
-  int64_t first_second_ = -1;
-  // The newest second that received an observation. GUARDED_BY(mu_)
-  int64_t newest_second_ = -1;
-  // xorshift64 state for reservoir sampling; fixed seed so runs repeat.
-  // GUARDED_BY(mu_)
-  uint64_t random_state_ = 0x9E3779B97F4A7C15ull;
+  // kShards rings; fixed size, so reaching one needs no lock.
+  std::unique_ptr<Shard[]> shards_;
 };
 
 }  // namespace mlship::monitor

@@ -1,0 +1,262 @@
+// ModelMonitor: everything a deployment knows about how its model is doing:
+// metrics, recent latency and throughput, input drift and anomalies against
+// a reference, and the health policy that moves traffic to a fallback model.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "mlship/monitor/alert.h"
+#include "mlship/monitor/anomaly.h"
+#include "mlship/monitor/drift_monitor.h"
+#include "mlship/monitor/health_policy.h"
+#include "mlship/monitor/latency_window.h"
+#include "mlship/monitor/model_metrics.h"
+#include "mlship/monitor/reference_profile.h"
+#include "mlship/status.h"
+
+namespace mlship::monitor {
+
+struct ModelMonitorOptions {
+  // --- Affects behaviour ---
+
+  // The model name and version every metric is labelled with.
+  std::string model = "model";
+  std::string version = "1";
+  // The batcher's max_batch_size; sizes the batch-size histogram.
+  int64_t max_batch_size = 32;
+  // How far back Stats() looks, in whole seconds. Range 1..3600. Default 60.
+  int64_t stats_window_seconds = 60;
+  // How often drift is judged on the live window, off the request path.
+  // Default 10 s: PSI over a window of thousands of rows moves slowly, and a
+  // check costs a sort per feature. Must be positive.
+  std::chrono::milliseconds drift_check_interval{10'000};
+  // Live window, sample floor and thresholds for drift (window_size 5000,
+  // min_samples 500, PSI 0.2, KS p < 0.01 and D >= 0.1 by default; see
+  // drift_monitor.h). on_drift and check_interval are ignored: the monitor
+  // raises alerts itself and runs the checks on its own thread.
+  DriftMonitorOptions drift;
+  // Range tolerance (default: one reference range beyond the extremes) and
+  // whether anomalous requests are refused (default false: counted only).
+  AnomalyDetectorOptions anomalies;
+  // Quantile bins (default 10) and the KS sample (default 2000 values).
+  ReferenceProfileOptions reference;
+  // When set (and a fallback exists), a breach moves traffic to the
+  // fallback. Default unset: no automatic fallback.
+  std::optional<SloOptions> slo;
+  // Whether a fallback model exists to move to.
+  bool has_fallback = false;
+  // Called with every alert, on the monitor's thread (or the thread that
+  // asked for a drift check or a restore), without the monitor's locks held.
+  // Keep it quick. May be empty.
+  std::function<void(const AlertEvent&)> on_alert;
+  // Writes alert lines. Default: one line on stderr.
+  std::function<void(const std::string&)> log;
+
+  // --- Affects performance; most users should leave this alone ---
+
+  // How often the monitor's thread takes counter snapshots (for windowed
+  // throughput, batch size and error rate) and judges the SLO. Default 250 ms.
+  std::chrono::milliseconds tick_interval{250};
+};
+
+// Recent behaviour, over ModelMonitorOptions::stats_window_seconds.
+struct MonitorStats {
+  // Latency percentiles, mean and throughput of successful requests.
+  LatencyStats latency;
+  // Rows per forward pass over the window (0 without executions).
+  double mean_batch_size = 0.0;
+  // Requests that failed over the window, for any reason.
+  int64_t failed_requests = 0;
+  // The window length actually covered, in seconds.
+  double window_seconds = 0.0;
+};
+
+// Totals and recent figures at one moment, for the dashboard.
+struct MonitorSnapshot {
+  // Seconds since the monitor started.
+  double uptime_seconds = 0.0;
+  // Counter totals.
+  double succeeded = 0.0;
+  double failed = 0.0;
+  double inferences = 0.0;
+  double executions = 0.0;
+  // Gauges.
+  double queue_depth = 0.0;
+  double inflight = 0.0;
+  // Latency and throughput over the last few seconds.
+  LatencyStats recent;
+};
+
+// Which model serves, and why.
+struct HealthState {
+  // True while the fallback model serves.
+  bool fallback_active = false;
+  // Why the last switch happened ("" before any).
+  std::string reason;
+  // Seconds since the last switch (or since the start).
+  double seconds_since_change = 0.0;
+  // Switches to the fallback so far.
+  int64_t fallback_switches = 0;
+};
+
+// The current reference and what is measured against it. Immutable apart
+// from the (thread-safe) drift window and metrics.
+struct ReferenceState {
+  // Column names: "0", "1", ... for tabular inputs, "mean", "std", ... for
+  // summarised ones.
+  std::vector<std::string> feature_names;
+  // The live window and its statistics.
+  std::unique_ptr<DriftMonitor> drift;
+  // Accepted value ranges.
+  std::optional<AnomalyDetector> anomalies;
+  // Per-feature metrics.
+  ModelMetrics::FeatureMetrics metrics;
+};
+
+// Thread-safety: all methods are safe for concurrent use. The Record*,
+// CheckInputs, ObserveInputs and UsingFallback methods are for the request
+// path: atomics, a per-thread-shard mutex (latency) and one short mutex per
+// batch (the drift window); no lock shared by every request. Everything else
+// runs on the monitor's own thread or on the caller's.
+class ModelMonitor {
+ public:
+  // Validates the options, registers the metrics in a registry of its own
+  // and starts the monitor's thread.
+  static StatusOr<std::unique_ptr<ModelMonitor>> Create(ModelMonitorOptions options);
+  // Stops and joins the thread.
+  ~ModelMonitor();
+  ModelMonitor(const ModelMonitor&) = delete;
+  ModelMonitor& operator=(const ModelMonitor&) = delete;
+
+  // ---- Request path ----
+
+  // A request was accepted.
+  void RequestStarted() { metrics_->inflight_requests->Increment(); }
+  // A request was answered after `seconds`: `failure_reason` empty on
+  // success, else a Status code name or kInputAnomalyReason.
+  void RequestFinished(std::string_view failure_reason, double seconds);
+  // A forward pass over `rows` rows took `seconds`.
+  void BatchExecuted(int64_t rows, double seconds);
+  // A request waited `seconds` before its batch started.
+  void Queued(double seconds) { metrics_->queue_duration->Observe(seconds); }
+
+  // Counts anomalies in `n` rows of `features` values. InvalidArgument
+  // (reason input_anomaly) when reject is on and one was found; OK without a
+  // reference, or when `features` does not match it (nothing is counted).
+  Status CheckInputs(const float* rows, int64_t n, int64_t features);
+  // Appends rows to the drift window (no-op without a reference).
+  void ObserveInputs(const float* rows, int64_t n, int64_t features);
+  // Whether requests should run on the fallback model.
+  bool UsingFallback() const { return fallback_active_.load(std::memory_order_relaxed); }
+  // Features per row the reference expects; 0 without a reference.
+  int64_t reference_features() const;
+
+  // ---- Control ----
+
+  // Profiles `rows` × `features` reference values (row-major) and starts
+  // judging drift and anomalies against them. `feature_names` has one name
+  // per column. Replaces any earlier reference (its drift window is
+  // discarded).
+  Status SetReference(const float* data, int64_t rows, int64_t features, std::vector<std::string> feature_names);
+  // Judges drift now, raising alerts as the periodic check would, and
+  // returns the report (empty without a reference).
+  DriftReport CheckDrift();
+  // The report of the latest drift check; empty before the first.
+  DriftReport LastDriftReport() const;
+  // The current reference's feature names; empty without one.
+  std::vector<std::string> FeatureNames() const;
+
+  MonitorStats Stats() const;
+  // Totals now and latency over the last `recent_seconds`.
+  MonitorSnapshot Snapshot(int64_t recent_seconds) const;
+  HealthState Health() const;
+  // Moves traffic back to the primary. FailedPrecondition when it already
+  // serves.
+  Status Restore(const std::string& why);
+
+  // Sets the queue depth gauge before metrics are read (the batcher knows
+  // it; the monitor does not).
+  void SetQueueDepth(int64_t depth) { metrics_->queue_depth->Set(static_cast<double>(depth)); }
+  // The registry holding this monitor's metrics.
+  MetricsRegistry& registry() { return registry_; }
+  const MetricsRegistry& registry() const { return registry_; }
+  const ModelMonitorOptions& options() const { return options_; }
+
+ private:
+  // Counter values at one tick.
+  struct CounterSnapshot {
+    std::chrono::steady_clock::time_point time;
+    double succeeded = 0;
+    double failed = 0;
+    double server_failed = 0;
+    double inferences = 0;
+    double executions = 0;
+  };
+
+  explicit ModelMonitor(ModelMonitorOptions options);
+  // Ticks until stopping_.
+  void Loop();
+  void Tick(std::chrono::steady_clock::time_point now);
+  // The counters' values now.
+  CounterSnapshot Take(std::chrono::steady_clock::time_point now) const;
+  // The newest snapshot at least `seconds` old, not older than `floor`
+  // (or the oldest kept).
+  CounterSnapshot Baseline(std::chrono::steady_clock::time_point now, double seconds,
+                    std::chrono::steady_clock::time_point floor) const;
+  // Switches to the fallback (or back) and raises the alert.
+  void SwitchTo(bool fallback, const std::string& why);
+  void Emit(const AlertEvent& event);
+  const ReferenceState* Reference() const { return reference_.load(std::memory_order_acquire); }
+
+  // Validated options; immutable.
+  const ModelMonitorOptions options_;
+  // This monitor's metrics.
+  MetricsRegistry registry_;
+  // Children in registry_; fixed after Create.
+  std::unique_ptr<ModelMetrics> metrics_;
+  // Latencies of successful requests.
+  std::unique_ptr<LatencyWindow> latency_;
+  // Failed requests, all and server-side only (for the SLO).
+  std::atomic<int64_t> failures_{0};
+  std::atomic<int64_t> server_failures_{0};
+
+  // The current reference, or null. Readers load it without a lock; it is
+  // never freed before the monitor (see retired_), so a reader holding an
+  // old one stays safe.
+  std::atomic<const ReferenceState*> reference_{nullptr};
+  // Serialises SetReference and drift checks; owns every reference ever set
+  // (a few KiB to a few MiB each, bounded by how often the owner sets one).
+  mutable std::mutex reference_mu_;
+  std::vector<std::unique_ptr<ReferenceState>> references_;  // GUARDED_BY(reference_mu_)
+  // Drift events collected during one check. GUARDED_BY(reference_mu_)
+  std::vector<DriftEvent> pending_drift_;
+
+  // Whether the fallback serves.
+  std::atomic<bool> fallback_active_{false};
+  // Guards the health fields below and snapshots_.
+  mutable std::mutex health_mu_;
+  std::string health_reason_;                                   // GUARDED_BY(health_mu_)
+  std::chrono::steady_clock::time_point last_switch_;           // GUARDED_BY(health_mu_)
+  std::deque<CounterSnapshot> snapshots_;                             // GUARDED_BY(health_mu_)
+  std::chrono::steady_clock::time_point next_drift_check_;      // touched only by the thread
+  std::chrono::steady_clock::time_point started_;               // immutable
+
+  // Stops the thread.
+  std::mutex loop_mu_;
+  std::condition_variable loop_cv_;
+  bool stopping_ = false;  // GUARDED_BY(loop_mu_)
+  std::thread thread_;
+};
+
+}  // namespace mlship::monitor

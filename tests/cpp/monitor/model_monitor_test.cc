@@ -1,0 +1,185 @@
+// ModelMonitor: request-path recording, drift alerts, anomalies and the
+// fallback state machine, without a model or a server.
+#include "mlship/monitor/model_monitor.h"
+
+#include <gtest/gtest.h>
+
+#include <random>
+#include <thread>
+
+namespace mlship::monitor {
+namespace {
+
+ModelMonitorOptions QuietOptions() {
+  ModelMonitorOptions o;
+  o.model = "m";
+  o.version = "2";
+  o.log = [](const std::string&) {};
+  return o;
+}
+
+std::vector<float> Normal(int64_t rows, int64_t features, double mean, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> dist(static_cast<float>(mean), 1.0f);
+  std::vector<float> v(static_cast<size_t>(rows * features));
+  for (float& x : v) x = dist(rng);
+  return v;
+}
+
+double ValueOf(const MetricsRegistry& registry, const std::string& name, const std::string& extra_label = "") {
+  for (const auto& family : registry.Snapshot()) {
+    if (family.name != name) continue;
+    for (const auto& s : family.samples) {
+      if (extra_label.empty() || (s.label_values.size() > 2 && s.label_values[2] == extra_label)) return s.value;
+    }
+  }
+  return -1;
+}
+
+TEST(ModelMonitor, CountsRequestsByOutcomeAndBatches) {
+  auto monitor = ModelMonitor::Create(QuietOptions()).value();
+  for (int i = 0; i < 3; ++i) monitor->RequestStarted();
+  monitor->RequestFinished("", 0.002);
+  monitor->RequestFinished("", 0.004);
+  monitor->RequestFinished("inference_failed", 0.001);
+  monitor->BatchExecuted(6, 0.001);
+  const auto& r = monitor->registry();
+  EXPECT_EQ(ValueOf(r, "mlship_requests_succeeded_total"), 2);
+  EXPECT_EQ(ValueOf(r, "mlship_requests_failed_total", "inference_failed"), 1);
+  EXPECT_EQ(ValueOf(r, "mlship_requests_failed_total", "invalid_argument"), 0);
+  EXPECT_EQ(ValueOf(r, "mlship_inflight_requests"), 0);
+  EXPECT_EQ(ValueOf(r, "mlship_inferences_total"), 6);
+  EXPECT_EQ(ValueOf(r, "mlship_executions_total"), 1);
+  const MonitorStats stats = monitor->Stats();
+  EXPECT_EQ(stats.latency.count, 2);
+  EXPECT_EQ(stats.failed_requests, 1);
+  EXPECT_DOUBLE_EQ(stats.mean_batch_size, 6.0);
+  EXPECT_DOUBLE_EQ(stats.latency.p99_seconds, 0.004);
+  const std::string text = r.PrometheusText();
+  EXPECT_NE(text.find("mlship_requests_succeeded_total{model=\"m\",version=\"2\"} 2\n"), std::string::npos) << text;
+}
+
+TEST(ModelMonitor, RecordingFromManyThreadsLosesNothing) {
+  auto monitor = ModelMonitor::Create(QuietOptions()).value();
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < 1000; ++i) {
+        monitor->RequestStarted();
+        monitor->RequestFinished("", 0.001);
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(ValueOf(monitor->registry(), "mlship_requests_succeeded_total"), 8000);
+  EXPECT_EQ(monitor->Stats().latency.count, 8000);
+}
+
+TEST(ModelMonitor, DriftAlertNamesOnlyTheShiftedFeaturesOnce) {
+  std::vector<AlertEvent> alerts;
+  ModelMonitorOptions o = QuietOptions();
+  o.drift.window_size = 1000;
+  o.drift.min_samples = 200;
+  o.on_alert = [&](const AlertEvent& e) { alerts.push_back(e); };
+  auto monitor = ModelMonitor::Create(o).value();
+  const auto reference = Normal(2000, 3, 0.0, 1);
+  ASSERT_TRUE(monitor->SetReference(reference.data(), 2000, 3, {"a", "b", "c"}).ok());
+  auto live = Normal(1000, 3, 0.0, 2);
+  monitor->ObserveInputs(live.data(), 1000, 3);
+  EXPECT_TRUE(monitor->CheckDrift().drifted_features.empty());
+  EXPECT_TRUE(alerts.empty());
+  for (int64_t r = 0; r < 1000; ++r) live[static_cast<size_t>(r * 3 + 1)] += 2.0f;
+  monitor->ObserveInputs(live.data(), 1000, 3);
+  EXPECT_EQ(monitor->CheckDrift().drifted_features, std::vector<int64_t>{1});
+  ASSERT_EQ(alerts.size(), 1u);
+  EXPECT_EQ(alerts[0].kind, "drift");
+  EXPECT_EQ(alerts[0].model, "m");
+  EXPECT_EQ(alerts[0].features, std::vector<std::string>{"b"});
+  monitor->CheckDrift();
+  EXPECT_EQ(alerts.size(), 1u);
+  EXPECT_EQ(ValueOf(monitor->registry(), "mlship_drift_alerts_total"), 1);
+  EXPECT_EQ(ValueOf(monitor->registry(), "mlship_drift_detected", "b"), 1);
+  EXPECT_EQ(ValueOf(monitor->registry(), "mlship_drift_detected", "a"), 0);
+}
+
+TEST(ModelMonitor, AnomaliesAreCountedAndRefusedOnlyWhenAsked) {
+  ModelMonitorOptions o = QuietOptions();
+  auto counting = ModelMonitor::Create(o).value();
+  o.anomalies.reject_anomalies = true;
+  auto rejecting = ModelMonitor::Create(o).value();
+  const std::vector<float> reference = {0, 0, 1, 1};
+  const std::vector<float> bad = {0.5f, 100.0f};
+  for (auto* m : {counting.get(), rejecting.get()}) {
+    ASSERT_TRUE(m->SetReference(reference.data(), 2, 2, {"x", "y"}).ok());
+  }
+  EXPECT_TRUE(counting->CheckInputs(bad.data(), 1, 2).ok());
+  Status refused = rejecting->CheckInputs(bad.data(), 1, 2);
+  EXPECT_EQ(refused.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(refused.message().find("feature 1"), std::string::npos) << refused.message();
+  EXPECT_TRUE(rejecting->CheckInputs(reference.data(), 2, 2).ok());
+  for (const auto& family : counting->registry().Snapshot()) {
+    if (family.name != "mlship_input_anomalies_total") continue;
+    double total = 0;
+    for (const auto& s : family.samples) {
+      total += s.value;
+      if (s.value > 0) EXPECT_EQ(s.label_values, (std::vector<std::string>{"m", "2", "y", "out_of_range"}));
+    }
+    EXPECT_EQ(total, 1);
+  }
+}
+
+TEST(ModelMonitor, BreachingTheSloSwitchesToTheFallbackUntilRestored) {
+  std::vector<std::string> kinds;
+  std::mutex mu;
+  ModelMonitorOptions o = QuietOptions();
+  SloOptions slo;
+  slo.max_error_rate = 0.1;
+  slo.window_seconds = 5;
+  slo.min_requests = 10;
+  o.slo = slo;
+  o.has_fallback = true;
+  o.tick_interval = std::chrono::milliseconds(5);
+  o.on_alert = [&](const AlertEvent& e) {
+    std::lock_guard<std::mutex> lock(mu);
+    kinds.push_back(e.kind);
+  };
+  auto monitor = ModelMonitor::Create(o).value();
+  for (int i = 0; i < 20; ++i) {
+    monitor->RequestStarted();
+    monitor->RequestFinished("", 0.001);
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_FALSE(monitor->UsingFallback());
+  for (int i = 0; i < 10; ++i) {
+    monitor->RequestStarted();
+    monitor->RequestFinished("inference_failed", 0.001);
+  }
+  for (int i = 0; i < 400 && !monitor->UsingFallback(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  ASSERT_TRUE(monitor->UsingFallback());
+  HealthState h = monitor->Health();
+  EXPECT_TRUE(h.fallback_active);
+  EXPECT_EQ(h.fallback_switches, 1);
+  EXPECT_NE(h.reason.find("error rate"), std::string::npos) << h.reason;
+  ASSERT_TRUE(monitor->Restore("by hand").ok());
+  EXPECT_FALSE(monitor->UsingFallback());
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_FALSE(monitor->UsingFallback()) << "failures before the restore must not count again";
+  EXPECT_EQ(monitor->Restore("again").code(), StatusCode::kFailedPrecondition);
+  std::lock_guard<std::mutex> lock(mu);
+  EXPECT_EQ(kinds, (std::vector<std::string>{"fallback", "restore"}));
+}
+
+TEST(ModelMonitor, BadOptionsAreRefusedWithTheValue) {
+  ModelMonitorOptions o = QuietOptions();
+  o.drift.window_size = 0;
+  EXPECT_EQ(ModelMonitor::Create(o).status().code(), StatusCode::kInvalidArgument);
+  o = QuietOptions();
+  o.stats_window_seconds = 0;
+  EXPECT_NE(ModelMonitor::Create(o).status().message().find("was 0"), std::string::npos);
+  o = QuietOptions();
+  o.anomalies.range_tolerance = -1;
+  EXPECT_FALSE(ModelMonitor::Create(o).ok());
+}
+
+}  // namespace
+}  // namespace mlship::monitor
