@@ -114,21 +114,28 @@ py::dict AlertToPython(const monitor::AlertEvent& event) {
   return d;
 }
 
+// Sets `field` from the option `key` when it was given (present and not None).
+template <typename T>
+void Take(const std::function<py::object(const char*)>& get, const char* key, T& field) {
+  py::object value = get(key);
+  if (!value.is_none()) field = value.cast<T>();
+}
+
 // Monitoring settings: drift, anomalies, stats window, SLO and alerts.
 void ApplyMonitorOptions(const std::function<py::object(const char*)>& get, DeploymentOptions& o) {
   monitor::ModelMonitorOptions& m = o.monitor;
-  if (!get("monitoring").is_none()) o.monitoring = get("monitoring").cast<bool>();
-  if (!get("stats_window_s").is_none()) m.stats_window_seconds = get("stats_window_s").cast<int64_t>();
+  Take(get, "monitoring", o.monitoring);
+  Take(get, "stats_window_s", m.stats_window_seconds);
   if (!get("drift_interval_ms").is_none()) {
     m.drift_check_interval = std::chrono::milliseconds(get("drift_interval_ms").cast<int64_t>());
   }
-  if (!get("drift_window").is_none()) m.drift.window_size = get("drift_window").cast<int64_t>();
-  if (!get("drift_min_samples").is_none()) m.drift.min_samples = get("drift_min_samples").cast<int64_t>();
-  if (!get("psi_threshold").is_none()) m.drift.psi_threshold = get("psi_threshold").cast<double>();
-  if (!get("ks_pvalue_threshold").is_none()) m.drift.ks_pvalue_threshold = get("ks_pvalue_threshold").cast<double>();
-  if (!get("ks_min_statistic").is_none()) m.drift.ks_min_statistic = get("ks_min_statistic").cast<double>();
-  if (!get("reject_anomalies").is_none()) m.anomalies.reject_anomalies = get("reject_anomalies").cast<bool>();
-  if (!get("anomaly_tolerance").is_none()) m.anomalies.range_tolerance = get("anomaly_tolerance").cast<double>();
+  Take(get, "drift_window", m.drift.window_size);
+  Take(get, "drift_min_samples", m.drift.min_samples);
+  Take(get, "psi_threshold", m.drift.psi_threshold);
+  Take(get, "ks_pvalue_threshold", m.drift.ks_pvalue_threshold);
+  Take(get, "ks_min_statistic", m.drift.ks_min_statistic);
+  Take(get, "reject_anomalies", m.anomalies.reject_anomalies);
+  Take(get, "anomaly_tolerance", m.anomalies.range_tolerance);
   if (!get("tick_ms").is_none()) m.tick_interval = std::chrono::milliseconds(get("tick_ms").cast<int64_t>());
   if (!get("slo").is_none()) {
     py::dict slo = get("slo").cast<py::dict>();
@@ -222,21 +229,21 @@ DeploymentHolder Create(std::shared_ptr<Model> model, const py::dict& kw) {
     if (!kw.contains(key)) return py::none();
     return py::reinterpret_borrow<py::object>(kw[key]);
   };
-  if (!get("name").is_none()) o.name = get("name").cast<std::string>();
-  if (!get("version").is_none()) o.version = get("version").cast<std::string>();
-  if (!get("host").is_none()) o.http.host = get("host").cast<std::string>();
+  Take(get, "name", o.name);
+  Take(get, "version", o.version);
+  Take(get, "host", o.http.host);
   if (!get("port").is_none()) {
     int port = get("port").cast<int>();
     if (port < 0 || port > 65535) ThrowStatus(Status::InvalidArgument("port must be in 0..65535; was " + std::to_string(port)));
     o.http.port = static_cast<uint16_t>(port);
   }
-  if (!get("token").is_none()) o.http.token = get("token").cast<std::string>();
-  if (!get("insecure").is_none()) o.http.allow_insecure_public_bind = get("insecure").cast<bool>();
-  if (!get("io_threads").is_none()) o.http.io_threads = get("io_threads").cast<int>();
-  if (!get("max_body_bytes").is_none()) o.http.max_body_bytes = get("max_body_bytes").cast<std::size_t>();
-  if (!get("max_header_bytes").is_none()) o.http.max_header_bytes = get("max_header_bytes").cast<std::size_t>();
-  if (!get("max_connections").is_none()) o.http.max_connections = get("max_connections").cast<std::size_t>();
-  if (!get("max_json_depth").is_none()) o.http.codec.max_json_depth = get("max_json_depth").cast<std::size_t>();
+  Take(get, "token", o.http.token);
+  Take(get, "insecure", o.http.allow_insecure_public_bind);
+  Take(get, "io_threads", o.http.io_threads);
+  Take(get, "max_body_bytes", o.http.max_body_bytes);
+  Take(get, "max_header_bytes", o.http.max_header_bytes);
+  Take(get, "max_connections", o.http.max_connections);
+  Take(get, "max_json_depth", o.http.codec.max_json_depth);
   if (!get("max_elements_per_tensor").is_none()) {
     o.http.codec.max_elements_per_tensor = get("max_elements_per_tensor").cast<int64_t>();
   }
@@ -244,10 +251,10 @@ DeploymentHolder Create(std::shared_ptr<Model> model, const py::dict& kw) {
   if (!get("drain_timeout_ms").is_none()) {
     o.http.drain_timeout = std::chrono::milliseconds(get("drain_timeout_ms").cast<int64_t>());
   }
-  if (!get("http").is_none()) o.serve_http = get("http").cast<bool>();
-  if (!get("max_batch_size").is_none()) o.batcher.max_batch_size = get("max_batch_size").cast<int64_t>();
+  Take(get, "http", o.serve_http);
+  Take(get, "max_batch_size", o.batcher.max_batch_size);
   if (!get("max_delay_us").is_none()) o.batcher.max_queue_delay = std::chrono::microseconds(get("max_delay_us").cast<int64_t>());
-  if (!get("max_queue_size").is_none()) o.batcher.max_queue_size = get("max_queue_size").cast<int64_t>();
+  Take(get, "max_queue_size", o.batcher.max_queue_size);
   if (!get("timeout_us").is_none()) {
     o.batcher.default_timeout = std::chrono::microseconds(get("timeout_us").cast<int64_t>());
     o.http.request_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(o.batcher.default_timeout);
@@ -255,8 +262,8 @@ DeploymentHolder Create(std::shared_ptr<Model> model, const py::dict& kw) {
   if (!get("preferred_batch_sizes").is_none()) {
     o.batcher.preferred_batch_sizes = get("preferred_batch_sizes").cast<std::vector<int64_t>>();
   }
-  if (!get("instances").is_none()) o.pool.instances = get("instances").cast<int>();
-  if (!get("intra_op_threads").is_none()) o.pool.intra_op_threads = get("intra_op_threads").cast<int>();
+  Take(get, "instances", o.pool.instances);
+  Take(get, "intra_op_threads", o.pool.intra_op_threads);
   ApplyMonitorOptions(get, o);
   std::shared_ptr<Model> fallback;
   if (!get("fallback").is_none()) fallback = get("fallback").cast<std::shared_ptr<Model>>();
