@@ -40,12 +40,12 @@ def _add_serve(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
     p.add_argument("--port", type=int, default=8000, help="TCP port; 0 picks a free one (default: 8000)")
     p.add_argument("--max-batch-size", type=int, default=32, help="most rows in one forward pass (default: 32)")
-    p.add_argument("--max-delay-ms", type=float, default=1.0,
-                   help="how long the oldest request may wait for company (default: 1.0)")
+    p.add_argument("--max-delay-ms", type=float, default=0.0,
+                   help="how long the oldest request may wait for company (default: 0.0)")
     p.add_argument("--max-queue-size", type=int, default=1024, help="requests that may wait; beyond it 503")
     p.add_argument("--timeout-ms", type=float, default=0.0, help="queued longer than this: 504; 0 = none")
-    p.add_argument("--instances", type=int, default=None, help="worker threads (default from the core count)")
-    p.add_argument("--intra-op-threads", type=int, default=None, help="torch threads per worker")
+    p.add_argument("--instances", type=int, default=None, help="worker threads running batches (default: half the cores)")
+    p.add_argument("--intra-op-threads", type=int, default=None, help="torch threads per worker (default: 1)")
     p.add_argument("--token", default=None, help="bearer token (prefer the MLSHIP_TOKEN environment variable)")
     p.add_argument("--insecure", action="store_true", help="allow a non-loopback host without a token")
     p.add_argument("--max-body-bytes", type=int, default=None, help="largest request body (default 64 MiB)")

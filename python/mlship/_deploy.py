@@ -230,7 +230,7 @@ def deploy(
     host: str = "127.0.0.1",
     port: int = 8000,
     max_batch_size: int = 32,
-    max_delay_ms: float = 1.0,
+    max_delay_ms: float = 0.0,
     max_queue_size: int = 1024,
     timeout_ms: float | None = None,
     instances: int | None = None,

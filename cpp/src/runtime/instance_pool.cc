@@ -2,7 +2,6 @@
 #include "mlship/runtime/instance_pool.h"
 
 #include <algorithm>
-#include <cmath>
 #include <string>
 #include <utility>
 
@@ -14,11 +13,9 @@ int CoreCount() { return std::max(1, static_cast<int>(std::thread::hardware_conc
 
 }  // namespace
 
-int DefaultInstanceCount() {
-  return std::max(1, static_cast<int>(std::floor(std::sqrt(static_cast<double>(CoreCount())))));
-}
+int DefaultInstanceCount() { return std::max(1, CoreCount() / 2); }
 
-int DefaultIntraOpThreads() { return std::max(1, CoreCount() / DefaultInstanceCount()); }
+int DefaultIntraOpThreads() { return 1; }
 
 Status InstancePoolOptions::Validate() const {
   if (instances < 1) {

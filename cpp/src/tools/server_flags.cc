@@ -19,7 +19,7 @@ struct RawFlags {
   std::string host = "127.0.0.1";
   int port = 8000;
   int64_t max_batch_size = 32;
-  double max_delay_ms = 1.0;
+  double max_delay_ms = 0.0;
   int64_t max_queue_size = 1024;
   double timeout_ms = 0;
   std::optional<int> instances;
@@ -44,8 +44,8 @@ po::options_description Describe(RawFlags& f) {
     ("max-delay-ms", po::value(&f.max_delay_ms)->default_value(f.max_delay_ms), "how long the oldest request may wait for company")
     ("max-queue-size", po::value(&f.max_queue_size)->default_value(f.max_queue_size), "requests that may wait; beyond it 503")
     ("timeout-ms", po::value(&f.timeout_ms)->default_value(f.timeout_ms), "queued longer than this: 504, never run; 0 = none")
-    ("instances", po::value<int>(), "worker threads running batches (default from the core count)")
-    ("intra-op-threads", po::value<int>(), "torch threads per worker (default: cores / instances)")
+    ("instances", po::value<int>(), "worker threads running batches (default: half the cores)")
+    ("intra-op-threads", po::value<int>(), "torch threads per worker (default: 1)")
     ("token", po::value<std::string>(), "bearer token (prefer the MLSHIP_TOKEN environment variable)")
     ("insecure", po::bool_switch(&f.insecure), "allow a non-loopback host without a token")
     ("max-body-bytes", po::value<int64_t>(), "largest request body (default 64 MiB)")

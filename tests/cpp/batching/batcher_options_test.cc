@@ -13,7 +13,7 @@ TEST(BatcherOptionsTest, DefaultsAreValidAndDocumented) {
   BatcherOptions options;
   EXPECT_TRUE(options.Validate().ok()) << options.Validate().ToString();
   EXPECT_EQ(options.max_batch_size, 32);
-  EXPECT_EQ(options.max_queue_delay, microseconds(1000));
+  EXPECT_EQ(options.max_queue_delay, microseconds(0));
   EXPECT_EQ(options.max_queue_size, 1024);
   EXPECT_EQ(options.default_timeout, microseconds(0));
   EXPECT_TRUE(options.preferred_batch_sizes.empty());

@@ -53,16 +53,17 @@ class Gate {
   bool open_ = false;
 };
 
-TEST(InstancePoolOptionsTest, DefaultsSplitTheCoresBetweenInstancesAndThreads) {
+TEST(InstancePoolOptionsTest, DefaultsAreHalfTheCoresWithOneThreadEach) {
   const int cores = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
   InstancePoolOptions options;
   EXPECT_TRUE(options.Validate().ok());
   EXPECT_EQ(options.instances, DefaultInstanceCount());
   EXPECT_EQ(options.intra_op_threads, DefaultIntraOpThreads());
-  const int used = options.instances * options.intra_op_threads;
-  EXPECT_LE(used, cores);
-  EXPECT_GT(used, cores - options.instances);  // at most a remainder unused
-  EXPECT_LE(options.instances, options.intra_op_threads + 1);  // square-ish
+  EXPECT_EQ(options.intra_op_threads, 1);
+  EXPECT_EQ(options.instances, std::max(1, cores / 2));
+  // Never more threads than cores, and at least half of them busy.
+  EXPECT_LE(options.instances * options.intra_op_threads, cores);
+  EXPECT_GE(2 * options.instances * options.intra_op_threads, std::min(cores, 2 * (cores / 2)));
 }
 
 TEST(InstancePoolOptionsTest, RejectsOutOfRangeValuesNamingThem) {
