@@ -35,6 +35,44 @@ MODES = {
 }
 
 
+def monitoring_cost(model: mlship.Model, reference, body: str, rounds: int, seconds: float,
+                    connections: int) -> dict[str, float]:
+    """Median requests/s of each mode in MODES, measured in interleaved rounds."""
+    deps = {}
+    for label, kw in MODES.items():
+        kw = dict(kw)
+        if kw.pop("reference", False):
+            kw["reference"] = reference
+        deps[label] = mlship.deploy(model, name="digits", port=0, **kw)
+    rps: dict[str, list[float]] = {label: [] for label in MODES}
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            lua = Path(tmp) / "post.lua"
+            lua.write_text('wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
+                           f"wrk.body = [==[{body}]==]\n")
+            for dep in deps.values():
+                wrk(dep.port, lua, 8, 1)  # warm-up
+            for r in range(rounds):
+                for label, dep in deps.items():
+                    result = wrk(dep.port, lua, connections, seconds)
+                    if result["errors"]:
+                        sys.exit(f"{label}: {result['errors']} failed requests")
+                    rps[label].append(result["rps"])
+                print(f"  round {r + 1}: " + ", ".join(f"{k} {v[-1]:.0f}" for k, v in rps.items()), flush=True)
+    finally:
+        for dep in deps.values():
+            dep.stop()
+    return {label: statistics.median(values) for label, values in rps.items()}
+
+
+def print_monitoring_cost(medians: dict[str, float], rounds: int, seconds: float, connections: int) -> None:
+    base = medians["off"]
+    print(f"\nmlship requests/s with monitoring off vs on (median of {rounds} interleaved rounds of "
+          f"{seconds:g} s, wrk -c{connections}; target: monitoring costs under 5%):")
+    for label, median in medians.items():
+        print(f"  monitoring {label:<15} {median:9.0f}   {100 * (median / base - 1):+6.1f}% vs off")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=5)
@@ -48,33 +86,8 @@ def main() -> None:
     net = models.train(models.DigitsMLP(), X_train, y_train, epochs=5)
     model = mlship.load(net, example_inputs=torch.zeros(1, 64))
     body = request_body(X_test[:1], model.signature.inputs[0].name)
-    deps = {}
-    for label, kw in MODES.items():
-        kw = dict(kw)
-        if kw.pop("reference", False):
-            kw["reference"] = X_train
-        deps[label] = mlship.deploy(model, name="digits", port=0, **kw)
-    rps: dict[str, list[float]] = {label: [] for label in MODES}
-    with tempfile.TemporaryDirectory() as tmp:
-        lua = Path(tmp) / "post.lua"
-        lua.write_text('wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
-                       f"wrk.body = [==[{body}]==]\n")
-        for dep in deps.values():
-            wrk(dep.port, lua, 8, 1)  # warm-up
-        for r in range(args.rounds):
-            for label, dep in deps.items():
-                result = wrk(dep.port, lua, args.connections, args.seconds)
-                if result["errors"]:
-                    sys.exit(f"{label}: {result['errors']} failed requests")
-                rps[label].append(result["rps"])
-            print(f"round {r + 1}: " + ", ".join(f"{k} {v[-1]:.0f}" for k, v in rps.items()), flush=True)
-    for dep in deps.values():
-        dep.stop()
-    base = statistics.median(rps["off"])
-    print(f"\nrequests/s, median of {args.rounds} rounds of {args.seconds:g} s, wrk -c{args.connections}:")
-    for label, values in rps.items():
-        median = statistics.median(values)
-        print(f"  monitoring {label:<15} {median:9.0f}   {100 * (median / base - 1):+6.1f}% vs off")
+    medians = monitoring_cost(model, X_train, body, args.rounds, args.seconds, args.connections)
+    print_monitoring_cost(medians, args.rounds, args.seconds, args.connections)
 
 
 if __name__ == "__main__":

@@ -1,10 +1,11 @@
-"""Serving benchmark: mlship vs FastAPI+uvicorn vs Flask+gunicorn on the same TorchScript model.
+"""Serving benchmark: mlship vs FastAPI (gunicorn+uvicorn workers) vs Flask+gunicorn on the same model.
 
 All three serve the digits MLP (64-256-256-10) from one TorchScript file and speak the same
 KServe v2 JSON. `wrk` (Debian) drives each at concurrency 1, 8, 32 and 64, in one run, with
 one row per request. Printed: requests/s, p50 and p99 latency, and mlship's ratios. Then the
 in-process throughput of 16 Python threads calling `dep.predict` vs the same threads calling
-the TorchScript module, and the mlship server's memory after ~10k and ~500k requests.
+the TorchScript module, mlship's throughput with monitoring off vs on (interleaved rounds,
+see monitor_bench.py), and the mlship server's memory after ~10k and ~500k requests.
 
 The baselines are what a careful user writes: 2 workers (2 cores), one torch thread each,
 the model loaded once per worker, `no_grad`. wrk runs on the same 2-core machine, so absolute
@@ -160,8 +161,11 @@ def main() -> None:
     servers: dict[str, Callable[[int], list[str]]] = {
         "mlship": lambda p: [sys.executable, "-m", "mlship", "serve", str(work / "digits-mlship.pt"), "--name",
                              "digits", "--port", str(p), "--max-batch-size", "32"],
-        "fastapi": lambda p: [str(bin_dir / "uvicorn"), "fastapi_app:app", "--workers", "2", "--port", str(p),
-                              "--log-level", "warning", "--no-access-log"],
+        # gunicorn with uvicorn workers, FastAPI's usual production setup. `uvicorn --workers 2`
+        # stalls every request for ~44 ms under wrk on this machine (with 1 worker it does not),
+        # which would make the baseline look 20x slower than it is.
+        "fastapi": lambda p: [str(bin_dir / "gunicorn"), "-k", "uvicorn.workers.UvicornWorker", "-w", "2", "-b",
+                              f"127.0.0.1:{p}", "--log-level", "warning", "fastapi_app:app"],
         "flask": lambda p: [str(bin_dir / "gunicorn"), "-w", "2", "-b", f"127.0.0.1:{p}", "--log-level", "warning",
                             "flask_app:app"],
     }
@@ -193,6 +197,15 @@ def main() -> None:
     print(f"\ntargets at concurrency 32: mlship/FastAPI req/s {m32['rps'] / f32['rps']:.1f}x (>= 5), "
           f"mlship/Flask {m32['rps'] / k32['rps']:.1f}x (>= 8), p99 mlship {m32['p99_ms']:.2f} ms vs FastAPI "
           f"{f32['p99_ms']:.2f} ms (<=)")
+
+    # Monitoring off vs on (issue 5), interleaved rounds in this process.
+    from monitor_bench import monitoring_cost, print_monitoring_cost
+
+    rounds, mon_seconds = (3, 2) if args.quick else (5, 4)
+    print("\nmonitoring cost, interleaved rounds:")
+    medians = monitoring_cost(mlship.load(str(work / "digits-mlship.pt")), X_train, body, rounds, mon_seconds, 32)
+    figures["monitoring_rps"] = medians
+    print_monitoring_cost(medians, rounds, mon_seconds, 32)
 
     # In-process: 16 Python threads, one row per call.
     module = torch.jit.load(str(model_path)).eval()

@@ -1,4 +1,4 @@
-"""FastAPI baseline: `uvicorn fastapi_app:app --workers 2`."""
+"""FastAPI baseline: `gunicorn -k uvicorn.workers.UvicornWorker -w 2 fastapi_app:app`."""
 
 from common import infer
 from fastapi import FastAPI, Request
