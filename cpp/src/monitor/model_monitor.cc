@@ -258,7 +258,10 @@ std::optional<AlertEvent> ModelMonitor::CheckPredictionsLocked(const ReferenceSt
     m.psi->Set(verdict.psi);
     m.detected->Set(verdict.drifted ? 1.0 : 0.0);
   }
-  ref.last_prediction_report = verdict;
+  {
+    std::lock_guard<std::mutex> lock(ref.prediction_report_mu);
+    ref.last_prediction_report = verdict;
+  }
   const bool newly_drifted = verdict.drifted && !ref.predictions_drifted;
   // An unjudged window keeps the previous state, like a feature's.
   if (verdict.judged) ref.predictions_drifted = verdict.drifted;
@@ -286,9 +289,10 @@ std::optional<AlertEvent> ModelMonitor::CheckPredictionsLocked(const ReferenceSt
 }
 
 std::optional<PredictionDriftReport> ModelMonitor::LastPredictionDrift() const {
-  std::lock_guard<std::mutex> lock(reference_mu_);
   const ReferenceState* ref = Reference();
-  return ref == nullptr ? std::nullopt : ref->last_prediction_report;
+  if (ref == nullptr) return std::nullopt;
+  std::lock_guard<std::mutex> lock(ref->prediction_report_mu);
+  return ref->last_prediction_report;
 }
 
 DriftReport ModelMonitor::LastDriftReport() const {

@@ -146,7 +146,10 @@ struct ReferenceState {
   // Whether the last check judged predictions drifted (alerts fire on the
   // change). Touched only by CheckDrift, under reference_mu_.
   mutable bool predictions_drifted = false;
-  // The last check's verdict on predictions. GUARDED_BY(reference_mu_)
+  // Guards last_prediction_report: readers (the dashboard, on an I/O
+  // thread) must not wait for a whole drift check under reference_mu_.
+  mutable std::mutex prediction_report_mu;
+  // The last check's verdict on predictions. GUARDED_BY(prediction_report_mu)
   mutable std::optional<PredictionDriftReport> last_prediction_report;
 };
 
