@@ -49,6 +49,8 @@ def main() -> None:
         send(dep, X_test[rng.permutation(len(X_test))])  # held-out rows, each once
         report = dep.check_drift()
         print(f"drift check on {report['window_rows']} rows: drifted features {report['drifted'] or 'none'}")
+        print(f"predicted classes (the MLP is a classifier): PSI {report['prediction']['psi']:.3f} "
+              f"against the classes it predicted on the reference")
         s = dep.stats()
         print(f"stats: {s['requests']} requests, p50 {s['p50_ms']:.2f} ms, p99 {s['p99_ms']:.2f} ms, "
               f"{s['throughput_rps']:.0f} req/s, mean batch {s['mean_batch_size']:.1f} rows")
@@ -59,6 +61,8 @@ def main() -> None:
         send(dep, shifted)
         report = dep.check_drift()
         print(f"drifted features: {report['drifted']}")
+        print(f"predicted classes: PSI {report['prediction']['psi']:.3f}"
+              f"{' (drifted)' if report['prediction']['drifted'] else ''}")
         m = dep.metrics()
         print(f"mlship_drift_alerts_total {m['mlship_drift_alerts_total']:.0f}; "
               f"requests ok {m['mlship_requests_succeeded_total']:.0f}")

@@ -150,13 +150,18 @@ class Deployment:
 
     def set_reference(self, data: Any) -> None:
         """Profiles ``data`` (shaped like the model's first input, e.g. the training set)
-        for drift and anomaly checks, replacing any earlier reference and its live window."""
+        for drift and anomaly checks, replacing any earlier reference and its live window.
+        For a classifier the model also runs once over ``data`` to learn its class mix."""
         self._core.set_reference(_as_array(data))
 
     def check_drift(self) -> dict[str, Any]:
         """Judges drift now (as the periodic check does, alerts included) and returns the
         report: ``{"window_rows", "drifted": [feature names], "features": [{"feature", "psi",
-        "ks_statistic", "ks_pvalue", "live_count", "judged", "drifted"}]}``."""
+        "ks_statistic", "ks_pvalue", "live_count", "judged", "drifted"}], "prediction"}``.
+
+        ``prediction`` is None unless the reference is a classifier's (see ``deploy``'s
+        ``classifier``); then ``{"window_rows", "psi", "judged", "drifted",
+        "reference_shares", "live_shares"}`` for the predicted classes."""
         return dict(self._core.check_drift())
 
     def stop(self, drain: bool = True, timeout: float | None = None) -> None:
@@ -248,6 +253,7 @@ def deploy(
     drift: DriftOptions | None = None,
     monitoring: bool = True,
     stats_window_s: int = 60,
+    classifier: bool | None = None,
 ) -> Deployment:
     """Serves ``model`` with a dynamic batcher on native threads and a KServe v2 HTTP server.
 
@@ -287,8 +293,8 @@ def deploy(
         compared with it for drift (PSI and KS per feature) and anomalies (NaN, ±Inf,
         values far outside its range). Also settable later with :meth:`Deployment.set_reference`.
     on_alert : callable, optional
-        Called with a dict ``{"kind": "drift" | "fallback" | "restore", "model", "version",
-        "message", "features", "drift"}`` on every alert, on a native thread holding the
+        Called with a dict ``{"kind": "drift" | "prediction_drift" | "fallback" | "restore",
+        "model", "version", "message", "features", "drift", "prediction"}`` on every alert, on a native thread holding the
         GIL. Keep it quick. Alerts are also logged on stderr and counted in the metrics.
     fallback : mlship.Model, or anything :func:`mlship.load` accepts
         A known-good model taking the same inputs. Needs ``slo``: when the primary breaches
@@ -302,6 +308,14 @@ def deploy(
         Default True; False leaves the request path unmeasured.
     stats_window_s : int
         How far back :meth:`Deployment.stats` looks, in seconds. Default 60.
+    classifier : bool, optional
+        Whether to watch the predicted-class mix for drift. With a reference, a classifier
+        runs once over it to learn which classes it predicts there, and the argmax of each
+        live prediction is compared with that mix (PSI, judged with ``drift``'s window,
+        ``min_samples`` and ``psi_threshold``; alert kind ``"prediction_drift"``).
+        None (default) decides from the model: one floating-point output shaped
+        ``[rows, classes]`` with at least 2 classes, and one input. True insists (an error
+        if the model does not fit; with several outputs the first is used); False turns it off.
 
     Examples
     --------
@@ -321,8 +335,10 @@ def deploy(
         raise ValueError("slo= needs fallback=: a breached SLO moves traffic to the fallback model")
     if fallback is not None and not isinstance(fallback, Model):
         fallback = load(fallback, example_inputs)
-    if not monitoring and (reference is not None or slo is not None or on_alert is not None):
-        raise ValueError("reference=, slo= and on_alert= need monitoring=True")
+    if classifier not in (None, True, False):
+        raise ValueError(f"classifier must be None (decide from the model's outputs), True or False; was {classifier!r}")
+    if not monitoring and (reference is not None or slo is not None or on_alert is not None or classifier):
+        raise ValueError("reference=, slo=, on_alert= and classifier=True need monitoring=True")
     options = {
         "name": name,
         "version": version,
@@ -342,6 +358,7 @@ def deploy(
         **(drift or DriftOptions()).as_options(),
         "monitoring": monitoring,
         "stats_window_s": stats_window_s,
+        "classifier": classifier,
         "on_alert": on_alert,
         "slo": slo.as_options() if slo is not None else None,
         "fallback": fallback._core if fallback is not None else None,

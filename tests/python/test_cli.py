@@ -103,13 +103,205 @@ def test_bad_command_lines_and_missing_models_fail_clearly(tmp_path, kind):
 def test_python_and_native_servers_take_the_same_flags():
     native = subprocess.run([str(server_executable()), "--help"], capture_output=True, text=True, timeout=60)
     assert native.returncode == 0
-    native_flags = set(re.findall(r"--[a-z][a-z-]+", native.stdout)) - {"--help"}
+    native_flags = set(re.findall(r"--[a-z][a-z0-9-]+", native.stdout)) - {"--help"}
     serve = next(a for a in build_parser()._subparsers._group_actions[0].choices.items() if a[0] == "serve")[1]
     python_flags = {s for action in serve._actions for s in action.option_strings if s.startswith("--")} - {"--help"}
     assert native_flags == python_flags
     assert {"--max-batch-size", "--max-delay-ms", "--timeout-ms", "--token", "--instances"} <= python_flags
+    assert {"--reference", "--classifier", "--drift-window", "--fallback", "--slo-p99-ms", "--slo-restore-after-s"} \
+        <= python_flags
 
 
 def test_version_flag():
     out = subprocess.run([*PYTHON_SERVE[:3], "--version"], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0 and mlship.__version__ in out.stdout
+
+
+# ---- Monitoring flags: the same on both servers, checked before any model loads. ----
+
+
+def _metrics(url: str) -> dict[str, float]:
+    """Label-free view of GET /metrics: 'name{labels}' and plain 'name' (first series) -> value."""
+    status, text, _ = request(url, "GET", "/metrics")
+    assert status == 200
+    out: dict[str, float] = {}
+    for line in text.decode().splitlines():
+        if line and not line.startswith("#"):
+            series, value = line.rsplit(" ", 1)
+            out[series] = float(value)
+            out.setdefault(series.split("{")[0], float(value))
+    return out
+
+
+def _wait_for(check, seconds: float = 20.0) -> bool:
+    """Polls `check` every 0.1 s, at most `seconds`."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+@pytest.fixture(scope="module")
+def reference_file(digits, tmp_path_factory) -> tuple[str, np.ndarray]:
+    reference = digits[0][:1000]
+    path = tmp_path_factory.mktemp("ref") / "reference.npy"
+    np.save(path, reference)
+    return str(path), reference
+
+
+@pytest.mark.parametrize("kind", ["python", "native"])
+def test_reference_drift_and_anomaly_flags_reach_the_monitor(saved, reference_file, kind):
+    path, model = saved
+    ref_path, reference = reference_file
+    base = PYTHON_SERVE if kind == "python" else [str(server_executable())]
+    proc, url = start([*base, path, "--name", "digits", "--port", "0", "--reference", ref_path, "--classifier", "true",
+                       "--drift-window", "200", "--drift-min-samples", "100", "--drift-psi-threshold", "0.25",
+                       "--drift-ks-pvalue", "0.001", "--drift-ks-min-statistic", "0.2",
+                       "--drift-check-interval-s", "0.2", "--anomaly-tolerance", "0.5", "--reject-anomalies"])
+    try:
+        name = model.signature.inputs[0].name
+        # A value 0.7 reference ranges above a feature's maximum: anomalous with --anomaly-tolerance 0.5
+        # (the default, 1, would let it through), refused because of --reject-anomalies.
+        spans = reference.max(axis=0) - reference.min(axis=0)
+        feature = int(np.argmax(spans))
+        odd = reference[:1].copy()
+        odd[0, feature] = reference[:, feature].max() + 0.7 * spans[feature]
+        status, body, _ = request(url, "POST", "/v2/models/digits/infer", infer_body(name, odd))
+        assert status == 400 and "anomalous" in body["error"], body
+        for start_row in range(0, 300, 50):  # reference rows: never anomalous
+            rows = reference[start_row : start_row + 50]
+            assert request(url, "POST", "/v2/models/digits/infer", infer_body(name, rows))[0] == 200
+        # Checks every 0.2 s fill the gauges quickly; the windows hold --drift-window rows.
+        assert _wait_for(lambda: _metrics(url).get("mlship_drift_window_rows") == 200), _metrics(url)
+        assert _wait_for(lambda: _metrics(url).get("mlship_prediction_window_rows") == 200), _metrics(url)
+        m = _metrics(url)
+        assert m['mlship_requests_failed_total{model="digits",version="1",reason="input_anomaly"}'] == 1
+        assert m["mlship_drift_alerts_total"] == 0, "reference rows do not drift"
+    finally:
+        code, out = stop(proc)
+    assert code == 0, out
+
+
+@pytest.fixture(scope="module")
+def failing_pair(tmp_path_factory) -> tuple[str, str]:
+    """A primary that raises when feature 0 > 100, and a known-good fallback, saved."""
+
+    class FailsOnTrigger(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            if bool((x[:, 0] > 100).any()):
+                raise RuntimeError("the primary model broke")
+            return x[:, :2]
+
+    class KnownGood(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return x[:, :2] * 0.0 + 7.0
+
+    root = tmp_path_factory.mktemp("pair")
+    example = torch.zeros(1, 4)
+    mlship.load(FailsOnTrigger(), example_inputs=example).save(str(root / "primary.pt"))
+    mlship.load(KnownGood(), example_inputs=example).save(str(root / "good.pt"))
+    return str(root / "primary.pt"), str(root / "good.pt")
+
+
+@pytest.mark.parametrize("kind", ["python", "native"])
+def test_fallback_and_slo_flags_move_traffic_and_probation_moves_it_back(failing_pair, kind):
+    primary, good = failing_pair
+    base = PYTHON_SERVE if kind == "python" else [str(server_executable())]
+    proc, url = start([*base, primary, "--name", "m", "--port", "0", "--fallback", good,
+                       "--slo-max-error-rate", "0.2", "--slo-p99-ms", "5000", "--slo-window-s", "5",
+                       "--slo-min-requests", "5", "--slo-restore-after-s", "2"])
+    try:
+        trigger = infer_body("x", np.full((1, 4), 1000.0, np.float32))
+        assert _metrics(url)["mlship_fallback_active"] == 0
+        for _ in range(6):
+            assert request(url, "POST", "/v2/models/m/infer", trigger)[0] == 500
+        assert _wait_for(lambda: _metrics(url)["mlship_fallback_active"] == 1, seconds=10)
+        status, body, _ = request(url, "POST", "/v2/models/m/infer", trigger)
+        assert status == 200 and body["outputs"][0]["data"] == [7.0, 7.0], body
+        # --slo-restore-after-s 2: the primary gets traffic again by itself.
+        assert _wait_for(lambda: _metrics(url)["mlship_fallback_active"] == 0, seconds=10)
+        assert _metrics(url)["mlship_fallback_switches_total"] == 1
+    finally:
+        code, out = stop(proc)
+    assert code == 0, out
+    assert "] fallback: traffic moved to the fallback model" in out  # the alert line on stderr
+
+
+@pytest.fixture(scope="module")
+def bad_references(tmp_path_factory) -> dict[str, str]:
+    root = tmp_path_factory.mktemp("badref")
+    np.save(root / "ints.npy", np.zeros((4, 64), np.int64))
+    np.save(root / "objects.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    (root / "text.npy").write_text("not numpy at all")
+    np.savez(root / "two.npz", a=np.zeros(3), b=np.ones(3))
+    return {"ints": str(root / "ints.npy"), "objects": str(root / "objects.npy"), "text": str(root / "text.npy"),
+            "npz": str(root / "two.npz"), "missing": str(root / "missing.npy")}
+
+
+BAD_MONITORING_FLAGS = [
+    (["--reference", "{missing}"], "cannot open"),
+    (["--reference", "{ints}"], "expected float32"),
+    (["--reference", "{objects}"], "float32"),
+    (["--reference", "{text}"], "not a .npy file"),
+    (["--reference", "{npz}"], "not a .npy file"),
+    (["--classifier", "maybe"], "auto, true or false; was 'maybe'"),
+    (["--drift-window", "0"], "window_size must be in 1..10000000; was 0"),
+    (["--drift-min-samples", "some"], "drift-min-samples"),
+    (["--drift-psi-threshold", "-1"], "psi_threshold"),
+    (["--drift-check-interval-s", "0"], "--drift-check-interval-s must be in (0, 86400]"),
+    (["--anomaly-tolerance", "-1"], "range_tolerance"),
+    (["--fallback", "{missing}"], "--fallback needs --slo-max-error-rate or --slo-p99-ms"),
+    (["--slo-p99-ms", "50"], "need --fallback MODEL"),
+    (["--fallback", "{missing}", "--slo-max-error-rate", "2"], "max_error_rate must be in 0..1"),
+    (["--fallback", "{missing}", "--slo-p99-ms", "-5"], "--slo-p99-ms must be a positive number"),
+    (["--fallback", "{missing}", "--slo-p99-ms", "5", "--slo-window-s", "0"], "window_s must be"),
+    (["--fallback", "{missing}", "--slo-p99-ms", "5", "--slo-restore-after-s", "0"],
+     "--slo-restore-after-s must be >= 1; was 0"),
+]
+
+
+@pytest.mark.parametrize("kind", ["python", "native"])
+def test_bad_monitoring_flags_exit_2_naming_the_value(saved, bad_references, kind):
+    path, _ = saved
+    base = PYTHON_SERVE if kind == "python" else [str(server_executable())]
+    for flags, says in BAD_MONITORING_FLAGS:
+        args = [flag.format(**bad_references) for flag in flags]
+        out = subprocess.run([*base, path, "--port", "0", *args], capture_output=True, text=True, timeout=120)
+        assert out.returncode == 2, (args, out.stdout, out.stderr)
+        assert says in out.stderr, (args, out.stderr)
+
+
+@pytest.mark.parametrize("kind", ["python", "native"])
+def test_a_reference_that_does_not_fit_the_model_fails_to_serve(saved, tmp_path, kind):
+    path, _ = saved
+    wrong = tmp_path / "wrong.npy"
+    np.save(wrong, np.zeros((10, 7), np.float32))
+    base = PYTHON_SERVE if kind == "python" else [str(server_executable())]
+    out = subprocess.run([*base, path, "--port", "0", "--reference", str(wrong)], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 1, out.stderr
+    assert "[rows, 64]" in out.stderr and "got [10, 7]" in out.stderr, out.stderr
+
+
+def test_python_monitoring_flags_map_to_deploy_arguments(reference_file):
+    from mlship._cli import _monitoring
+
+    ref_path, reference = reference_file
+    args = build_parser().parse_args(
+        ["serve", "m.pt", "--reference", ref_path, "--classifier", "false", "--drift-window", "2000",
+         "--drift-min-samples", "100", "--drift-psi-threshold", "0.3", "--drift-ks-pvalue", "0.001",
+         "--drift-ks-min-statistic", "0.2", "--drift-check-interval-s", "2.5", "--anomaly-tolerance", "0.5",
+         "--reject-anomalies", "--fallback", "good.pt", "--slo-max-error-rate", "0.05", "--slo-p99-ms", "40",
+         "--slo-window-s", "10", "--slo-min-requests", "5", "--slo-restore-after-s", "60"]
+    )
+    kwargs = _monitoring(args)
+    np.testing.assert_array_equal(kwargs["reference"], reference)
+    assert kwargs["classifier"] is False
+    assert kwargs["drift"] == mlship.DriftOptions(window=2000, min_samples=100, psi_threshold=0.3, ks_pvalue=0.001,
+                                                  ks_min_statistic=0.2, check_interval_s=2.5, anomaly_tolerance=0.5,
+                                                  reject_anomalies=True)
+    assert kwargs["slo"] == mlship.SLO(max_error_rate=0.05, p99_ms=40, window_s=10, min_requests=5, restore_after_s=60)
+    defaults = _monitoring(build_parser().parse_args(["serve", "m.pt"]))
+    assert defaults == {"reference": None, "classifier": None, "drift": mlship.DriftOptions(), "slo": None}

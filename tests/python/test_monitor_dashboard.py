@@ -61,13 +61,16 @@ def test_dashboard_shows_live_charts_during_traffic(browser, mlp, digits, tmp_pa
             deadline = time.monotonic() + 60
             while time.monotonic() < deadline:
                 points = {c: int(browser.find_element("id", c).get_attribute("data-points")) for c in charts}
-                if all(points[c] >= 5 for c in charts[:4]) and points["drift"] == 64:
+                judged = "predicted classes: PSI" in browser.find_element("id", "status").text
+                if all(points[c] >= 5 for c in charts[:4]) and points["drift"] == 64 and judged:
                     break
                 time.sleep(0.5)
             assert all(points[c] >= 5 for c in charts[:4]), points
             assert points["drift"] == 64, points  # one bar per feature of the reference
             assert "digits" in browser.find_element("id", "title").text
             assert "serving: primary" in browser.find_element("id", "status").text
+            # The digits MLP is a classifier: its predicted-class mix is shown too.
+            assert "predicted classes: PSI" in browser.find_element("id", "prediction").text
             # The page made no request anywhere but this server.
             origins = browser.execute_script(
                 "return performance.getEntriesByType('resource').map(e => new URL(e.name).origin)"
@@ -84,6 +87,7 @@ def test_dashboard_shows_live_charts_during_traffic(browser, mlp, digits, tmp_pa
         status, data, _ = request(dep.url, "GET", "/dashboard/data")
         assert status == 200 and data["model"] == "digits" and data["counters"]["succeeded"] > 0
         assert [d["feature"] for d in data["drift"]] == [str(i) for i in range(64)]
+        assert data["prediction"]["judged"] and data["prediction"]["window_rows"] >= 200
 
 
 def test_dashboard_needs_the_token_when_one_is_set(mlp):

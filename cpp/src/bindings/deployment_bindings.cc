@@ -95,6 +95,19 @@ py::dict DriftFigures(const std::string& name, const FeatureStatistics& f) {
   return item;
 }
 
+// A prediction drift verdict as a dict, or None.
+py::object PredictionToPython(const std::optional<monitor::PredictionDriftReport>& report) {
+  if (!report) return py::none();
+  py::dict d;
+  d["window_rows"] = report->window_rows;
+  d["psi"] = report->psi;
+  d["judged"] = report->judged;
+  d["drifted"] = report->drifted;
+  d["reference_shares"] = report->reference_shares;
+  d["live_shares"] = report->live_shares;
+  return d;
+}
+
 py::dict AlertToPython(const monitor::AlertEvent& event) {
   py::dict d;
   d["kind"] = event.kind;
@@ -111,6 +124,7 @@ py::dict AlertToPython(const monitor::AlertEvent& event) {
     details.append(item);
   }
   d["drift"] = details;
+  d["prediction"] = PredictionToPython(event.prediction);
   return d;
 }
 
@@ -136,6 +150,7 @@ void ApplyMonitorOptions(const std::function<py::object(const char*)>& get, Depl
   Take(get, "ks_min_statistic", m.drift.ks_min_statistic);
   Take(get, "reject_anomalies", m.anomalies.reject_anomalies);
   Take(get, "anomaly_tolerance", m.anomalies.range_tolerance);
+  if (!get("classifier").is_none()) m.classifier = get("classifier").cast<bool>();
   if (!get("tick_ms").is_none()) m.tick_interval = std::chrono::milliseconds(get("tick_ms").cast<int64_t>());
   if (!get("slo").is_none()) {
     py::dict slo = get("slo").cast<py::dict>();
@@ -195,7 +210,8 @@ py::list FamiliesToPython(const std::vector<monitor::FamilySnapshot>& families) 
   return out;
 }
 
-py::dict DriftReportToPython(const monitor::DriftReport& report, const std::vector<std::string>& names) {
+py::dict DriftReportToPython(const monitor::DriftReport& report, const std::vector<std::string>& names,
+                             const std::optional<monitor::PredictionDriftReport>& prediction) {
   py::dict d;
   d["window_rows"] = report.window_rows;
   py::list features;
@@ -211,6 +227,7 @@ py::dict DriftReportToPython(const monitor::DriftReport& report, const std::vect
   }
   d["features"] = features;
   d["drifted"] = drifted;
+  d["prediction"] = PredictionToPython(prediction);
   return d;
 }
 
@@ -416,14 +433,29 @@ void RegisterDeployment(py::module_& m) {
                py::gil_scoped_release release;  // a drift alert takes the GIL
                report = m.CheckDrift();
              }
-             return DriftReportToPython(report, m.FeatureNames());
+             return DriftReportToPython(report, m.FeatureNames(), m.LastPredictionDrift());
            })
       .def("last_drift", [](Deployment& self) {
         monitor::ModelMonitor& m = MonitorOf(self);
-        return DriftReportToPython(m.LastDriftReport(), m.FeatureNames());
+        return DriftReportToPython(m.LastDriftReport(), m.FeatureNames(), m.LastPredictionDrift());
       });
 
   m.def("deploy", &Create, py::arg("model"), py::arg("options"));
+  // Checks the monitoring options of a deploy() options dict without deploying, so
+  // `mlship serve` refuses a bad monitoring flag before it loads any model.
+  m.def(
+      "validate_monitor_options",
+      [](const py::dict& kw) {
+        DeploymentOptions o;
+        auto get = [&](const char* key) -> py::object {
+          if (!kw.contains(key)) return py::none();
+          return py::reinterpret_borrow<py::object>(kw[key]);
+        };
+        ApplyMonitorOptions(get, o);
+        Status valid = monitor::ValidateModelMonitorOptions(o.monitor);
+        if (!valid.ok()) ThrowStatus(valid);
+      },
+      py::arg("options"));
 }
 
 }  // namespace mlship::bindings

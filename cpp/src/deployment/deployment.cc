@@ -9,6 +9,7 @@
 #include "mlship/deployment/batch_execution.h"
 #include "mlship/deployment/host_tensor_convert.h"
 #include "mlship/deployment/input_features.h"
+#include "mlship/deployment/predicted_classes.h"
 #include "mlship/engine/dtype_torch.h"
 #include "mlship/engine/validate.h"
 #include "mlship/monitor/dashboard.h"
@@ -50,6 +51,7 @@ StatusOr<std::unique_ptr<Deployment>> Deployment::Create(std::shared_ptr<Model> 
                                      "turn monitoring on or drop the fallback");
     }
   }
+  if (options.monitoring) RETURN_IF_ERROR(ClassifierClasses(model->signature(), options.monitor.classifier).status());
   RETURN_IF_ERROR(ValidateName("the model name", options.name));
   RETURN_IF_ERROR(ValidateName("the model version", options.version));
   RETURN_IF_ERROR(options.batcher.Validate());
@@ -115,6 +117,7 @@ void Deployment::Submit(std::vector<at::Tensor> inputs, TensorTask::TimePoint de
     monitored = [m = monitor_.get(), arrival, done](StatusOr<std::vector<at::Tensor>> result) {
       const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - arrival).count();
       m->RequestFinished(result.ok() ? std::string_view() : StatusCodeName(result.status().code()), seconds);
+      if (result.ok()) ObservePredictedClasses(*m, *result);
       done(std::move(result));
     };
   }
@@ -218,7 +221,10 @@ Status Deployment::SetReference(const at::Tensor& reference) {
                                    std::string(c10::toString(reference.scalar_type())));
   }
   ASSIGN_OR_RETURN(FeatureRows rows, FeatureRowsOf(reference));
-  return monitor_->SetReference(rows.data, rows.rows, rows.features, FeatureNamesFor(rank, rows.features));
+  ASSIGN_OR_RETURN(std::optional<monitor::ClassProfile> classes,
+                   ReferenceClasses(*model_, reference, options_.monitor.classifier, options_.batcher.max_batch_size));
+  return monitor_->SetReference(rows.data, rows.rows, rows.features, FeatureNamesFor(rank, rows.features),
+                                std::move(classes));
 }
 
 Status Deployment::Restore() {
@@ -268,6 +274,15 @@ StatusOr<serving::ModelInfo> Deployment::Find(std::string_view name, std::string
                             "'; versions: " + options_.version);
   }
   return Info();
+}
+
+void Deployment::RequestRefused(const serving::RefusedRequest& refused) {
+  if (!monitor_) return;
+  if (refused.model == options_.name) {
+    monitor_->RequestRefused(refused.reason);
+  } else {
+    monitor_->HttpRequestRefused(refused.reason);
+  }
 }
 
 void Deployment::Infer(serving::InferRequest request, serving::InferCallback done) {

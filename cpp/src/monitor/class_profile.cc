@@ -31,6 +31,26 @@ StatusOr<ClassProfile> ClassProfile::FromPredictions(const int64_t* classes, int
   return profile;
 }
 
+StatusOr<ClassProfile> ClassProfile::FromCounts(std::vector<int64_t> counts) {
+  if (counts.empty()) return Status::InvalidArgument("a class profile needs at least one class; got no counts");
+  ClassProfile profile;
+  for (std::size_t c = 0; c < counts.size(); ++c) {
+    if (counts[c] < 0) {
+      return Status::InvalidArgument("class " + std::to_string(c) + " has a negative count: " +
+                                     std::to_string(counts[c]));
+    }
+    profile.total += counts[c];
+  }
+  profile.proportions.assign(counts.size(), 0.0);
+  if (profile.total > 0) {
+    for (std::size_t c = 0; c < counts.size(); ++c) {
+      profile.proportions[c] = static_cast<double>(counts[c]) / static_cast<double>(profile.total);
+    }
+  }
+  profile.counts = std::move(counts);
+  return profile;
+}
+
 StatusOr<double> ClassDistributionPsi(const ClassProfile& reference, const ClassProfile& live, double epsilon) {
   if (reference.proportions.size() != live.proportions.size()) {
     return Status::InvalidArgument("class profiles differ in class count: reference has " +

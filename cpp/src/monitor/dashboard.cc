@@ -61,7 +61,16 @@ std::string DashboardJson(const ModelMonitor& monitor, int64_t recent_seconds) {
     j += "{\"feature\":" + Quoted(names[i]) + ",\"psi\":" + Number(f.psi) + ",\"ks_statistic\":" +
          Number(f.ks_statistic) + ",\"drifted\":" + (f.drifted ? "true" : "false") + "}";
   }
-  return j + "]}";
+  j += "]";
+  const std::optional<PredictionDriftReport> prediction = monitor.LastPredictionDrift();
+  if (prediction) {
+    j += ",\"prediction\":{\"psi\":" + Number(prediction->psi) + ",\"judged\":" +
+         (prediction->judged ? "true" : "false") + ",\"drifted\":" + (prediction->drifted ? "true" : "false") +
+         ",\"window_rows\":" + Number(static_cast<double>(prediction->window_rows)) + "}";
+  } else {
+    j += ",\"prediction\":null";
+  }
+  return j + "}";
 }
 
 }  // namespace mlship::monitor

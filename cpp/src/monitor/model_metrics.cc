@@ -51,6 +51,12 @@ StatusOr<std::unique_ptr<ModelMetrics>> ModelMetrics::Create(MetricsRegistry& re
                    registry.AddCounter({"mlship_requests_failed_total",
                                         "Requests answered with an error, by reason (the error code).",
                                         With(names, {"reason"})}));
+  ASSIGN_OR_RETURN(m->http_refused_family_,
+                   registry.AddCounter({"mlship_http_requests_refused_total",
+                                        "HTTP requests the server refused that were not inference requests for "
+                                        "this model (unknown model or endpoint, malformed HTTP, oversized headers, "
+                                        "connection limit, wrong token elsewhere), by reason.",
+                                        With(names, {"reason"})}));
   ASSIGN_OR_RETURN(m->inferences, counter("mlship_inferences_total",
                                           "Rows run through the model; divided by executions: mean batch size."));
   ASSIGN_OR_RETURN(m->executions, counter("mlship_executions_total", "Forward passes (batches) run."));
@@ -83,6 +89,20 @@ StatusOr<std::unique_ptr<ModelMetrics>> ModelMetrics::Create(MetricsRegistry& re
                    registry.AddCounter({"mlship_input_anomalies_total",
                                         "Input values that were NaN, infinite or far outside the reference range.",
                                         With(names, {"feature", "kind"})}));
+  ASSIGN_OR_RETURN(m->prediction_psi_family_,
+                   registry.AddGauge({"mlship_prediction_drift_psi",
+                                      "Population stability index of the predicted-class shares, live vs reference.",
+                                      names}));
+  ASSIGN_OR_RETURN(m->prediction_detected_family_,
+                   registry.AddGauge({"mlship_prediction_drift_detected",
+                                      "1 while the predicted-class mix is judged drifted, else 0.", names}));
+  ASSIGN_OR_RETURN(m->prediction_rows_family_,
+                   registry.AddGauge({"mlship_prediction_window_rows", "Predictions in the live class window.", names}));
+  ASSIGN_OR_RETURN(m->prediction_alerts_family_,
+                   registry.AddCounter({"mlship_prediction_drift_alerts_total",
+                                        "Prediction drift alerts: checks that found the predicted-class mix newly "
+                                        "drifted.",
+                                        names}));
   ASSIGN_OR_RETURN(m->fallback_active, gauge("mlship_fallback_active", "1 while the fallback model serves, else 0."));
   ASSIGN_OR_RETURN(m->fallback_switches,
                    counter("mlship_fallback_switches_total", "Switches of traffic to the fallback model."));
@@ -103,6 +123,22 @@ Counter* ModelMetrics::RequestsFailed(std::string_view reason) {
   }
   auto child = failed_family_->WithLabels(With(labels_, {std::string(reason)}));
   return child.ok() ? *child : failed_by_code_[static_cast<size_t>(StatusCode::kInternal)];
+}
+
+Counter* ModelMetrics::HttpRequestsRefused(std::string_view reason) {
+  auto child = http_refused_family_->WithLabels(With(labels_, {std::string(reason)}));
+  // The label count is fixed, so WithLabels cannot fail; count somewhere
+  // rather than nowhere if it ever did.
+  return child.ok() ? *child : failed_by_code_[static_cast<size_t>(StatusCode::kInternal)];
+}
+
+StatusOr<ModelMetrics::PredictionMetrics> ModelMetrics::AddPredictionMetrics() {
+  PredictionMetrics p;
+  ASSIGN_OR_RETURN(p.psi, prediction_psi_family_->WithLabels(labels_));
+  ASSIGN_OR_RETURN(p.detected, prediction_detected_family_->WithLabels(labels_));
+  ASSIGN_OR_RETURN(p.window_rows, prediction_rows_family_->WithLabels(labels_));
+  ASSIGN_OR_RETURN(p.alerts, prediction_alerts_family_->WithLabels(labels_));
+  return p;
 }
 
 StatusOr<ModelMetrics::FeatureMetrics> ModelMetrics::AddFeatures(const std::vector<std::string>& feature_names) {

@@ -24,7 +24,9 @@ double SecondsBetween(SteadyClock::time_point from, SteadyClock::time_point to) 
   return std::chrono::duration<double>(to - from).count();
 }
 
-Status ValidateOptions(const ModelMonitorOptions& o) {
+}  // namespace
+
+Status ValidateModelMonitorOptions(const ModelMonitorOptions& o) {
   if (o.stats_window_seconds < 1 || o.stats_window_seconds > 3600) {
     return Status::InvalidArgument("stats_window_seconds must be in 1..3600; was " +
                                    std::to_string(o.stats_window_seconds));
@@ -54,10 +56,8 @@ Status ValidateOptions(const ModelMonitorOptions& o) {
   return Status::Ok();
 }
 
-}  // namespace
-
 StatusOr<std::unique_ptr<ModelMonitor>> ModelMonitor::Create(ModelMonitorOptions options) {
-  RETURN_IF_ERROR(ValidateOptions(options));
+  RETURN_IF_ERROR(ValidateModelMonitorOptions(options));
   std::unique_ptr<ModelMonitor> monitor(new ModelMonitor(std::move(options)));
   ASSIGN_OR_RETURN(monitor->metrics_, ModelMetrics::Create(monitor->registry_, monitor->options_.model,
                                                            monitor->options_.version,
@@ -96,6 +96,11 @@ void ModelMonitor::RequestFinished(std::string_view failure_reason, double secon
   if (IsServerSideFailure(failure_reason)) server_failures_.fetch_add(1, std::memory_order_relaxed);
 }
 
+void ModelMonitor::RequestRefused(std::string_view reason) {
+  metrics_->RequestsFailed(reason)->Increment();
+  failures_.fetch_add(1, std::memory_order_relaxed);
+}
+
 void ModelMonitor::BatchExecuted(int64_t rows, double seconds) {
   metrics_->executions->Increment();
   metrics_->inferences->Increment(static_cast<double>(rows));
@@ -131,16 +136,30 @@ void ModelMonitor::ObserveInputs(const float* rows, int64_t n, int64_t features)
   (void)ref->drift->Observe(rows, n, features);
 }
 
+int64_t ModelMonitor::reference_classes() const {
+  const ReferenceState* ref = Reference();
+  return ref == nullptr || !ref->predictions ? 0 : ref->predictions->num_classes();
+}
+
+void ModelMonitor::ObservePredictions(const int64_t* classes, int64_t n, int64_t num_classes) {
+  const ReferenceState* ref = Reference();
+  if (ref == nullptr || !ref->predictions || num_classes != ref->predictions->num_classes()) return;
+  ref->predictions->Observe(classes, n);
+}
+
 int64_t ModelMonitor::reference_features() const {
   const ReferenceState* ref = Reference();
   return ref == nullptr ? 0 : static_cast<int64_t>(ref->feature_names.size());
 }
 
 Status ModelMonitor::SetReference(const float* data, int64_t rows, int64_t features,
-                                  std::vector<std::string> feature_names) {
+                                  std::vector<std::string> feature_names, std::optional<ClassProfile> classes) {
   if (static_cast<int64_t>(feature_names.size()) != features) {
     return Status::InvalidArgument("the reference has " + std::to_string(features) + " features but " +
                                    std::to_string(feature_names.size()) + " feature names");
+  }
+  if (classes && classes->total < 1) {
+    return Status::InvalidArgument("the reference's predicted classes must count at least one prediction; got none");
   }
   ASSIGN_OR_RETURN(ReferenceProfile profile, ReferenceProfile::Build(data, rows, features, options_.reference));
   auto state = std::make_unique<ReferenceState>();
@@ -155,6 +174,16 @@ Status ModelMonitor::SetReference(const float* data, int64_t rows, int64_t featu
   ASSIGN_OR_RETURN(state->drift, DriftMonitor::Create(std::move(profile), std::move(drift)));
   ASSIGN_OR_RETURN(state->metrics, metrics_->AddFeatures(feature_names));
   state->feature_names = std::move(feature_names);
+  if (classes) {
+    const auto num_classes = static_cast<int64_t>(classes->counts.size());
+    ASSIGN_OR_RETURN(state->predictions, PredictionWindow::Create(options_.drift.window_size, num_classes));
+    ASSIGN_OR_RETURN(state->prediction_metrics, metrics_->AddPredictionMetrics());
+    // A new reference starts from a clean verdict.
+    state->prediction_metrics.psi->Set(0.0);
+    state->prediction_metrics.detected->Set(0.0);
+    state->prediction_metrics.window_rows->Set(0.0);
+    state->reference_classes = std::move(classes);
+  }
   std::lock_guard<std::mutex> lock(reference_mu_);
   reference_.store(state.get(), std::memory_order_release);
   references_.push_back(std::move(state));
@@ -163,7 +192,8 @@ Status ModelMonitor::SetReference(const float* data, int64_t rows, int64_t featu
 
 DriftReport ModelMonitor::CheckDrift() {
   DriftReport report;
-  AlertEvent alert;
+  std::optional<AlertEvent> feature_alert;
+  std::optional<AlertEvent> prediction_alert;
   {
     std::lock_guard<std::mutex> lock(reference_mu_);
     const ReferenceState* ref = Reference();
@@ -178,33 +208,91 @@ DriftReport ModelMonitor::CheckDrift() {
       ref->metrics.drift_ks_statistic[i]->Set(f.ks_statistic);
       ref->metrics.drift_detected[i]->Set(f.drifted ? 1.0 : 0.0);
     }
-    if (pending_drift_.empty()) return report;
-    alert.kind = "drift";
-    // One line however many features drifted: names and figures of the
-    // first few; every feature's full figures travel in alert.drift.
-    constexpr std::size_t kNamedInMessage = 8;
-    std::ostringstream message;
-    message.precision(3);
-    message << "input drift in " << pending_drift_.size() << " feature(s) against the reference: ";
-    for (std::size_t k = 0; k < pending_drift_.size(); ++k) {
-      const DriftEvent& event = pending_drift_[k];
-      const std::string& name = ref->feature_names[static_cast<std::size_t>(event.feature)];
-      alert.features.push_back(name);
-      if (k < kNamedInMessage) {
-        message << (k == 0 ? "" : ", ") << "'" << name << "' (psi " << event.psi << ", ks D " << event.ks_statistic
-                << ")";
-      }
-    }
-    if (pending_drift_.size() > kNamedInMessage) {
-      message << " and " << pending_drift_.size() - kNamedInMessage << " more";
-    }
-    alert.message = message.str();
-    alert.drift = std::move(pending_drift_);
-    pending_drift_.clear();
+    if (!pending_drift_.empty()) feature_alert = FeatureDriftAlertLocked(*ref);
+    if (ref->predictions) prediction_alert = CheckPredictionsLocked(*ref);
   }
-  metrics_->drift_alerts->Increment();
-  Emit(alert);
+  if (feature_alert) {
+    metrics_->drift_alerts->Increment();
+    Emit(*feature_alert);
+  }
+  if (prediction_alert) Emit(*prediction_alert);
   return report;
+}
+
+AlertEvent ModelMonitor::FeatureDriftAlertLocked(const ReferenceState& ref) {
+  AlertEvent alert;
+  alert.kind = "drift";
+  // One line however many features drifted: names and figures of the
+  // first few; every feature's full figures travel in alert.drift.
+  constexpr std::size_t kNamedInMessage = 8;
+  std::ostringstream message;
+  message.precision(3);
+  message << "input drift in " << pending_drift_.size() << " feature(s) against the reference: ";
+  for (std::size_t k = 0; k < pending_drift_.size(); ++k) {
+    const DriftEvent& event = pending_drift_[k];
+    const std::string& name = ref.feature_names[static_cast<std::size_t>(event.feature)];
+    alert.features.push_back(name);
+    if (k < kNamedInMessage) {
+      message << (k == 0 ? "" : ", ") << "'" << name << "' (psi " << event.psi << ", ks D " << event.ks_statistic
+              << ")";
+    }
+  }
+  if (pending_drift_.size() > kNamedInMessage) {
+    message << " and " << pending_drift_.size() - kNamedInMessage << " more";
+  }
+  alert.message = message.str();
+  alert.drift = std::move(pending_drift_);
+  pending_drift_.clear();
+  return alert;
+}
+
+std::optional<AlertEvent> ModelMonitor::CheckPredictionsLocked(const ReferenceState& ref) {
+  PredictionDriftOptions judging;
+  judging.min_samples = options_.drift.min_samples;
+  judging.psi_threshold = options_.drift.psi_threshold;
+  judging.psi_epsilon = options_.drift.psi_epsilon;
+  PredictionDriftReport verdict = JudgePredictionDrift(*ref.reference_classes, ref.predictions->Profile(), judging);
+  const ModelMetrics::PredictionMetrics& m = ref.prediction_metrics;
+  m.window_rows->Set(static_cast<double>(verdict.window_rows));
+  if (verdict.judged) {
+    m.psi->Set(verdict.psi);
+    m.detected->Set(verdict.drifted ? 1.0 : 0.0);
+  }
+  {
+    std::lock_guard<std::mutex> lock(ref.prediction_report_mu);
+    ref.last_prediction_report = verdict;
+  }
+  const bool newly_drifted = verdict.drifted && !ref.predictions_drifted;
+  // An unjudged window keeps the previous state, like a feature's.
+  if (verdict.judged) ref.predictions_drifted = verdict.drifted;
+  if (!newly_drifted) return std::nullopt;
+  m.alerts->Increment();
+  // The class whose share moved most says what changed.
+  std::size_t moved = 0;
+  for (std::size_t c = 1; c < verdict.live_shares.size(); ++c) {
+    if (std::abs(verdict.live_shares[c] - verdict.reference_shares[c]) >
+        std::abs(verdict.live_shares[moved] - verdict.reference_shares[moved])) {
+      moved = c;
+    }
+  }
+  std::ostringstream message;
+  message.precision(3);
+  message << "the predicted-class mix drifted against the reference: psi " << verdict.psi << " (>= "
+          << judging.psi_threshold << ") over " << verdict.window_rows << " predictions; class " << moved
+          << " went from " << verdict.reference_shares[moved] * 100 << "% to " << verdict.live_shares[moved] * 100
+          << "% of predictions";
+  AlertEvent alert;
+  alert.kind = "prediction_drift";
+  alert.message = message.str();
+  alert.prediction = std::move(verdict);
+  return alert;
+}
+
+std::optional<PredictionDriftReport> ModelMonitor::LastPredictionDrift() const {
+  const ReferenceState* ref = Reference();
+  if (ref == nullptr) return std::nullopt;
+  std::lock_guard<std::mutex> lock(ref->prediction_report_mu);
+  return ref->last_prediction_report;
 }
 
 DriftReport ModelMonitor::LastDriftReport() const {

@@ -11,4 +11,22 @@ bool Backend::Ready() const { return true; }
 
 bool Backend::ModelReady(std::string_view name, std::string_view version) const { return Find(name, version).ok(); }
 
+void Backend::RequestRefused(const RefusedRequest&) {}
+
+std::string_view RefusalReasonFor(int http_status) {
+  switch (http_status) {
+    case 400: return StatusCodeName(StatusCode::kInvalidArgument);
+    case 401: return StatusCodeName(StatusCode::kUnauthenticated);
+    case 404: return StatusCodeName(StatusCode::kNotFound);
+    case 405: return "method_not_allowed";
+    case 409: return StatusCodeName(StatusCode::kFailedPrecondition);
+    case 413: return StatusCodeName(StatusCode::kResourceExhausted);
+    case 431: return "header_too_large";
+    case 500: return StatusCodeName(StatusCode::kInternal);
+    case 503: return StatusCodeName(StatusCode::kUnavailable);
+    case 504: return StatusCodeName(StatusCode::kDeadlineExceeded);
+    default: return "http_error";
+  }
+}
+
 }  // namespace mlship::serving

@@ -28,6 +28,10 @@ class Responder {
   virtual void Respond(HttpResponse response) = 0;
   // The connection's strand: post here from other threads.
   virtual boost::asio::any_io_executor executor() = 0;
+  // The request was handed to Backend::Infer, which accounts for its
+  // outcome; an error answered after this is not a refusal. Called on
+  // executor().
+  virtual void HandedToBackend() {}
 };
 
 // A response with `body` and Content-Type application/json.

@@ -121,6 +121,7 @@ void HandleInfer(ServerState& state, const Route& route, HttpRequest request, st
     infer.deadline = std::chrono::steady_clock::now() + state.options.request_timeout;
   }
 
+  responder->HandedToBackend();
   auto pending = std::make_shared<PendingInfer>(
       state.shared_from_this(), std::move(responder),
       InferResponseHeader{info->name, info->version, std::move(decoded->id)}, std::move(decoded->outputs));

@@ -14,6 +14,7 @@
 #include <boost/beast/core/string.hpp>
 
 #include "request_handler.h"
+#include "route.h"
 
 namespace mlship::serving::internal {
 namespace asio = boost::asio;
@@ -79,6 +80,8 @@ void Session::Drain() {
 void Session::ReadHeader() {
   if (draining_ || state_.draining.load()) return Close(/*drain_client=*/false);
   phase_ = Phase::kAwaitingRequest;
+  request_target_.clear();
+  handed_to_backend_ = false;
   parser_.emplace();
   parser_->body_limit(state_.options.max_body_bytes);
   parser_->header_limit(static_cast<std::uint32_t>(std::min<std::size_t>(state_.options.max_header_bytes, UINT32_MAX)));
@@ -90,6 +93,7 @@ void Session::ReadHeader() {
 void Session::OnHeader(beast::error_code ec, std::size_t) {
   if (ec) return OnReadError(ec);
   const auto& header = parser_->get();
+  request_target_.assign(header.target().data(), header.target().size());
   request_version_ = header.version();
   request_keep_alive_ = header.keep_alive();
   if (state_.draining.load()) return RespondAndClose(ErrorResponse(503, "the server is shutting down"));
@@ -163,6 +167,7 @@ void Session::RespondAndClose(HttpResponse response) {
 void Session::Respond(HttpResponse response) {
   if (phase_ == Phase::kWriting || phase_ == Phase::kClosing) return;  // one response per request
   phase_ = Phase::kWriting;
+  if (!handed_to_backend_ && response.result_int() >= 400) ReportRefusal(static_cast<int>(response.result_int()));
   const bool keep_alive = request_keep_alive_ && !close_after_write_ && !draining_ && !state_.draining.load();
   response_ = std::move(response);
   response_.version(request_version_);
@@ -171,6 +176,26 @@ void Session::Respond(HttpResponse response) {
   response_.prepare_payload();
   stream_.expires_after(state_.options.idle_timeout);
   http::async_write(stream_, response_, beast::bind_front_handler(&Session::OnWrite, shared_from_this()));
+}
+
+void Session::ReportRefusal(int http_status) {
+  // A body over the limit is refused as soon as the header announces it,
+  // before OnHeader has noted the target; the parser has already stored it
+  // (it is empty when the request line was never parsed).
+  if (request_target_.empty() && parser_.has_value()) {
+    const auto target = parser_->get().target();
+    request_target_.assign(target.data(), target.size());
+  }
+  const Route route = ParseRoute(request_target_);
+  RefusedRequest refused;
+  if (route.kind == RouteKind::kModelInfer) refused.model = route.model;
+  refused.reason = RefusalReasonFor(http_status);
+  refused.http_status = http_status;
+  try {
+    state_.backend->RequestRefused(refused);
+  } catch (...) {
+    // Counting must never cost the client its answer.
+  }
 }
 
 void Session::OnWrite(beast::error_code ec, std::size_t) {

@@ -44,6 +44,7 @@ class Session : public Responder, public std::enable_shared_from_this<Session> {
   // Responder.
   void Respond(HttpResponse response) override;
   boost::asio::any_io_executor executor() override;
+  void HandedToBackend() override { handed_to_backend_ = true; }
 
  private:
   // Where the session is in its request cycle.
@@ -63,6 +64,8 @@ class Session : public Responder, public std::enable_shared_from_this<Session> {
   // discards the client's leftovers (bounded in time and bytes).
   void Close(bool drain_client);
   void OnLinger(boost::beast::error_code ec, std::size_t bytes);
+  // Tells the Backend about an error response to a request it never saw.
+  void ReportRefusal(int http_status);
 
   // Shared server state; outlives the session (see ServerState).
   ServerState& state_;
@@ -80,6 +83,11 @@ class Session : public Responder, public std::enable_shared_from_this<Session> {
   unsigned request_version_ = 11;
   // Whether the current request allows keeping the connection open.
   bool request_keep_alive_ = false;
+  // The current request's target, once its header is read (empty before);
+  // read only to attribute a refusal. Reuses its buffer across requests.
+  std::string request_target_;
+  // Set when the current request reached Backend::Infer.
+  bool handed_to_backend_ = false;
   // Set when the connection must close after the current response.
   bool close_after_write_ = false;
   // Set when that close must drain input first (the request was not read

@@ -102,6 +102,78 @@ TEST(ModelMonitor, DriftAlertNamesOnlyTheShiftedFeaturesOnce) {
   EXPECT_EQ(ValueOf(monitor->registry(), "mlship_drift_detected", "a"), 0);
 }
 
+TEST(ModelMonitor, PredictionDriftAlertsOnceWhenTheClassMixShifts) {
+  std::vector<AlertEvent> alerts;
+  std::vector<std::string> lines;
+  ModelMonitorOptions o = QuietOptions();
+  o.drift.window_size = 1000;
+  o.drift.min_samples = 200;
+  o.on_alert = [&](const AlertEvent& e) { alerts.push_back(e); };
+  o.log = [&](const std::string& line) { lines.push_back(line); };
+  auto monitor = ModelMonitor::Create(o).value();
+  const auto reference = Normal(100, 2, 0.0, 1);
+  // The model predicted classes 0, 1, 2 in shares 50/30/20 on the reference.
+  auto classes = ClassProfile::FromCounts({50, 30, 20}).value();
+  ASSERT_TRUE(monitor->SetReference(reference.data(), 100, 2, {"a", "b"}, classes).ok());
+  EXPECT_EQ(monitor->reference_classes(), 3);
+  // Live inputs match the reference, so only predictions can drift.
+  const auto live = Normal(1000, 2, 0.0, 2);
+  monitor->ObserveInputs(live.data(), 1000, 2);
+
+  std::vector<int64_t> same;
+  for (int i = 0; i < 1000; ++i) same.push_back(i % 10 < 5 ? 0 : i % 10 < 8 ? 1 : 2);
+  monitor->ObservePredictions(same.data(), 1000, 3);
+  monitor->CheckDrift();
+  EXPECT_TRUE(alerts.empty());
+  ASSERT_TRUE(monitor->LastPredictionDrift().has_value());
+  EXPECT_TRUE(monitor->LastPredictionDrift()->judged);
+  EXPECT_FALSE(monitor->LastPredictionDrift()->drifted);
+  EXPECT_EQ(ValueOf(monitor->registry(), "mlship_prediction_window_rows"), 1000);
+
+  const std::vector<int64_t> mostly_two(1000, 2);
+  monitor->ObservePredictions(mostly_two.data(), 1000, 3);
+  monitor->ObservePredictions(mostly_two.data(), 1000, 7);  // another class count: ignored
+  monitor->CheckDrift();
+  ASSERT_EQ(alerts.size(), 1u);
+  EXPECT_EQ(alerts[0].kind, "prediction_drift");
+  EXPECT_EQ(alerts[0].model, "m");
+  ASSERT_TRUE(alerts[0].prediction.has_value());
+  EXPECT_GE(alerts[0].prediction->psi, 0.2);
+  EXPECT_EQ(alerts[0].prediction->live_shares, (std::vector<double>{0.0, 0.0, 1.0}));
+  EXPECT_NE(alerts[0].message.find("class 2"), std::string::npos) << alerts[0].message;
+  ASSERT_EQ(lines.size(), 1u);
+  EXPECT_NE(lines[0].find("prediction_drift"), std::string::npos) << lines[0];
+  EXPECT_GE(ValueOf(monitor->registry(), "mlship_prediction_drift_psi"), 0.2);
+  EXPECT_EQ(ValueOf(monitor->registry(), "mlship_prediction_drift_detected"), 1);
+  EXPECT_EQ(ValueOf(monitor->registry(), "mlship_prediction_drift_alerts_total"), 1);
+  EXPECT_EQ(ValueOf(monitor->registry(), "mlship_drift_alerts_total"), 0) << "the inputs did not drift";
+  // Still drifted: no second alert. Back to the reference mix, then shifted
+  // again: a new alert.
+  monitor->CheckDrift();
+  EXPECT_EQ(alerts.size(), 1u);
+  monitor->ObservePredictions(same.data(), 1000, 3);
+  monitor->CheckDrift();
+  EXPECT_EQ(ValueOf(monitor->registry(), "mlship_prediction_drift_detected"), 0);
+  monitor->ObservePredictions(mostly_two.data(), 1000, 3);
+  monitor->CheckDrift();
+  EXPECT_EQ(alerts.size(), 2u);
+}
+
+TEST(ModelMonitor, WithoutAClassifierReferencePredictionsAreIgnored) {
+  auto monitor = ModelMonitor::Create(QuietOptions()).value();
+  const std::vector<int64_t> classes = {0, 1};
+  monitor->ObservePredictions(classes.data(), 2, 2);  // no reference at all
+  const auto reference = Normal(100, 2, 0.0, 1);
+  ASSERT_TRUE(monitor->SetReference(reference.data(), 100, 2, {"a", "b"}).ok());
+  EXPECT_EQ(monitor->reference_classes(), 0);
+  monitor->ObservePredictions(classes.data(), 2, 2);
+  monitor->CheckDrift();
+  EXPECT_FALSE(monitor->LastPredictionDrift().has_value());
+  EXPECT_EQ(monitor->registry().PrometheusText().find("mlship_prediction_drift_psi{"), std::string::npos);
+  auto none = ClassProfile::FromCounts({0, 0}).value();
+  EXPECT_EQ(monitor->SetReference(reference.data(), 100, 2, {"a", "b"}, none).code(), StatusCode::kInvalidArgument);
+}
+
 TEST(ModelMonitor, AnomaliesAreCountedAndRefusedOnlyWhenAsked) {
   ModelMonitorOptions o = QuietOptions();
   auto counting = ModelMonitor::Create(o).value();

@@ -41,6 +41,16 @@ void FakeBackend::WorkerLoop() {
   }
 }
 
+void FakeBackend::RequestRefused(const RefusedRequest& refused) {
+  std::lock_guard<std::mutex> lock(mu_);
+  refusals_.push_back({std::string(refused.model), std::string(refused.reason), refused.http_status});
+}
+
+std::vector<FakeBackend::Refusal> FakeBackend::refusals() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return refusals_;
+}
+
 std::vector<ModelInfo> FakeBackend::Models() const { return {*Find("doubler", "")}; }
 
 StatusOr<ModelInfo> FakeBackend::Find(std::string_view name, std::string_view version) const {

@@ -8,6 +8,8 @@
 #include <functional>
 #include <mutex>
 #include <optional>
+#include <ostream>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -52,6 +54,21 @@ class FakeBackend : public Backend {
   StatusOr<ModelInfo> Find(std::string_view name, std::string_view version) const override;
   bool ModelReady(std::string_view name, std::string_view version) const override;
   void Infer(InferRequest request, InferCallback done) override;
+  void RequestRefused(const RefusedRequest& refused) override;
+
+  // One RequestRefused call, with its views copied.
+  struct Refusal {
+    std::string model;
+    std::string reason;
+    int http_status = 0;
+    bool operator==(const Refusal&) const = default;
+    // Readable in test failures.
+    friend void PrintTo(const Refusal& r, std::ostream* os) {
+      *os << "{\"" << r.model << "\", \"" << r.reason << "\", " << r.http_status << "}";
+    }
+  };
+  // Every refusal reported so far, in order.
+  std::vector<Refusal> refusals() const;
 
   // Waits (up to `timeout`) until `count` requests are held in kHold.
   bool WaitForHeld(std::size_t count, std::chrono::milliseconds timeout);
@@ -82,6 +99,8 @@ class FakeBackend : public Backend {
   std::optional<InferRequest> last_request_;
   // Requests kept in kHold. Guarded by mu_.
   std::vector<std::pair<InferRequest, InferCallback>> held_;
+  // Refusals reported. Guarded by mu_.
+  std::vector<Refusal> refusals_;
   // Work for the worker thread. Guarded by mu_.
   std::deque<std::function<void()>> jobs_;
   // Tells the worker to exit. Guarded by mu_.

@@ -66,6 +66,74 @@ TEST(ServerFlagsTest, MistakesAreInvalidArgumentNamingTheFlag) {
   EXPECT_FALSE(ParseServerFlags({"m.pt", "--timeout-ms", "-1"}, "").ok());
 }
 
+TEST(ServerFlagsTest, MonitoringFlagsReachTheMonitorOptions) {
+  auto flags = ParseServerFlags({"m.pt", "--reference", "ref.npy", "--classifier", "false", "--drift-window", "2000",
+                                 "--drift-min-samples", "100", "--drift-psi-threshold", "0.3", "--drift-ks-pvalue",
+                                 "0.001", "--drift-ks-min-statistic", "0.2", "--drift-check-interval-s", "2.5",
+                                 "--anomaly-tolerance", "0.5", "--reject-anomalies", "--fallback", "good.pt",
+                                 "--slo-max-error-rate", "0.05", "--slo-p99-ms", "40", "--slo-window-s", "10",
+                                 "--slo-min-requests", "5", "--slo-restore-after-s", "60"},
+                                "");
+  ASSERT_TRUE(flags.ok()) << flags.status().ToString();
+  EXPECT_EQ(flags->reference_path, "ref.npy");
+  EXPECT_EQ(flags->fallback_path, "good.pt");
+  const monitor::ModelMonitorOptions& m = flags->deployment.monitor;
+  EXPECT_EQ(m.classifier, std::optional<bool>(false));
+  EXPECT_EQ(m.drift.window_size, 2000);
+  EXPECT_EQ(m.drift.min_samples, 100);
+  EXPECT_DOUBLE_EQ(m.drift.psi_threshold, 0.3);
+  EXPECT_DOUBLE_EQ(m.drift.ks_pvalue_threshold, 0.001);
+  EXPECT_DOUBLE_EQ(m.drift.ks_min_statistic, 0.2);
+  EXPECT_EQ(m.drift_check_interval, std::chrono::milliseconds(2500));
+  EXPECT_DOUBLE_EQ(m.anomalies.range_tolerance, 0.5);
+  EXPECT_TRUE(m.anomalies.reject_anomalies);
+  ASSERT_TRUE(m.slo.has_value());
+  EXPECT_DOUBLE_EQ(m.slo->max_error_rate, 0.05);
+  EXPECT_DOUBLE_EQ(m.slo->p99_seconds, 0.04);
+  EXPECT_EQ(m.slo->window_seconds, 10);
+  EXPECT_EQ(m.slo->min_requests, 5);
+  EXPECT_EQ(m.slo->restore_after_seconds, 60);
+}
+
+TEST(ServerFlagsTest, WithoutMonitoringFlagsTheDefaultsStand) {
+  auto flags = ParseServerFlags({"m.pt"}, "");
+  ASSERT_TRUE(flags.ok());
+  const monitor::ModelMonitorOptions defaults;
+  const monitor::ModelMonitorOptions& m = flags->deployment.monitor;
+  EXPECT_TRUE(flags->reference_path.empty());
+  EXPECT_TRUE(flags->fallback_path.empty());
+  EXPECT_FALSE(m.classifier.has_value());
+  EXPECT_FALSE(m.slo.has_value());
+  EXPECT_EQ(m.drift.window_size, defaults.drift.window_size);
+  EXPECT_EQ(m.drift_check_interval, defaults.drift_check_interval);
+  EXPECT_FALSE(m.anomalies.reject_anomalies);
+  EXPECT_EQ(ParseServerFlags({"m.pt", "--classifier", "true"}, "")->deployment.monitor.classifier,
+            std::optional<bool>(true));
+}
+
+TEST(ServerFlagsTest, BadMonitoringValuesAreRefusedWithTheValue) {
+  auto expect_refused = [](std::vector<std::string> args, const std::string& says) {
+    args.insert(args.begin(), "m.pt");
+    auto flags = ParseServerFlags(args, "");
+    EXPECT_EQ(flags.status().code(), StatusCode::kInvalidArgument) << says;
+    EXPECT_NE(flags.status().message().find(says), std::string::npos) << flags.status().message();
+  };
+  expect_refused({"--classifier", "maybe"}, "auto, true or false; was 'maybe'");
+  expect_refused({"--drift-window", "0"}, "window_size must be in 1..10000000; was 0");
+  expect_refused({"--drift-min-samples", "9000"}, "min_samples");
+  expect_refused({"--drift-psi-threshold", "-1"}, "psi_threshold");
+  expect_refused({"--drift-check-interval-s", "0"}, "--drift-check-interval-s must be in (0, 86400]");
+  expect_refused({"--anomaly-tolerance", "-2"}, "range_tolerance");
+  expect_refused({"--drift-window", "many"}, "drift-window");
+  expect_refused({"--fallback", "good.pt"}, "--fallback needs --slo-max-error-rate or --slo-p99-ms");
+  expect_refused({"--slo-p99-ms", "50"}, "need --fallback MODEL");
+  expect_refused({"--fallback", "g.pt", "--slo-max-error-rate", "2"}, "max_error_rate must be in 0..1; was 2");
+  expect_refused({"--fallback", "g.pt", "--slo-p99-ms", "-5"}, "--slo-p99-ms must be a positive number");
+  expect_refused({"--fallback", "g.pt", "--slo-p99-ms", "5", "--slo-window-s", "0"}, "window_s must be in 1..3600");
+  expect_refused({"--fallback", "g.pt", "--slo-p99-ms", "5", "--slo-restore-after-s", "0"},
+                 "--slo-restore-after-s must be >= 1; was 0");
+}
+
 TEST(ServerFlagsTest, HelpListsTheFlags) {
   auto flags = ParseServerFlags({"--help"}, "");
   ASSERT_TRUE(flags.ok());

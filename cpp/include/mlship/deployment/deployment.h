@@ -83,8 +83,11 @@ class Deployment final : public serving::Backend {
   // The monitor, or null when options.monitoring is false.
   monitor::ModelMonitor* monitor() const { return monitor_.get(); }
   // Profiles `reference` (shaped like the model's first input, with any
-  // number of rows) for drift and anomaly checks. FailedPrecondition without
-  // monitoring; InvalidArgument for a wrong shape.
+  // number of rows) for drift and anomaly checks. For a classifier (see
+  // options.monitor.classifier) the model also runs over the reference once,
+  // on the calling thread, to learn the class mix it predicts there.
+  // FailedPrecondition without monitoring; InvalidArgument for a wrong shape
+  // or a model that fails on the reference.
   Status SetReference(const at::Tensor& reference);
   // Moves traffic from the fallback back to the model. FailedPrecondition
   // without a fallback or when the model already serves.
@@ -99,6 +102,9 @@ class Deployment final : public serving::Backend {
   std::vector<serving::ModelInfo> Models() const override;
   StatusOr<serving::ModelInfo> Find(std::string_view name, std::string_view version) const override;
   void Infer(serving::InferRequest request, serving::InferCallback done) override;
+  // Counts the refusal: in mlship_requests_failed_total for an infer request
+  // naming this model, else in mlship_http_requests_refused_total.
+  void RequestRefused(const serving::RefusedRequest& refused) override;
 
  private:
   Deployment(std::shared_ptr<Model> model, DeploymentOptions options);

@@ -20,6 +20,10 @@ struct ClassProfile {
   // Counts `n` predicted class indices. InvalidArgument when num_classes < 1
   // or an index is outside [0, num_classes), naming the first such index.
   static StatusOr<ClassProfile> FromPredictions(const int64_t* classes, int64_t n, int64_t num_classes);
+
+  // A profile from per-class counts (counts[c] = predictions of class c).
+  // InvalidArgument when `counts` is empty or holds a negative count.
+  static StatusOr<ClassProfile> FromCounts(std::vector<int64_t> counts);
 };
 
 // PSI (see drift_statistics.h) of the live class shares against the

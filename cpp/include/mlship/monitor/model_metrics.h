@@ -36,6 +36,10 @@ class ModelMetrics {
   // The failure counter for `reason` (a Status code name or
   // kInputAnomalyReason); created on first use for unknown reasons.
   Counter* RequestsFailed(std::string_view reason);
+  // The counter of HTTP requests refused by the server that were not
+  // inference requests for this model, for `reason` (see
+  // serving::RefusalReasonFor); created on first use.
+  Counter* HttpRequestsRefused(std::string_view reason);
 
   // Per-feature children for a reference with these feature names.
   struct FeatureMetrics {
@@ -47,6 +51,20 @@ class ModelMetrics {
     std::vector<Counter*> anomalies;
   };
   StatusOr<FeatureMetrics> AddFeatures(const std::vector<std::string>& feature_names);
+
+  // The predicted-class drift children, made when the first classifier
+  // reference is set (so a regression model's /metrics shows none of them).
+  struct PredictionMetrics {
+    // PSI of the live predicted-class shares against the reference's.
+    Gauge* psi = nullptr;
+    // 1 while the predicted-class mix is judged drifted, else 0.
+    Gauge* detected = nullptr;
+    // Predictions in the live window.
+    Gauge* window_rows = nullptr;
+    // Prediction drift alerts raised.
+    Counter* alerts = nullptr;
+  };
+  StatusOr<PredictionMetrics> AddPredictionMetrics();
 
   // Requests answered with outputs.
   Counter* requests_succeeded = nullptr;
@@ -82,10 +100,15 @@ class ModelMetrics {
   std::vector<std::string> labels_;
   // Families whose children are made later.
   MetricFamily<Counter>* failed_family_ = nullptr;
+  MetricFamily<Counter>* http_refused_family_ = nullptr;
   MetricFamily<Gauge>* psi_family_ = nullptr;
   MetricFamily<Gauge>* ks_family_ = nullptr;
   MetricFamily<Gauge>* detected_family_ = nullptr;
   MetricFamily<Counter>* anomaly_family_ = nullptr;
+  MetricFamily<Gauge>* prediction_psi_family_ = nullptr;
+  MetricFamily<Gauge>* prediction_detected_family_ = nullptr;
+  MetricFamily<Gauge>* prediction_rows_family_ = nullptr;
+  MetricFamily<Counter>* prediction_alerts_family_ = nullptr;
   // Failure counters for the Status codes, made at Create so lookups on the
   // request path need no lock; indexed by the code's integer value.
   std::array<Counter*, 16> failed_by_code_{};

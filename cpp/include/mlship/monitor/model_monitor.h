@@ -22,6 +22,8 @@
 #include "mlship/monitor/health_policy.h"
 #include "mlship/monitor/latency_window.h"
 #include "mlship/monitor/model_metrics.h"
+#include "mlship/monitor/prediction_drift.h"
+#include "mlship/monitor/prediction_window.h"
 #include "mlship/monitor/reference_profile.h"
 #include "mlship/status.h"
 
@@ -51,6 +53,14 @@ struct ModelMonitorOptions {
   AnomalyDetectorOptions anomalies;
   // Quantile bins (default 10) and the KS sample (default 2000 values).
   ReferenceProfileOptions reference;
+  // Whether the model is a classifier whose predicted-class mix is compared
+  // with the one it predicted on the reference. Read by the deployment, which
+  // knows the model's outputs: nullopt (default) decides from them (one
+  // floating-point output shaped [rows, classes] with classes >= 2; the
+  // predicted class is the argmax), true insists (an error if the outputs do
+  // not fit), false turns it off. The live window, min_samples and
+  // psi_threshold are drift's (above).
+  std::optional<bool> classifier;
   // When set (and a fallback exists), a breach moves traffic to the
   // fallback. Default unset: no automatic fallback.
   std::optional<SloOptions> slo;
@@ -69,6 +79,11 @@ struct ModelMonitorOptions {
   // throughput, batch size and error rate) and judges the SLO. Default 250 ms.
   std::chrono::milliseconds tick_interval{250};
 };
+
+// Checks every ModelMonitorOptions field (drift, anomaly, profile and SLO
+// settings included) and names the first bad one with its value. Create
+// calls it; flag parsers call it to refuse bad values before loading a model.
+Status ValidateModelMonitorOptions(const ModelMonitorOptions& options);
 
 // Recent behaviour, over ModelMonitorOptions::stats_window_seconds.
 struct MonitorStats {
@@ -122,6 +137,20 @@ struct ReferenceState {
   std::optional<AnomalyDetector> anomalies;
   // Per-feature metrics.
   ModelMetrics::FeatureMetrics metrics;
+
+  // For a classifier: the classes it predicted on the reference, the live
+  // predictions and their metrics; null / empty otherwise.
+  std::optional<ClassProfile> reference_classes;
+  std::unique_ptr<PredictionWindow> predictions;
+  ModelMetrics::PredictionMetrics prediction_metrics;
+  // Whether the last check judged predictions drifted (alerts fire on the
+  // change). Touched only by CheckDrift, under reference_mu_.
+  mutable bool predictions_drifted = false;
+  // Guards last_prediction_report: readers (the dashboard, on an I/O
+  // thread) must not wait for a whole drift check under reference_mu_.
+  mutable std::mutex prediction_report_mu;
+  // The last check's verdict on predictions. GUARDED_BY(prediction_report_mu)
+  mutable std::optional<PredictionDriftReport> last_prediction_report;
 };
 
 // Thread-safety: all methods are safe for concurrent use. The Record*,
@@ -146,6 +175,13 @@ class ModelMonitor {
   // A request was answered after `seconds`: `failure_reason` empty on
   // success, else a Status code name or kInputAnomalyReason.
   void RequestFinished(std::string_view failure_reason, double seconds);
+  // An inference request for this model was refused by the HTTP layer
+  // before it was accepted (`reason`: a Status code name or another label,
+  // see serving::RefusalReasonFor). Counted as a failed request, but never
+  // against the SLO: a fallback model would not change it.
+  void RequestRefused(std::string_view reason);
+  // Any other HTTP request the server refused (no model to attribute it to).
+  void HttpRequestRefused(std::string_view reason) { metrics_->HttpRequestsRefused(reason)->Increment(); }
   // A forward pass over `rows` rows took `seconds`.
   void BatchExecuted(int64_t rows, double seconds);
   // A request waited `seconds` before its batch started.
@@ -157,6 +193,12 @@ class ModelMonitor {
   Status CheckInputs(const float* rows, int64_t n, int64_t features);
   // Appends rows to the drift window (no-op without a reference).
   void ObserveInputs(const float* rows, int64_t n, int64_t features);
+  // Classes of the current classifier reference; 0 without one. The request
+  // path asks before computing predicted classes.
+  int64_t reference_classes() const;
+  // Records `n` predicted classes out of `num_classes` (lock-free; no-op
+  // without a classifier reference or when num_classes differs from it).
+  void ObservePredictions(const int64_t* classes, int64_t n, int64_t num_classes);
   // Whether requests should run on the fallback model.
   bool UsingFallback() const { return fallback_active_.load(std::memory_order_relaxed); }
   // Features per row the reference expects; 0 without a reference.
@@ -166,14 +208,21 @@ class ModelMonitor {
 
   // Profiles `rows` × `features` reference values (row-major) and starts
   // judging drift and anomalies against them. `feature_names` has one name
-  // per column. Replaces any earlier reference (its drift window is
-  // discarded).
-  Status SetReference(const float* data, int64_t rows, int64_t features, std::vector<std::string> feature_names);
-  // Judges drift now, raising alerts as the periodic check would, and
-  // returns the report (empty without a reference).
+  // per column. `classes`, for a classifier, counts the classes the model
+  // predicted on the reference (at least 2 classes and 1 prediction); live
+  // predictions are then judged against it too. Replaces any earlier
+  // reference (its windows are discarded).
+  Status SetReference(const float* data, int64_t rows, int64_t features, std::vector<std::string> feature_names,
+                      std::optional<ClassProfile> classes = std::nullopt);
+  // Judges drift (features and, for a classifier, predictions) now, raising
+  // alerts as the periodic check would, and returns the feature report
+  // (empty without a reference).
   DriftReport CheckDrift();
   // The report of the latest drift check; empty before the first.
   DriftReport LastDriftReport() const;
+  // The latest check's verdict on predictions; nullopt before the first
+  // check or without a classifier reference.
+  std::optional<PredictionDriftReport> LastPredictionDrift() const;
   // The current reference's feature names; empty without one.
   std::vector<std::string> FeatureNames() const;
 
@@ -217,6 +266,11 @@ class ModelMonitor {
   // Switches to the fallback (or back) and raises the alert.
   void SwitchTo(bool fallback, const std::string& why);
   void Emit(const AlertEvent& event);
+  // The alert for pending_drift_ (which it empties). Needs reference_mu_.
+  AlertEvent FeatureDriftAlertLocked(const ReferenceState& ref);
+  // Judges ref's predictions, updates their metrics, and returns the alert
+  // when they have just drifted. Needs reference_mu_.
+  std::optional<AlertEvent> CheckPredictionsLocked(const ReferenceState& ref);
   const ReferenceState* Reference() const { return reference_.load(std::memory_order_acquire); }
 
   // Validated options; immutable.

@@ -65,6 +65,28 @@ struct InferResponse {
 // Called once with the outcome of Backend::Infer.
 using InferCallback = std::function<void(StatusOr<InferResponse>)>;
 
+// A request the server answered with an error before handing it to
+// Backend::Infer: malformed HTTP or JSON, a wrong token, a size limit, an
+// unknown model or endpoint, a full server, a stop in progress.
+struct RefusedRequest {
+  // The model an infer URL named (/v2/models/<model>/...infer), verbatim;
+  // empty for every other request, and when the URL was never read (headers
+  // too large, malformed HTTP, connection limit).
+  std::string_view model;
+  // Why, as a metric label: see RefusalReasonFor.
+  std::string_view reason;
+  // The HTTP status sent.
+  int http_status = 0;
+};
+
+// The reason label for a refusal with `http_status`: the Status code name
+// that maps to it where there is one (400 "invalid_argument", 401
+// "unauthenticated", 404 "not_found", 409 "failed_precondition", 413
+// "resource_exhausted", 500 "internal", 503 "unavailable", 504
+// "deadline_exceeded"), else 405 "method_not_allowed", 431
+// "header_too_large", anything else "http_error".
+std::string_view RefusalReasonFor(int http_status);
+
 // The model side of the server.
 //
 // Implementations must be safe for concurrent use from several I/O threads
@@ -95,6 +117,11 @@ class Backend {
   // model (it is called on an I/O thread), and `done` may be called from any
   // thread, before or after Infer returns. Calls after the first are ignored.
   virtual void Infer(InferRequest request, InferCallback done) = 0;
+
+  // Told about every request the server refused before Infer (see
+  // RefusedRequest), so the backend can count them. Called on an I/O thread:
+  // must be quick and must not throw. Default: nothing.
+  virtual void RequestRefused(const RefusedRequest& refused);
 };
 
 }  // namespace mlship::serving

@@ -17,8 +17,14 @@ namespace mlship {
 struct ServerFlags {
   // The model file (TorchScript or .pt2), as saved by mlship.
   std::string model_path;
-  // Everything else: batching, workers, HTTP options and limits.
+  // Everything else: batching, workers, HTTP options and limits, and the
+  // monitoring options (drift thresholds, classifier, SLO).
   DeploymentOptions deployment;
+  // --reference: a .npy file to profile (see npy_file.h); empty without one.
+  std::string reference_path;
+  // --fallback: a model file to move traffic to on an SLO breach
+  // (deployment.monitor.slo is then set); empty without one.
+  std::string fallback_path;
   // --help was asked for: print help_text and exit 0.
   bool show_help = false;
   std::string help_text;
