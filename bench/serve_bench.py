@@ -204,7 +204,7 @@ def main() -> None:
     rounds, mon_seconds = (3, 2) if args.quick else (5, 4)
     print("\nmonitoring cost, interleaved rounds:")
     medians = monitoring_cost(mlship.load(str(work / "digits-mlship.pt")), X_train, body, rounds, mon_seconds, 32)
-    figures["monitoring_rps"] = medians
+    figures["monitoring"] = medians
     print_monitoring_cost(medians, rounds, mon_seconds, 32)
 
     # In-process: 16 Python threads, one row per call.
