@@ -128,21 +128,38 @@ py::dict AlertToPython(const monitor::AlertEvent& event) {
   return d;
 }
 
+// Reads one option by key: None when absent.
+using OptionGetter = std::function<py::object(const char*)>;
+
+// The options in `d` (the deploy() keywords, or a nested dict such as `slo`).
+OptionGetter OptionsIn(const py::dict& d) {
+  // Spelled out: `cond ? d[key] : py::none()` would convert the item to py::none and throw.
+  return [d](const char* key) -> py::object {
+    if (!d.contains(key)) return py::none();
+    return py::reinterpret_borrow<py::object>(d[key]);
+  };
+}
+
 // Sets `field` from the option `key` when it was given (present and not None).
 template <typename T>
-void Take(const std::function<py::object(const char*)>& get, const char* key, T& field) {
+void Take(const OptionGetter& get, const char* key, T& field) {
   py::object value = get(key);
   if (!value.is_none()) field = value.cast<T>();
 }
 
+// The same for a duration given as a whole number of `Unit`s (the key's suffix says which).
+template <typename Unit, typename Rep, typename Period>
+void TakeDuration(const OptionGetter& get, const char* key, std::chrono::duration<Rep, Period>& field) {
+  py::object value = get(key);
+  if (!value.is_none()) field = std::chrono::duration_cast<std::chrono::duration<Rep, Period>>(Unit(value.cast<int64_t>()));
+}
+
 // Monitoring settings: drift, anomalies, stats window, SLO and alerts.
-void ApplyMonitorOptions(const std::function<py::object(const char*)>& get, DeploymentOptions& o) {
+void ApplyMonitorOptions(const OptionGetter& get, DeploymentOptions& o) {
   monitor::ModelMonitorOptions& m = o.monitor;
   Take(get, "monitoring", o.monitoring);
   Take(get, "stats_window_s", m.stats_window_seconds);
-  if (!get("drift_interval_ms").is_none()) {
-    m.drift_check_interval = std::chrono::milliseconds(get("drift_interval_ms").cast<int64_t>());
-  }
+  TakeDuration<std::chrono::milliseconds>(get, "drift_interval_ms", m.drift_check_interval);
   Take(get, "drift_window", m.drift.window_size);
   Take(get, "drift_min_samples", m.drift.min_samples);
   Take(get, "psi_threshold", m.drift.psi_threshold);
@@ -150,20 +167,16 @@ void ApplyMonitorOptions(const std::function<py::object(const char*)>& get, Depl
   Take(get, "ks_min_statistic", m.drift.ks_min_statistic);
   Take(get, "reject_anomalies", m.anomalies.reject_anomalies);
   Take(get, "anomaly_tolerance", m.anomalies.range_tolerance);
-  if (!get("classifier").is_none()) m.classifier = get("classifier").cast<bool>();
-  if (!get("tick_ms").is_none()) m.tick_interval = std::chrono::milliseconds(get("tick_ms").cast<int64_t>());
+  Take(get, "classifier", m.classifier);
+  TakeDuration<std::chrono::milliseconds>(get, "tick_ms", m.tick_interval);
   if (!get("slo").is_none()) {
-    py::dict slo = get("slo").cast<py::dict>();
+    const OptionGetter slo = OptionsIn(get("slo").cast<py::dict>());
     monitor::SloOptions s;
-    if (slo.contains("max_error_rate") && !slo["max_error_rate"].is_none()) {
-      s.max_error_rate = slo["max_error_rate"].cast<double>();
-    }
-    if (slo.contains("p99_ms") && !slo["p99_ms"].is_none()) s.p99_seconds = slo["p99_ms"].cast<double>() / 1000.0;
-    if (slo.contains("window_s")) s.window_seconds = slo["window_s"].cast<int64_t>();
-    if (slo.contains("min_requests")) s.min_requests = slo["min_requests"].cast<int64_t>();
-    if (slo.contains("restore_after_s") && !slo["restore_after_s"].is_none()) {
-      s.restore_after_seconds = slo["restore_after_s"].cast<int64_t>();
-    }
+    Take(slo, "max_error_rate", s.max_error_rate);
+    if (!slo("p99_ms").is_none()) s.p99_seconds = slo("p99_ms").cast<double>() / 1000.0;
+    Take(slo, "window_s", s.window_seconds);
+    Take(slo, "min_requests", s.min_requests);
+    Take(slo, "restore_after_s", s.restore_after_seconds);
     m.slo = s;
   }
   if (!get("on_alert").is_none()) {
@@ -241,11 +254,7 @@ monitor::ModelMonitor& MonitorOf(const Deployment& dep) {
 
 DeploymentHolder Create(std::shared_ptr<Model> model, const py::dict& kw) {
   DeploymentOptions o;
-  // Spelled out: `cond ? kw[key] : py::none()` would convert the item to py::none and throw.
-  auto get = [&](const char* key) -> py::object {
-    if (!kw.contains(key)) return py::none();
-    return py::reinterpret_borrow<py::object>(kw[key]);
-  };
+  const OptionGetter get = OptionsIn(kw);
   Take(get, "name", o.name);
   Take(get, "version", o.version);
   Take(get, "host", o.http.host);
@@ -261,24 +270,16 @@ DeploymentHolder Create(std::shared_ptr<Model> model, const py::dict& kw) {
   Take(get, "max_header_bytes", o.http.max_header_bytes);
   Take(get, "max_connections", o.http.max_connections);
   Take(get, "max_json_depth", o.http.codec.max_json_depth);
-  if (!get("max_elements_per_tensor").is_none()) {
-    o.http.codec.max_elements_per_tensor = get("max_elements_per_tensor").cast<int64_t>();
-  }
-  if (!get("idle_timeout_ms").is_none()) o.http.idle_timeout = std::chrono::milliseconds(get("idle_timeout_ms").cast<int64_t>());
-  if (!get("drain_timeout_ms").is_none()) {
-    o.http.drain_timeout = std::chrono::milliseconds(get("drain_timeout_ms").cast<int64_t>());
-  }
+  Take(get, "max_elements_per_tensor", o.http.codec.max_elements_per_tensor);
+  TakeDuration<std::chrono::milliseconds>(get, "idle_timeout_ms", o.http.idle_timeout);
+  TakeDuration<std::chrono::milliseconds>(get, "drain_timeout_ms", o.http.drain_timeout);
   Take(get, "http", o.serve_http);
   Take(get, "max_batch_size", o.batcher.max_batch_size);
-  if (!get("max_delay_us").is_none()) o.batcher.max_queue_delay = std::chrono::microseconds(get("max_delay_us").cast<int64_t>());
+  TakeDuration<std::chrono::microseconds>(get, "max_delay_us", o.batcher.max_queue_delay);
   Take(get, "max_queue_size", o.batcher.max_queue_size);
-  if (!get("timeout_us").is_none()) {
-    o.batcher.default_timeout = std::chrono::microseconds(get("timeout_us").cast<int64_t>());
-    o.http.request_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(o.batcher.default_timeout);
-  }
-  if (!get("preferred_batch_sizes").is_none()) {
-    o.batcher.preferred_batch_sizes = get("preferred_batch_sizes").cast<std::vector<int64_t>>();
-  }
+  TakeDuration<std::chrono::microseconds>(get, "timeout_us", o.batcher.default_timeout);
+  o.http.request_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(o.batcher.default_timeout);
+  Take(get, "preferred_batch_sizes", o.batcher.preferred_batch_sizes);
   Take(get, "instances", o.pool.instances);
   Take(get, "intra_op_threads", o.pool.intra_op_threads);
   ApplyMonitorOptions(get, o);
