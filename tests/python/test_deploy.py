@@ -25,10 +25,10 @@ def dep(model):
 
 def test_predict_matches_the_model_for_numpy_and_torch(dep, model, digits):
     x = digits[1][:5]
-    np.testing.assert_allclose(dep.predict(x), model(x), atol=1e-5)
+    np.testing.assert_allclose(dep.predict(x), model(x), rtol=1e-5, atol=1e-5)
     out = dep.predict(torch.from_numpy(x))
     assert isinstance(out, torch.Tensor)
-    np.testing.assert_allclose(out.numpy(), model(x), atol=1e-5)
+    np.testing.assert_allclose(out.numpy(), model(x), rtol=1e-5, atol=1e-5)
 
 
 def test_sixteen_threads_each_get_their_own_rows(dep, mlp, digits):
@@ -41,17 +41,17 @@ def test_sixteen_threads_each_get_their_own_rows(dep, mlp, digits):
         results = list(pool.map(lambda s_n: dep.predict(X[s_n[0] : s_n[0] + s_n[1]]), zip(starts, rows)))
     for start, n, got in zip(starts, rows, results):
         assert got.shape == (n, 10)
-        np.testing.assert_allclose(got, expected[start : start + n], atol=1e-5)
+        np.testing.assert_allclose(got, expected[start : start + n], rtol=1e-5, atol=1e-5)
 
 
 def test_submit_returns_a_future_and_bad_input_fails_only_its_own(dep, model, digits):
     x = digits[1][:2]
     good = dep.submit(x)
     bad = dep.submit(np.zeros((2, 63), np.float32))
-    np.testing.assert_allclose(good.result(timeout=30), model(x), atol=1e-5)
+    np.testing.assert_allclose(good.result(timeout=30), model(x), rtol=1e-5, atol=1e-5)
     with pytest.raises(mlship.InvalidInputError, match="63"):
         bad.result(timeout=30)
-    np.testing.assert_allclose(dep.predict(x), model(x), atol=1e-5)
+    np.testing.assert_allclose(dep.predict(x), model(x), rtol=1e-5, atol=1e-5)
 
 
 def test_apredict_works_from_asyncio(dep, model, digits):
@@ -61,7 +61,7 @@ def test_apredict_works_from_asyncio(dep, model, digits):
         return await asyncio.gather(*(dep.apredict(X[i : i + 1]) for i in range(8)))
 
     results = asyncio.run(main())
-    np.testing.assert_allclose(np.concatenate(results), model(X), atol=1e-5)
+    np.testing.assert_allclose(np.concatenate(results), model(X), rtol=1e-5, atol=1e-5)
 
 
 def test_wrong_inputs_raise_and_the_deployment_keeps_serving(dep, model, digits):
@@ -70,7 +70,7 @@ def test_wrong_inputs_raise_and_the_deployment_keeps_serving(dep, model, digits)
         dep.predict(x.astype(np.float64))
     with pytest.raises(mlship.InvalidInputError):
         dep.predict(x, x)
-    np.testing.assert_allclose(dep.predict(x), model(x), atol=1e-5)
+    np.testing.assert_allclose(dep.predict(x), model(x), rtol=1e-5, atol=1e-5)
 
 
 def test_repr_and_settings_show_what_is_in_effect(dep):

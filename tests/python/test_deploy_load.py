@@ -52,7 +52,7 @@ def test_a_full_queue_answers_503_and_the_rest_are_correct(slow):
         assert 503 in codes and 200 in codes
         for status, body, _ in answers:
             if status == 200:
-                np.testing.assert_allclose(np.array(body["outputs"][0]["data"]).reshape(1, 32), want, atol=1e-5)
+                np.testing.assert_allclose(np.array(body["outputs"][0]["data"]).reshape(1, 32), want, rtol=1e-5, atol=1e-5)
             else:
                 assert "retry" in body["error"] or "full" in body["error"]
         # In-process callers see the same condition as OverloadedError.
@@ -60,7 +60,7 @@ def test_a_full_queue_answers_503_and_the_rest_are_correct(slow):
         outcomes = [f.exception(timeout=60) for f in futures]
         assert any(isinstance(e, mlship.OverloadedError) for e in outcomes)
         assert all(e is None or isinstance(e, mlship.OverloadedError) for e in outcomes)
-        np.testing.assert_allclose(dep.predict(x), want, atol=1e-5)
+        np.testing.assert_allclose(dep.predict(x), want, rtol=1e-5, atol=1e-5)
 
 
 def test_requests_queued_past_their_deadline_get_504_and_never_run(slow):
@@ -76,7 +76,7 @@ def test_requests_queued_past_their_deadline_get_504_and_never_run(slow):
             for f in futures:
                 f.result(timeout=60)
     with mlship.deploy(slow, port=0) as dep:
-        np.testing.assert_allclose(dep.predict(x), slow(x), atol=1e-5)
+        np.testing.assert_allclose(dep.predict(x), slow(x), rtol=1e-5, atol=1e-5)
 
 
 def _client(url: str, name: str, X: np.ndarray, want: np.ndarray, stop_at: float, log: list) -> None:
@@ -168,7 +168,7 @@ def test_stopping_under_in_process_load_resolves_every_future(mlp, digits):
     for row, f in futures:
         error = f.exception(timeout=60)
         if error is None:
-            np.testing.assert_allclose(f.result(), want[row : row + 1], atol=1e-5)
+            np.testing.assert_allclose(f.result(), want[row : row + 1], rtol=1e-5, atol=1e-5)
         else:
             assert isinstance(error, mlship.OverloadedError), error
     assert sum(f.exception() is None for _, f in futures) >= 1000

@@ -43,7 +43,7 @@ def check_still_serving(dep, model, digits):
     status, body, _ = request(dep.url, "POST", INFER, infer_body(model.signature.inputs[0].name, x))
     assert status == 200, body
     got = np.array(body["outputs"][0]["data"], np.float32).reshape(3, 10)
-    np.testing.assert_allclose(got, model(x), atol=1e-5)
+    np.testing.assert_allclose(got, model(x), rtol=1e-5, atol=1e-5)
 
 
 def test_health_and_metadata(client, model):
@@ -65,7 +65,7 @@ def test_infer_matches_the_model(client, model, digits, binary):
     out_name = model.signature.outputs[0].name
     outputs = [triton.InferRequestedOutput(out_name, binary_data=binary)]
     result = client.infer("digits", [inp], outputs=outputs, request_id="r-7")
-    np.testing.assert_allclose(result.as_numpy(out_name), model(x), atol=1e-5)
+    np.testing.assert_allclose(result.as_numpy(out_name), model(x), rtol=1e-5, atol=1e-5)
     assert result.get_response()["id"] == "r-7"
 
 
@@ -74,7 +74,7 @@ def test_infer_by_version_and_unknown_versions(client, model, digits):
     inp = triton.InferInput(model.signature.inputs[0].name, [2, 64], "FP32")
     inp.set_data_from_numpy(x)
     result = client.infer("digits", [inp], model_version="1")
-    np.testing.assert_allclose(result.as_numpy(model.signature.outputs[0].name), model(x), atol=1e-5)
+    np.testing.assert_allclose(result.as_numpy(model.signature.outputs[0].name), model(x), rtol=1e-5, atol=1e-5)
     with pytest.raises(InferenceServerException, match="version"):
         client.infer("digits", [inp], model_version="2")
     with pytest.raises(InferenceServerException):
@@ -87,7 +87,7 @@ def test_nested_json_data_is_accepted(dep, model, digits):
                         "data": x.tolist()}]}
     status, answer, _ = request(dep.url, "POST", INFER, body)
     assert status == 200, answer
-    np.testing.assert_allclose(np.array(answer["outputs"][0]["data"]).reshape(2, 10), model(x), atol=1e-5)
+    np.testing.assert_allclose(np.array(answer["outputs"][0]["data"]).reshape(2, 10), model(x), rtol=1e-5, atol=1e-5)
 
 
 BAD_REQUESTS = {
@@ -150,7 +150,7 @@ def test_token_guards_everything_but_health(model, digits):
         ok = {"Authorization": "Bearer s3cret-token-for-tests"}
         status, answer, _ = request(d.url, "POST", INFER, infer_body(name, x), ok)
         assert status == 200
-        np.testing.assert_allclose(np.array(answer["outputs"][0]["data"]).reshape(1, 10), model(x), atol=1e-5)
+        np.testing.assert_allclose(np.array(answer["outputs"][0]["data"]).reshape(1, 10), model(x), rtol=1e-5, atol=1e-5)
 
 
 def test_mlship_token_environment_variable_enables_auth(model, monkeypatch):
