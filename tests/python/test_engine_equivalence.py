@@ -17,12 +17,18 @@ def eager(module, inputs):
 
 
 def max_diff(expected, got) -> float:
+    """The largest difference, relative to the output's scale once that is above 1.
+
+    Float sums taken in another order (other thread counts, other kernels) differ in the
+    last bits, e.g. 1e-4 on a logit of 22, so the tolerance scales with the values.
+    """
     if isinstance(expected, dict):
         assert set(expected) == set(got)
         return max(max_diff(expected[k], got[k]) for k in expected)
     got = got if isinstance(got, torch.Tensor) else torch.from_numpy(np.asarray(got))
     assert got.shape == expected.shape
-    return float((expected - got).abs().max())
+    scale = max(1.0, float(expected.abs().max()))
+    return float((expected - got).abs().max()) / scale
 
 
 @pytest.mark.parametrize("name", MODELS)

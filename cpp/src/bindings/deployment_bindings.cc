@@ -320,14 +320,10 @@ void RegisterDeployment(py::module_& m) {
           "predict",
           [](Deployment& self, const py::sequence& inputs, const py::object& convert, double timeout_s) {
             auto tensors = OwnedTensors(inputs);
-            auto promise = std::make_shared<std::promise<StatusOr<std::vector<at::Tensor>>>>();
-            auto future = promise->get_future();
             StatusOr<std::vector<at::Tensor>> result = Status::Internal("no answer");
             {
               py::gil_scoped_release release;
-              self.Submit(std::move(tensors), DeadlineFrom(timeout_s),
-                          [promise](StatusOr<std::vector<at::Tensor>> r) { promise->set_value(std::move(r)); });
-              result = future.get();
+              result = self.Predict(std::move(tensors), DeadlineFrom(timeout_s), PredictCallers::kShareALock);
             }
             if (!result.ok()) ThrowStatus(result.status());
             return Converted(*result, convert);

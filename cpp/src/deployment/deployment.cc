@@ -3,6 +3,7 @@
 
 #include <ATen/Parallel.h>
 
+#include <future>
 #include <regex>
 
 #include "mlship/batching/clock.h"
@@ -77,14 +78,11 @@ StatusOr<std::unique_ptr<Deployment>> Deployment::Create(std::shared_ptr<Model> 
       dep->batcher_,
       DynamicBatcher<TensorTask>::Create(
           dep->options_.batcher, SystemClock::Default(),
-          [raw](std::unique_ptr<Batch<TensorTask>> batch) {
-            std::shared_ptr<Batch<TensorTask>> shared = std::move(batch);
-            Status submitted = raw->pool_->Submit([raw, shared](int) { raw->RunOnWorker(*shared); });
-            if (submitted.ok()) return;
-            for (int i = 0; i < shared->num_tasks(); ++i) shared->mutable_task(i)->Fail(submitted);
-          },
+          [raw](std::unique_ptr<Batch<TensorTask>> batch) { raw->SubmitToPool(std::move(batch)); },
           [raw] { return raw->pool_->HasFreeCapacity(); }));
-  dep->pool_->SetCapacityListener([raw] { raw->batcher_->NotifyCapacity(); });
+  // A worker that finishes a batch forms the next one itself: under load it
+  // goes from batch to batch with no hand-off through the scheduler thread.
+  dep->pool_->SetCapacityListener([raw] { raw->batcher_->DispatchReady(); });
   if (dep->options_.serve_http) {
     ASSIGN_OR_RETURN(dep->server_, serving::HttpServer::Create(dep->options_.http, raw));
     if (dep->monitor_) RETURN_IF_ERROR(dep->AddMonitoringRoutes());
@@ -109,7 +107,69 @@ void Deployment::Stop(bool drain) {
 
 int Deployment::port() const { return server_ ? server_->port() : 0; }
 
+void Deployment::SubmitToPool(std::shared_ptr<Batch<TensorTask>> batch) {
+  Status submitted = pool_->Submit([this, batch](int) { RunOnWorker(*batch); });
+  if (submitted.ok()) return;
+  for (int i = 0; i < batch->num_tasks(); ++i) batch->mutable_task(i)->Fail(submitted);
+}
+
+void Deployment::RunHereOrSubmit(std::unique_ptr<Batch<TensorTask>> batch) {
+  std::shared_ptr<Batch<TensorTask>> shared = std::move(batch);
+  InstancePool::WorkItem item = [this, shared](int) {
+    // The model sets this thread's intra-op thread count to the pool's; the
+    // caller's own torch code keeps its count.
+    const int threads = at::get_num_threads();
+    RunOnWorker(*shared);
+    if (at::get_num_threads() != threads) at::set_num_threads(threads);
+  };
+  if (!pool_->TryRunHere(item)) SubmitToPool(std::move(shared));
+}
+
+StatusOr<std::vector<at::Tensor>> Deployment::Predict(std::vector<at::Tensor> inputs, TensorTask::TimePoint deadline,
+                                                     PredictCallers callers) {
+  // The batch runs on this thread only when no other Predict is in flight.
+  // With company, the callers wait while a worker gathers them into bigger
+  // batches, and a caller busy running a batch of one would hold up the
+  // hand-over of the GIL. Measured with 16 Python threads on 2 cores: 14k
+  // calls/s when every caller could run batches, 47k with this rule.
+  const bool alone = predicts_in_flight_.fetch_add(1, std::memory_order_relaxed) == 0;
+  struct InFlight {
+    std::atomic<int>& count;
+    ~InFlight() { count.fetch_sub(1, std::memory_order_relaxed); }
+  } in_flight{predicts_in_flight_};
+  if (callers == PredictCallers::kShareALock) {
+    std::call_once(baton_once_, [this] { baton_ = WakeupBaton::Create(WakeupBatonOptions{}).value(); });
+    WakeupBaton::Arrive();
+    struct Call {
+      WakeupBaton::Waiter waiter;
+      StatusOr<std::vector<at::Tensor>> result = Status::Internal("no answer");
+    };
+    auto call = std::make_shared<Call>();
+    Enter(std::move(inputs), deadline,
+          [baton = baton_, call](StatusOr<std::vector<at::Tensor>> result) {
+            call->result = std::move(result);
+            baton->Answered(std::shared_ptr<WakeupBaton::Waiter>(call, &call->waiter));
+          },
+          /*run_here=*/alone);
+    baton_->Wait(call->waiter);
+    return std::move(call->result);
+  }
+  // Shared with the callback: the answering thread may still be inside
+  // set_value when this one wakes up and returns.
+  auto answer = std::make_shared<std::promise<StatusOr<std::vector<at::Tensor>>>>();
+  std::future<StatusOr<std::vector<at::Tensor>>> future = answer->get_future();
+  Enter(std::move(inputs), deadline,
+        [answer](StatusOr<std::vector<at::Tensor>> result) { answer->set_value(std::move(result)); },
+        /*run_here=*/alone);
+  return future.get();
+}
+
 void Deployment::Submit(std::vector<at::Tensor> inputs, TensorTask::TimePoint deadline, TensorCallback done) {
+  Enter(std::move(inputs), deadline, std::move(done), /*run_here=*/false);
+}
+
+void Deployment::Enter(std::vector<at::Tensor> inputs, TensorTask::TimePoint deadline, TensorCallback done,
+                       bool run_here) {
   const auto arrival = std::chrono::steady_clock::now();
   TensorCallback monitored = done;
   if (monitor_) {
@@ -125,11 +185,11 @@ void Deployment::Submit(std::vector<at::Tensor> inputs, TensorTask::TimePoint de
     monitored(Status::Unavailable("model '" + options_.name + "' is shutting down and accepts no new requests"));
     return;
   }
-  Admit(std::move(inputs), deadline, std::move(done), std::move(monitored), arrival);
+  Admit(std::move(inputs), deadline, std::move(done), std::move(monitored), arrival, run_here);
 }
 
 void Deployment::Admit(std::vector<at::Tensor> inputs, TensorTask::TimePoint deadline, TensorCallback done,
-                       TensorCallback monitored_done, TensorTask::TimePoint arrival) {
+                       TensorCallback monitored_done, TensorTask::TimePoint arrival, bool run_here) {
   const Signature& sig = model_->signature();
   Status valid = ValidateInputs(sig, inputs);
   if (!valid.ok()) {
@@ -155,7 +215,13 @@ void Deployment::Admit(std::vector<at::Tensor> inputs, TensorTask::TimePoint dea
   std::string key = alone ? "solo#" + std::to_string(solo_counter++) : BatchKeyFor(inputs);
   auto task = std::make_unique<TensorTask>(std::move(inputs), std::move(key), rows, alone ? max_rows : rows, deadline,
                                            std::move(monitored_done));
-  Status scheduled = batcher_->Schedule(task);
+  // The batch is formed on this thread when it is ready (no wake-up of the
+  // scheduler thread); with run_here it also runs here when an instance is free.
+  Status scheduled =
+      run_here ? batcher_->ScheduleAndDispatch(task, [this](std::unique_ptr<Batch<TensorTask>> batch) {
+        RunHereOrSubmit(std::move(batch));
+      })
+               : batcher_->ScheduleAndDispatch(task);
   if (!scheduled.ok()) task->Fail(scheduled);
 }
 

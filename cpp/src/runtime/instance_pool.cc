@@ -2,6 +2,7 @@
 #include "mlship/runtime/instance_pool.h"
 
 #include <algorithm>
+#include <chrono>
 #include <string>
 #include <utility>
 
@@ -9,6 +10,16 @@ namespace mlship {
 namespace {
 
 // The usable core count; hardware_concurrency() may report 0 when unknown.
+// Tells the CPU this is a spin-wait loop (saves power, yields to a sibling
+// hyper-thread).
+inline void CpuRelax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield");
+#endif
+}
+
 int CoreCount() { return std::max(1, static_cast<int>(std::thread::hardware_concurrency())); }
 
 }  // namespace
@@ -24,6 +35,10 @@ Status InstancePoolOptions::Validate() const {
   if (intra_op_threads < 1) {
     return Status::InvalidArgument("intra_op_threads must be positive; was " +
                                    std::to_string(intra_op_threads));
+  }
+  if (idle_spin.count() < 0 || idle_spin > std::chrono::milliseconds(10)) {
+    return Status::InvalidArgument("idle_spin must be between 0 and 10000 us; was " +
+                                   std::to_string(idle_spin.count()) + " us");
   }
   if (max_pending < 0) {
     return Status::InvalidArgument("max_pending must be zero or positive; was " +
@@ -62,6 +77,7 @@ Status InstancePool::Submit(WorkItem item) {
     }
     ++outstanding_;
     pending_.push_back(std::move(item));
+    pending_count_.fetch_add(1, std::memory_order_relaxed);
   }
   work_cv_.notify_one();
   return Status::Ok();
@@ -104,28 +120,53 @@ void InstancePool::WorkerLoop(int index, const WorkerStartHook& on_worker_start)
   while (true) {
     WorkItem item;
     {
+      SpinForWork();
       std::unique_lock<std::mutex> lock(mu_);
       work_cv_.wait(lock, [&] { return !pending_.empty() || shutting_down_; });
       // Shutting down and nothing left: queued work is always finished first.
       if (pending_.empty()) return;
       item = std::move(pending_.front());
       pending_.pop_front();
+      pending_count_.fetch_sub(1, std::memory_order_relaxed);
     }
-    bool threw = false;
-    try {
-      item(index);
-    } catch (...) {
-      threw = true;
-    }
-    // Free what the item captured (e.g. its batch) before announcing capacity.
-    item = nullptr;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      --outstanding_;
-      if (threw) ++uncaught_exceptions_;
-    }
-    NotifyCapacityListener();
+    RunAndRelease(std::move(item), index);
   }
+}
+
+void InstancePool::SpinForWork() const {
+  if (options_.idle_spin.count() == 0) return;
+  const auto until = std::chrono::steady_clock::now() + options_.idle_spin;
+  while (pending_count_.load(std::memory_order_relaxed) == 0 && std::chrono::steady_clock::now() < until) {
+    CpuRelax();
+  }
+}
+
+bool InstancePool::TryRunHere(WorkItem& item) {
+  if (!item) return false;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (shutting_down_ || outstanding_ >= options_.instances) return false;
+    ++outstanding_;
+  }
+  RunAndRelease(std::move(item), kCallerThread);
+  return true;
+}
+
+void InstancePool::RunAndRelease(WorkItem item, int index) {
+  bool threw = false;
+  try {
+    item(index);
+  } catch (...) {
+    threw = true;
+  }
+  // Free what the item captured (e.g. its batch) before announcing capacity.
+  item = nullptr;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    --outstanding_;
+    if (threw) ++uncaught_exceptions_;
+  }
+  NotifyCapacityListener();
 }
 
 void InstancePool::NotifyCapacityListener() {

@@ -30,9 +30,9 @@ namespace mlship {
 // returns true; while it returns false, requests keep accumulating, so that
 // when an instance frees up it gets one big batch instead of a backlog of
 // small ones (Triton's dynamic batcher behaves the same way). The consumer
-// must call NotifyCapacity() whenever capacity may have come back (e.g. from
-// InstancePool's capacity listener, after each work item): the scheduler does
-// not poll. The callback must account for the batch synchronously (e.g.
+// must call NotifyCapacity() or DispatchReady() whenever capacity may have
+// come back (e.g. from InstancePool's capacity listener, after each work
+// item): the scheduler does not poll. The callback must account for the batch synchronously (e.g.
 // InstancePool::Submit), so that can_accept() reflects it when the scheduler
 // next asks. Deadlines are enforced while waiting for capacity too. Without
 // `can_accept` the consumer is assumed to always have room.
@@ -50,17 +50,19 @@ namespace mlship {
 //         for (int i = 0; i < shared->num_tasks(); ++i) shared->mutable_task(i)->Fail(s);
 //       },
 //       [&] { return pool->HasFreeCapacity(); }).value();
-//   pool->SetCapacityListener([b = batcher.get()] { b->NotifyCapacity(); });
+//   pool->SetCapacityListener([b = batcher.get()] { b->DispatchReady(); });
 //
-// Thread-safe: Schedule, NotifyCapacity, Stop and num_queued_tasks may be
-// called from any thread, except that Stop and the destructor must not run
-// on the scheduler thread (i.e. from the callbacks). The callbacks run on the
-// scheduler thread without the batcher's lock held; `can_accept` runs with it
-// held, so it must be cheap and must not call back into the batcher.
+// Thread-safe: every method may be called from any thread, except that Stop
+// and the destructor must not run on the scheduler thread (i.e. from the
+// callbacks). The callbacks run without the batcher's lock held, on the
+// scheduler thread or, through ScheduleAndDispatch and DispatchReady, on the
+// calling thread; `can_accept` runs with it held, so it must be cheap and
+// must not call back into the batcher.
 template <BatchTask TaskT>
 class DynamicBatcher {
  public:
-  // Receives each closed batch; runs on the scheduler thread.
+  // Receives each closed batch; runs on the scheduler thread, or on the
+  // calling thread of ScheduleAndDispatch / DispatchReady.
   using BatchCallback = std::function<void(std::unique_ptr<Batch<TaskT>>)>;
   // Says whether the consumer can take a batch now.
   using CanAcceptFn = std::function<bool()>;
@@ -106,11 +108,40 @@ class DynamicBatcher {
     return Status::Ok();
   }
 
+  // Queues `task` like Schedule, then, if a batch is ready and the consumer
+  // can take it, forms it and hands it off on the calling thread instead of
+  // waking the scheduler thread. Every hand-off between threads is a wake-up,
+  // and on an idle machine a wake-up takes longer than running a small
+  // batch; this saves one per batch. The batch goes to `sink` when given
+  // (e.g. to run it on the caller itself), else to the batch callback, so
+  // both may run on the caller's thread and must be thread-safe. At most one
+  // batch is formed here; the scheduler thread is woken for the rest and
+  // still times what is not ready yet (max_queue_delay, deadlines).
+  Status ScheduleAndDispatch(std::unique_ptr<TaskT>& task, const BatchCallback& sink = nullptr) {
+    std::unique_lock<std::mutex> lock(mu_);
+    if (stopping_) {
+      return Status::Unavailable("the model is shutting down and accepts no new requests");
+    }
+    RETURN_IF_ERROR(queue_.Add(task, clock_->Now()));
+    DispatchOneLocked(lock, sink ? sink : on_batch_);
+    return Status::Ok();
+  }
+
   // Tells the scheduler that the consumer may have capacity again, so it asks
   // `can_accept` anew. Cheap; call it after every finished batch.
   void NotifyCapacity() {
     std::lock_guard<std::mutex> lock(mu_);
     cv_.notify_one();
+  }
+
+  // Like NotifyCapacity, but forms the next ready batch (if the consumer can
+  // take it) and hands it to the batch callback on the calling thread, waking
+  // the scheduler only for what is left. A consumer calls it when a batch
+  // finishes, so that under load its worker goes straight to the next batch
+  // with no thread hand-off.
+  void DispatchReady() {
+    std::unique_lock<std::mutex> lock(mu_);
+    DispatchOneLocked(lock, on_batch_);
   }
 
   // Stops accepting tasks (Schedule returns Unavailable from now on), then:
@@ -161,6 +192,32 @@ class DynamicBatcher {
     return without_capacity ? queue_.NextExpiry() : queue_.NextWakeup();
   }
 
+  // Forms at most one ready batch, if the consumer can take it, and hands it
+  // to `sink` without the lock; then wakes the scheduler if the queue now
+  // needs it sooner than it planned to wake. REQUIRES mu_ held by `lock`.
+  void DispatchOneLocked(std::unique_lock<std::mutex>& lock, const BatchCallback& sink) {
+    bool has_capacity = !can_accept_ || can_accept_();
+    if (!stopping_ && has_capacity) {
+      typename internal::Queue<TaskT>::TaskList expired;
+      std::unique_ptr<Batch<TaskT>> batch = queue_.MaybeFormBatch(clock_->Now(), &expired);
+      if (batch != nullptr || !expired.empty()) {
+        lock.unlock();
+        FailExpired(expired);
+        if (batch != nullptr) sink(std::move(batch));
+        lock.lock();
+        has_capacity = !can_accept_ || can_accept_();
+      }
+    }
+    if (sleeping_ && (stopping_ || WakeupTimeLocked(!has_capacity) < sleeping_until_)) cv_.notify_one();
+  }
+
+  static void FailExpired(typename internal::Queue<TaskT>::TaskList& expired) {
+    for (auto& task : expired) {
+      task->Fail(Status::DeadlineExceeded("the request's deadline passed while it waited in the batch queue"));
+    }
+    expired.clear();
+  }
+
   // The scheduler thread: forms batches when the consumer can take them,
   // expires overdue tasks, and sleeps until the next thing to do.
   void SchedulerLoop() {
@@ -180,11 +237,7 @@ class DynamicBatcher {
       if (batch != nullptr || !expired.empty()) {
         // User code (Fail, the callback) runs without our lock.
         lock.unlock();
-        for (auto& task : expired) {
-          task->Fail(Status::DeadlineExceeded(
-              "the request's deadline passed while it waited in the batch queue"));
-        }
-        expired.clear();
+        FailExpired(expired);
         if (batch != nullptr) on_batch_(std::move(batch));
         lock.lock();
         continue;

@@ -23,6 +23,7 @@
 #include "mlship/engine/model.h"
 #include "mlship/monitor/model_monitor.h"
 #include "mlship/runtime/instance_pool.h"
+#include "mlship/runtime/wakeup_baton.h"
 #include "mlship/serving/backend.h"
 #include "mlship/serving/http_server.h"
 
@@ -53,6 +54,11 @@ struct DeploymentOptions {
   monitor::ModelMonitorOptions monitor;
 };
 
+// Who calls Deployment::Predict: threads that run independently, or threads
+// that must all take back one shared lock after each call (Python's GIL).
+// Shared-lock callers are woken one at a time (see runtime/wakeup_baton.h).
+enum class PredictCallers { kIndependent, kShareALock };
+
 class Deployment final : public serving::Backend {
  public:
   // Validates the options, starts the workers, the batcher and (if asked)
@@ -69,6 +75,14 @@ class Deployment final : public serving::Backend {
   // In-process request: validated against the signature, then batched.
   // `done` is called exactly once, from any thread (possibly this one).
   void Submit(std::vector<at::Tensor> inputs, TensorTask::TimePoint deadline, TensorCallback done);
+
+  // In-process request, answered before this returns: Submit, then wait.
+  // When an instance is free, the batch holding the request runs on the
+  // calling thread instead of a worker, which saves the hand-offs to the
+  // worker and back (see docs/architecture.md, "Caller runs"). The calling
+  // thread's intra-op thread count is left as it was.
+  StatusOr<std::vector<at::Tensor>> Predict(std::vector<at::Tensor> inputs, TensorTask::TimePoint deadline,
+                                            PredictCallers callers = PredictCallers::kIndependent);
 
   // Stops as described above. With drain=false, queued requests are answered
   // with Unavailable instead of being run. Idempotent.
@@ -109,11 +123,18 @@ class Deployment final : public serving::Backend {
  private:
   Deployment(std::shared_ptr<Model> model, DeploymentOptions options);
   void RunOnWorker(Batch<TensorTask>& batch);
-  // Submit's admission after the draining check: validation, the anomaly
-  // check, scheduling. `done` answers the request; `monitored_done` is
-  // `done` wrapped to record the outcome (the same when not monitored).
+  // Submit and Predict: `run_here` lets the calling thread run the batch.
+  void Enter(std::vector<at::Tensor> inputs, TensorTask::TimePoint deadline, TensorCallback done, bool run_here);
+  // Admission after the draining check: validation, the anomaly check,
+  // scheduling. `done` answers the request; `monitored_done` is `done`
+  // wrapped to record the outcome (the same when not monitored).
   void Admit(std::vector<at::Tensor> inputs, TensorTask::TimePoint deadline, TensorCallback done,
-             TensorCallback monitored_done, TensorTask::TimePoint arrival);
+             TensorCallback monitored_done, TensorTask::TimePoint arrival, bool run_here);
+  // Hands a batch to the pool's workers; fails its tasks if the pool refuses.
+  void SubmitToPool(std::shared_ptr<Batch<TensorTask>> batch);
+  // Runs a batch on the calling thread if an instance is free, else
+  // SubmitToPool.
+  void RunHereOrSubmit(std::unique_ptr<Batch<TensorTask>> batch);
   // Feeds a batch's first inputs to the drift window (one lock per batch).
   void ObserveBatch(const Batch<TensorTask>& batch);
   // Adds GET /metrics (and the dashboard) to the server.
@@ -133,6 +154,12 @@ class Deployment final : public serving::Backend {
   std::unique_ptr<InstancePool> pool_;
   std::unique_ptr<DynamicBatcher<TensorTask>> batcher_;
   std::unique_ptr<serving::HttpServer> server_;
+  // Orders the wake-ups of PredictCallers::kShareALock callers; made on
+  // first use (it has a watchdog thread).
+  std::once_flag baton_once_;
+  std::shared_ptr<WakeupBaton> baton_;
+  // Predict calls entered and not yet returned.
+  std::atomic<int> predicts_in_flight_{0};
   // Serializes Stop().
   std::mutex stop_mu_;
   bool stopped_ = false;  // GUARDED_BY(stop_mu_)

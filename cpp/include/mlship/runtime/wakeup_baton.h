@@ -1,0 +1,140 @@
+// WakeupBaton: wakes answered callers one at a time, when the one before
+// them lets go of the lock they all need (Python's GIL).
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+#include "mlship/status.h"
+
+namespace mlship {
+
+struct WakeupBatonOptions {
+  // While answered callers wait, a holder that has not passed the baton on
+  // for this long loses it: the watchdog thread wakes the next caller. It
+  // bounds how long a holder that went off to do something else can hold the
+  // others up. Default 500 us; valid range > 0. Most users should leave it.
+  std::chrono::microseconds watchdog_period{500};
+
+  // A woken caller keeps the baton after it returns (and passes it on when it
+  // next calls) only if it came back within this long after its previous
+  // call, i.e. it calls in a loop; otherwise it passes the baton on as it
+  // returns. Default 200 us; valid range >= 0 (0: always pass on return).
+  std::chrono::microseconds keep_if_back_within{200};
+
+  // OK when every field is in range; otherwise InvalidArgument naming it.
+  Status Validate() const;
+};
+
+// Callers that wait for answers (e.g. threads in Deployment::Predict), and
+// the order in which they are woken.
+//
+// Why. Python threads can only use an answer once they hold the GIL. Waking
+// every answered thread at once makes them queue for it: each wakes, finds
+// the GIL taken, sleeps again and is woken once more on its turn. That is
+// two context switches per call instead of one, and with many threads on a
+// small machine those switches, not the model, bound the calls per second.
+//
+// How. Answered callers line up behind a baton. Only the holder is awake;
+// when it next calls (having let go of the GIL), it passes the baton to the
+// first answered caller, who finds the GIL free. A holder that calls again
+// only after a while passes the baton as its call returns instead (see
+// keep_if_back_within), and one that keeps it but does not come back (it
+// went off to do something else) loses it to the watchdog thread after
+// watchdog_period. A thread that exits passes on the baton it holds.
+//
+// Thread-safe. The baton must outlive every Wait() on it.
+class WakeupBaton : public std::enable_shared_from_this<WakeupBaton> {
+ public:
+  // One call waiting for its answer. Shared between the waiting thread and
+  // the one that answers, which may still be waking it as it returns.
+  class Waiter {
+   public:
+    Waiter() = default;
+    Waiter(const Waiter&) = delete;
+    Waiter& operator=(const Waiter&) = delete;
+
+   private:
+    friend class WakeupBaton;
+    // Not std::atomic::wait: libstdc++'s spins with sched_yield() before it
+    // sleeps, and with many waiting threads on few cores every yield is a
+    // context switch, the very cost the baton is there to save.
+    std::mutex mu_;
+    std::condition_variable cv_;
+    // Set once, when woken. GUARDED_BY(mu_).
+    bool woken_ = false;
+    // The baton's token when this waiter was handed it. Written before it is
+    // woken, read after.
+    uint64_t token_ = 0;
+  };
+
+  // Validates `options` and starts the watchdog thread.
+  static StatusOr<std::shared_ptr<WakeupBaton>> Create(const WakeupBatonOptions& options);
+  // Stops the watchdog and wakes whoever still waits in line.
+  ~WakeupBaton();
+  WakeupBaton(const WakeupBaton&) = delete;
+  WakeupBaton& operator=(const WakeupBaton&) = delete;
+
+  // Called by a thread about to make a call, after it let go of the shared
+  // lock: passes on the baton it holds, if any (of any WakeupBaton), and
+  // notes how soon it came back.
+  static void Arrive();
+
+  // Called once per call, from any thread, when `waiter`'s answer is stored:
+  // wakes it at once if nobody holds the baton (it then holds it), else lines
+  // it up behind the holder.
+  void Answered(const std::shared_ptr<Waiter>& waiter);
+
+  // Blocks until `waiter` is woken. The calling thread then holds the baton
+  // until its next Arrive(), or passes it on before returning (see
+  // keep_if_back_within).
+  void Wait(Waiter& waiter);
+
+  // Callers lined up now (for tests and metrics).
+  std::size_t num_lined_up() const;
+
+ private:
+  // The calling thread's record of the baton it holds (wakeup_baton.cc).
+  friend struct BatonHolder;
+
+  explicit WakeupBaton(const WakeupBatonOptions& options);
+  // Passes the baton from the holder of `token`: to the first caller in
+  // line, or to nobody. Does nothing if `token` is not the current one (the
+  // watchdog took it back).
+  void Pass(uint64_t token);
+  // Hands the baton to the first caller in line, under a new token, and
+  // returns it for waking once mu_ is released. REQUIRES mu_ held and a
+  // non-empty line.
+  std::shared_ptr<Waiter> HandToNextLocked();
+  static void Wake(const std::shared_ptr<Waiter>& waiter);
+  void WatchdogLoop();
+
+  // Validated; immutable.
+  const WakeupBatonOptions options_;
+
+  mutable std::mutex mu_;
+  // Wakes the watchdog: a caller lined up after a quiet spell, or stopping.
+  std::condition_variable watchdog_cv_;
+  // Answered callers not yet woken, in answer order. GUARDED_BY(mu_).
+  std::deque<std::shared_ptr<Waiter>> line_;
+  // Whether some woken caller holds the baton. GUARDED_BY(mu_).
+  bool held_ = false;
+  // Identifies the current holder; changes on every hand-over, so a holder
+  // whose baton the watchdog took back cannot pass it. GUARDED_BY(mu_).
+  uint64_t token_ = 0;
+  // The watchdog sleeps without a timeout (nothing lined up for a whole
+  // period). GUARDED_BY(mu_).
+  bool watchdog_idle_ = false;
+  // Set by the destructor. GUARDED_BY(mu_).
+  bool stopping_ = false;
+  // Started by Create, joined by the destructor.
+  std::thread watchdog_;
+};
+
+}  // namespace mlship
