@@ -7,6 +7,7 @@
 #include <chrono>
 #include <future>
 #include <memory>
+#include <mutex>
 #include <set>
 #include <thread>
 #include <vector>
@@ -41,6 +42,10 @@ class DynamicBatcherTest : public ::testing::Test {
     auto to_sink = sink_.Callback();
     Batcher::BatchCallback on_batch = [this, to_sink](std::unique_ptr<Batch<TestTask>> batch) {
       free_slots_.fetch_sub(1);
+      {
+        std::lock_guard<std::mutex> lock(threads_mu_);
+        batch_threads_.push_back(std::this_thread::get_id());
+      }
       to_sink(std::move(batch));
     };
     Batcher::CanAcceptFn can_accept;
@@ -59,6 +64,12 @@ class DynamicBatcherTest : public ::testing::Test {
     ASSERT_EQ(task, nullptr);
   }
 
+  // The thread that handed batch `i` (which must have arrived) to sink_.
+  std::thread::id BatchThread(size_t i) {
+    std::lock_guard<std::mutex> lock(threads_mu_);
+    return batch_threads_.at(i);
+  }
+
   // Time only moves when a test advances it.
   FakeClock clock_;
   // How tasks were failed.
@@ -67,6 +78,44 @@ class DynamicBatcherTest : public ::testing::Test {
   BatchSink sink_;
   // Consumer capacity for gated batchers.
   std::atomic<int> free_slots_{0};
+  // Guards batch_threads_.
+  std::mutex threads_mu_;
+  // The thread each batch in sink_ was handed off on, in order.
+  // GUARDED_BY(threads_mu_).
+  std::vector<std::thread::id> batch_threads_;
+};
+
+// A sink for ScheduleAndDispatch that records each batch and the thread it
+// came on. Thread-safe.
+class CallerSink {
+ public:
+  Batcher::BatchCallback Callback() {
+    return [this](std::unique_ptr<Batch<TestTask>> batch) {
+      std::lock_guard<std::mutex> lock(mu_);
+      ids_.push_back(testing::TaskIds(*batch));
+      threads_.push_back(std::this_thread::get_id());
+    };
+  }
+  size_t size() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return ids_.size();
+  }
+  std::vector<int> Ids(size_t i) const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return ids_.at(i);
+  }
+  std::thread::id Thread(size_t i) const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return threads_.at(i);
+  }
+
+ private:
+  // Guards the fields below.
+  mutable std::mutex mu_;
+  // Task ids of each batch received. GUARDED_BY(mu_).
+  std::vector<std::vector<int>> ids_;
+  // The thread each came on. GUARDED_BY(mu_).
+  std::vector<std::thread::id> threads_;
 };
 
 TEST_F(DynamicBatcherTest, CreateRejectsInvalidOptionsNamingTheValue) {
@@ -288,6 +337,102 @@ TEST_F(DynamicBatcherTest, DestructorDrains) {
   }
   ASSERT_EQ(sink_.size(), 1u);
   EXPECT_EQ(sink_.Ids(0), (std::vector<int>{1, 2}));
+}
+
+TEST_F(DynamicBatcherTest, ScheduleAndDispatchHandsAFullBatchToTheSinkOnTheCallingThread) {
+  auto batcher = Make(Options(2, microseconds(hours(1))));
+  CallerSink here;
+  auto first = MakeTask(1, &answers_);
+  ASSERT_TRUE(batcher->ScheduleAndDispatch(first, here.Callback()).ok());
+  EXPECT_EQ(first, nullptr);
+  EXPECT_EQ(here.size(), 0u);  // one row of two, and an hour to wait for more
+  auto second = MakeTask(2, &answers_);
+  ASSERT_TRUE(batcher->ScheduleAndDispatch(second, here.Callback()).ok());
+  // Formed and handed over before ScheduleAndDispatch returned.
+  ASSERT_EQ(here.size(), 1u);
+  EXPECT_EQ(here.Ids(0), (std::vector<int>{1, 2}));
+  EXPECT_EQ(here.Thread(0), std::this_thread::get_id());
+  EXPECT_EQ(sink_.size(), 0u);  // not via the batch callback
+  EXPECT_EQ(batcher->num_queued_tasks(), 0);
+}
+
+TEST_F(DynamicBatcherTest, ScheduleAndDispatchWithZeroDelayHandsTheBatchOverOnTheCallingThread) {
+  auto batcher = Make(Options(32, microseconds(0)));
+  CallerSink here;
+  auto task = MakeTask(1, &answers_);
+  ASSERT_TRUE(batcher->ScheduleAndDispatch(task, here.Callback()).ok());
+  ASSERT_EQ(here.size(), 1u);
+  EXPECT_EQ(here.Ids(0), (std::vector<int>{1}));
+  EXPECT_EQ(here.Thread(0), std::this_thread::get_id());
+
+  // Without a sink the batch goes to the batch callback, on this thread too.
+  auto next = MakeTask(2, &answers_);
+  ASSERT_TRUE(batcher->ScheduleAndDispatch(next).ok());
+  ASSERT_EQ(sink_.size(), 1u);
+  EXPECT_EQ(sink_.Ids(0), (std::vector<int>{2}));
+  EXPECT_EQ(BatchThread(0), std::this_thread::get_id());
+  EXPECT_EQ(here.size(), 1u);
+}
+
+TEST_F(DynamicBatcherTest, ScheduleAndDispatchWaitsForCapacityAndDispatchReadyFormsTheBatchOnTheCallingThread) {
+  auto batcher = Make(Options(32, microseconds(0)), /*gated=*/true);  // no free slot
+  CallerSink here;
+  auto task = MakeTask(1, &answers_);
+  ASSERT_TRUE(batcher->ScheduleAndDispatch(task, here.Callback()).ok());
+  EXPECT_EQ(task, nullptr);
+  EXPECT_EQ(here.size(), 0u);
+  EXPECT_EQ(batcher->num_queued_tasks(), 1);
+  // The scheduler sleeps for lack of capacity (no deadline to wake it), so
+  // nothing but this thread's DispatchReady below forms the batch.
+  ASSERT_TRUE(clock_.BlockUntilSleepingUntil(Clock::TimePoint::max(), kGenerousTimeout));
+  EXPECT_EQ(sink_.size(), 0u);
+
+  free_slots_ = 1;
+  batcher->DispatchReady();
+  // Formed before DispatchReady returned, and handed to the batch callback.
+  ASSERT_EQ(sink_.size(), 1u);
+  EXPECT_EQ(sink_.Ids(0), (std::vector<int>{1}));
+  EXPECT_EQ(BatchThread(0), std::this_thread::get_id());
+  EXPECT_EQ(here.size(), 0u);
+  EXPECT_EQ(batcher->num_queued_tasks(), 0);
+}
+
+TEST_F(DynamicBatcherTest, DispatchReadyFormsOneBatchAndWakesTheSchedulerForTheRest) {
+  auto batcher = Make(Options(32, microseconds(0)), /*gated=*/true);
+  auto a = MakeTask(1, &answers_, 1, "a");
+  ASSERT_TRUE(batcher->ScheduleAndDispatch(a).ok());
+  auto b = MakeTask(2, &answers_, 1, "b");
+  ASSERT_TRUE(batcher->ScheduleAndDispatch(b).ok());
+  ASSERT_TRUE(clock_.BlockUntilSleepingUntil(Clock::TimePoint::max(), kGenerousTimeout));
+  EXPECT_EQ(sink_.size(), 0u);
+
+  free_slots_ = 2;
+  batcher->DispatchReady();
+  // One batch formed here, before DispatchReady returned; the scheduler,
+  // woken only after it, may already have formed the other.
+  ASSERT_GE(sink_.size(), 1u);
+  EXPECT_EQ(sink_.Ids(0), (std::vector<int>{1}));
+  EXPECT_EQ(BatchThread(0), std::this_thread::get_id());
+  ASSERT_TRUE(sink_.WaitForBatches(2));
+  EXPECT_EQ(sink_.Ids(1), (std::vector<int>{2}));
+  EXPECT_NE(BatchThread(1), std::this_thread::get_id());
+}
+
+TEST_F(DynamicBatcherTest, ScheduleAndDispatchLeavesABatchThatIsNotReadyToTheScheduler) {
+  auto batcher = Make(Options(32, microseconds(1000)));
+  CallerSink here;
+  const Clock::TimePoint t0 = clock_.Now();
+  auto task = MakeTask(1, &answers_);
+  ASSERT_TRUE(batcher->ScheduleAndDispatch(task, here.Callback()).ok());
+  EXPECT_EQ(here.size(), 0u);
+  // The scheduler was told and times max_queue_delay.
+  ASSERT_TRUE(clock_.BlockUntilSleepingUntil(t0 + microseconds(1000), kGenerousTimeout));
+  EXPECT_EQ(sink_.size(), 0u);
+  clock_.Advance(microseconds(1000));
+  ASSERT_TRUE(sink_.WaitForBatches(1));
+  EXPECT_EQ(sink_.Ids(0), (std::vector<int>{1}));
+  EXPECT_NE(BatchThread(0), std::this_thread::get_id());  // the scheduler thread
+  EXPECT_EQ(here.size(), 0u);  // the sink is only for this thread's own dispatch
 }
 
 // Producers race Stop(drain): every task is either refused at Schedule (and

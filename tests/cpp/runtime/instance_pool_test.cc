@@ -11,7 +11,9 @@
 #include <mutex>
 #include <set>
 #include <stdexcept>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "batching/test_task.h"
 
@@ -75,6 +77,23 @@ TEST(InstancePoolOptionsTest, RejectsOutOfRangeValuesNamingThem) {
   options = Options(1, -1);
   EXPECT_EQ(options.Validate().message(), "max_pending must be zero or positive; was -1");
   EXPECT_TRUE(InstancePool::Create(Options(0)).status().IsInvalidArgument());
+}
+
+TEST(InstancePoolOptionsTest, IdleSpinOutOfRangeIsRejectedNamingIt) {
+  InstancePoolOptions options = Options(1);
+  EXPECT_EQ(options.idle_spin, std::chrono::microseconds(100));
+  options.idle_spin = std::chrono::microseconds(-1);
+  EXPECT_EQ(options.Validate().message(), "idle_spin must be between 0 and 10000 us; was -1 us");
+  options.idle_spin = std::chrono::microseconds(10001);
+  EXPECT_EQ(options.Validate().message(), "idle_spin must be between 0 and 10000 us; was 10001 us");
+  Status created = InstancePool::Create(options).status();
+  EXPECT_TRUE(created.IsInvalidArgument());
+  EXPECT_NE(created.message().find("idle_spin"), std::string::npos) << created.message();
+  // Both ends of the range are valid.
+  options.idle_spin = std::chrono::microseconds(0);
+  EXPECT_TRUE(options.Validate().ok());
+  options.idle_spin = std::chrono::milliseconds(10);
+  EXPECT_TRUE(options.Validate().ok());
 }
 
 TEST(InstancePoolTest, WorkerStartHookRunsOnEachWorkerBeforeCreateReturns) {
@@ -214,6 +233,70 @@ TEST(InstancePoolTest, ThrowingWorkItemIsContainedAndCounted) {
   EXPECT_TRUE(ran_after.load());
   EXPECT_EQ(pool->uncaught_exceptions(), 1);
   EXPECT_EQ(pool->FreeCapacity(), 1);
+}
+
+TEST(InstancePoolTest, TryRunHereRunsOnTheCallingThreadThenCallsTheCapacityListener) {
+  auto pool = InstancePool::Create(Options(1)).value();
+  std::mutex mu;
+  std::vector<std::string> events;  // GUARDED_BY(mu)
+  std::vector<std::thread::id> listener_threads;  // GUARDED_BY(mu)
+  pool->SetCapacityListener([&] {
+    std::lock_guard<std::mutex> lock(mu);
+    events.push_back("listener");
+    listener_threads.push_back(std::this_thread::get_id());
+  });
+  int ran_with_index = 0;
+  std::thread::id ran_on;
+  int free_while_running = -1;
+  InstancePool::WorkItem item = [&](int index) {
+    ran_with_index = index;
+    ran_on = std::this_thread::get_id();
+    free_while_running = pool->FreeCapacity();
+    std::lock_guard<std::mutex> lock(mu);
+    events.push_back("item");
+  };
+  ASSERT_TRUE(pool->TryRunHere(item));
+  EXPECT_EQ(ran_with_index, InstancePool::kCallerThread);
+  EXPECT_EQ(ran_on, std::this_thread::get_id());
+  EXPECT_EQ(free_while_running, 0);  // it counts as outstanding while it runs
+  EXPECT_EQ(pool->FreeCapacity(), 1);
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    // Both happened before TryRunHere returned, on this thread, in order.
+    EXPECT_EQ(events, (std::vector<std::string>{"item", "listener"}));
+    ASSERT_EQ(listener_threads.size(), 1u);
+    EXPECT_EQ(listener_threads[0], std::this_thread::get_id());
+  }
+  pool->Shutdown();  // before the locals the listener uses go away
+}
+
+TEST(InstancePoolTest, TryRunHereLeavesTheItemWhenEveryInstanceIsBusy) {
+  auto pool = InstancePool::Create(Options(1)).value();
+  Gate gate;
+  ASSERT_TRUE(pool->Submit([&](int) { gate.Wait(); }).ok());  // claims the only worker
+  int ran_with_index = 0;
+  InstancePool::WorkItem item = [&](int index) { ran_with_index = index; };
+  EXPECT_FALSE(pool->TryRunHere(item));
+  EXPECT_EQ(ran_with_index, 0);  // not run
+  ASSERT_TRUE(static_cast<bool>(item));  // not taken: the caller still has it
+  item(7);
+  EXPECT_EQ(ran_with_index, 7);
+  EXPECT_EQ(pool->FreeCapacity(), 0);  // the refusal claimed nothing
+  gate.Open();
+  pool->Shutdown();  // before `gate` goes away
+}
+
+TEST(InstancePoolTest, TryRunHereRefusesEmptyItemsAndAfterShutdown) {
+  auto pool = InstancePool::Create(Options(1)).value();
+  InstancePool::WorkItem empty;
+  EXPECT_FALSE(pool->TryRunHere(empty));
+  EXPECT_EQ(pool->FreeCapacity(), 1);
+  pool->Shutdown();
+  bool ran = false;
+  InstancePool::WorkItem item = [&](int) { ran = true; };
+  EXPECT_FALSE(pool->TryRunHere(item));
+  EXPECT_FALSE(ran);
+  EXPECT_TRUE(static_cast<bool>(item));
 }
 
 TEST(InstancePoolTest, RejectsEmptyWorkItem) {
