@@ -225,15 +225,25 @@ def main() -> None:
         for _ in range(3):
             rounds["torchscript"].append(threaded_throughput(plain, 16, in_seconds, 2_000_000))
             rounds["mlship"].append(threaded_throughput(lambda: dep.predict(row_np), 16, in_seconds, 2_000_000))
+        # Other thread counts, one round each: one thread shows the per-call latency (the
+        # caller runs its own batch), two is where batching has least to offer.
+        sweep = {n: (threaded_throughput(plain, n, in_seconds / 2, 2_000_000),
+                     threaded_throughput(lambda: dep.predict(row_np), n, in_seconds / 2, 2_000_000))
+                 for n in (1, 2, 4)}
     ts, ms = statistics.median(rounds["torchscript"]), statistics.median(rounds["mlship"])
     # A ceiling for any in-process server: the same threads doing nothing but letting go of the
     # GIL and taking it back (time.sleep(0)), with no work and no hand-off to another thread.
     gil = threaded_throughput(lambda: time.sleep(0), 16, in_seconds, 5_000_000)
-    figures["in_process"] = {"torchscript_calls_per_s": ts, "mlship_calls_per_s": ms, "gil_cycle_per_s": gil}
+    figures["in_process"] = {"torchscript_calls_per_s": ts, "mlship_calls_per_s": ms, "gil_cycle_per_s": gil,
+                             "sweep": {n: {"torchscript": t, "mlship": m} for n, (t, m) in sweep.items()}}
     print(f"\nin-process, 16 Python threads, one row per call (median of 3 rounds):\n"
           f"  TorchScript module {ts:>9.0f} calls/s\n  mlship dep.predict {ms:>9.0f} calls/s   "
           f"ratio {ms / ts:.1f}x (target >= 5)\n"
           f"  GIL release+retake {gil:>9.0f} calls/s   (ceiling: no work, no hand-off; {gil / ts:.1f}x TorchScript)")
+    print("\nin-process, other thread counts (one round each):")
+    print(f"  {'threads':>7} | {'TorchScript calls/s':>19} | {'mlship calls/s':>14} | {'ratio':>5} | {'mlship us/call/thread':>21}")
+    for n, (t, m) in sweep.items():
+        print(f"  {n:>7} | {t:>19.0f} | {m:>14.0f} | {m / t:>4.1f}x | {n / m * 1e6:>21.1f}")
 
     # Memory: a fresh mlship server, RSS after ~10k and after ~500k requests.
     port = free_port()

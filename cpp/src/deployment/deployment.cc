@@ -145,13 +145,14 @@ StatusOr<std::vector<at::Tensor>> Deployment::Predict(std::vector<at::Tensor> in
       StatusOr<std::vector<at::Tensor>> result = Status::Internal("no answer");
     };
     auto call = std::make_shared<Call>();
+    std::shared_ptr<WakeupBaton> baton = baton_;  // outlives the Wait below
     Enter(std::move(inputs), deadline,
-          [baton = baton_, call](StatusOr<std::vector<at::Tensor>> result) {
+          [baton, call](StatusOr<std::vector<at::Tensor>> result) {
             call->result = std::move(result);
             baton->Answered(std::shared_ptr<WakeupBaton::Waiter>(call, &call->waiter));
           },
           /*run_here=*/alone);
-    baton_->Wait(call->waiter);
+    baton->Wait(call->waiter);
     return std::move(call->result);
   }
   // Shared with the callback: the answering thread may still be inside

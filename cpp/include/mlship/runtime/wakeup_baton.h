@@ -49,7 +49,8 @@ struct WakeupBatonOptions {
 // went off to do something else) loses it to the watchdog thread after
 // watchdog_period. A thread that exits passes on the baton it holds.
 //
-// Thread-safe. The baton must outlive every Wait() on it.
+// Thread-safe. The baton must outlive every Wait() on it: a waiting caller
+// keeps a shared_ptr to it.
 class WakeupBaton : public std::enable_shared_from_this<WakeupBaton> {
  public:
   // One call waiting for its answer. Shared between the waiting thread and
