@@ -68,8 +68,10 @@ class Deployment:
         the queue is full or the deployment is stopping, ``DeadlineExceededError``
         when ``timeout`` (seconds) passes before the request runs.
         """
-        prepared, convert = self._prepare(inputs)
-        flat = self._core.predict(prepared, convert, timeout or 0.0)
+        flat = self._core.predict_arrays(inputs, timeout or 0.0)  # plain numpy arrays: no DLPack round trips
+        if flat is None:
+            prepared, convert = self._prepare(inputs)
+            flat = self._core.predict(prepared, convert, timeout or 0.0)
         return self._model._structure(flat)
 
     def submit(self, *inputs: Any, timeout: float | None = None) -> concurrent.futures.Future:

@@ -99,7 +99,9 @@ class Model:
         prepared = []
         for x, spec in zip(inputs, specs):
             if type(x) is np.ndarray:
-                if not (x.flags.c_contiguous and x.flags.writeable):
+                if not x.dtype.isnative:
+                    x = x.astype(x.dtype.newbyteorder("="), order="C")  # DLPack carries native byte order only
+                elif not (x.flags.c_contiguous and x.flags.writeable):
                     x = np.array(x, order="C", copy=True)  # DLPack cannot carry read-only or odd strides
             elif tensor_type is not None and isinstance(x, tensor_type):
                 as_torch = True
@@ -109,7 +111,7 @@ class Model:
                 if not x.is_contiguous():
                     x = x.contiguous()
             elif isinstance(x, np.ndarray):
-                x = np.ascontiguousarray(x)
+                x = np.ascontiguousarray(x, dtype=x.dtype.newbyteorder("="))
             else:
                 x = self._from_python(x, spec)
             prepared.append(x)

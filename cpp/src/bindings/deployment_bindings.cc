@@ -17,6 +17,7 @@
 #include "dlpack.h"
 #include "errors.h"
 #include "mlship/deployment/deployment.h"
+#include "numpy_exchange.h"
 
 namespace py = pybind11;
 
@@ -329,6 +330,23 @@ void RegisterDeployment(py::module_& m) {
             return Converted(*result, convert);
           },
           py::arg("inputs"), py::arg("convert"), py::arg("timeout_s") = 0.0)
+      .def(
+          "predict_arrays",
+          [](Deployment& self, const py::tuple& inputs, double timeout_s) -> py::object {
+            std::optional<std::vector<at::Tensor>> tensors =
+                CopyPlainArrays(inputs, self.model().signature().inputs.size());
+            if (!tensors) return py::none();
+            StatusOr<std::vector<at::Tensor>> result = Status::Internal("no answer");
+            {
+              py::gil_scoped_release release;
+              result = self.Predict(std::move(*tensors), DeadlineFrom(timeout_s), PredictCallers::kShareALock);
+            }
+            if (!result.ok()) ThrowStatus(result.status());
+            return NumpyArrays(*result);
+          },
+          py::arg("inputs"), py::arg("timeout_s") = 0.0,
+          "predict() for plain numpy arrays: the flat outputs as numpy arrays, or None when some input "
+          "is not a plain C-contiguous numpy array (or the count is off) and the general path must run.")
       .def(
           "submit",
           [](Deployment& self, const py::sequence& inputs, const py::object& convert, const py::object& on_done,
