@@ -1,6 +1,7 @@
 // WakeupBaton: the line of answered callers, the hand-over, the watchdog.
 #include "mlship/runtime/wakeup_baton.h"
 
+#include <cerrno>
 #include <string>
 #include <utility>
 
@@ -51,6 +52,10 @@ StatusOr<std::shared_ptr<WakeupBaton>> WakeupBaton::Create(const WakeupBatonOpti
   return baton;
 }
 
+WakeupBaton::Waiter::Waiter() { sem_init(&woken_, /*pshared=*/0, /*value=*/0); }
+
+WakeupBaton::Waiter::~Waiter() { sem_destroy(&woken_); }
+
 WakeupBaton::WakeupBaton(const WakeupBatonOptions& options) : options_(options) {}
 
 WakeupBaton::~WakeupBaton() {
@@ -93,9 +98,7 @@ void WakeupBaton::Answered(const std::shared_ptr<Waiter>& waiter) {
 }
 
 void WakeupBaton::Wait(Waiter& waiter) {
-  {
-    std::unique_lock<std::mutex> lock(waiter.mu_);
-    waiter.cv_.wait(lock, [&] { return waiter.woken_; });
+  while (sem_wait(&waiter.woken_) != 0 && errno == EINTR) {
   }
   BatonHolder& me = this_thread_holder;
   me.PassOn();  // a baton kept from another WakeupBaton, if Arrive() was skipped
@@ -136,11 +139,7 @@ std::shared_ptr<WakeupBaton::Waiter> WakeupBaton::HandToNextLocked() {
 }
 
 void WakeupBaton::Wake(const std::shared_ptr<Waiter>& waiter) {
-  {
-    std::lock_guard<std::mutex> lock(waiter->mu_);
-    waiter->woken_ = true;
-  }
-  waiter->cv_.notify_one();
+  sem_post(&waiter->woken_);
 }
 
 void WakeupBaton::WatchdogLoop() {

@@ -11,6 +11,8 @@
 #include <mutex>
 #include <thread>
 
+#include <semaphore.h>
+
 #include "mlship/status.h"
 
 namespace mlship {
@@ -57,19 +59,21 @@ class WakeupBaton : public std::enable_shared_from_this<WakeupBaton> {
   // the one that answers, which may still be waking it as it returns.
   class Waiter {
    public:
-    Waiter() = default;
+    Waiter();
+    ~Waiter();
     Waiter(const Waiter&) = delete;
     Waiter& operator=(const Waiter&) = delete;
 
    private:
     friend class WakeupBaton;
-    // Not std::atomic::wait: libstdc++'s spins with sched_yield() before it
-    // sleeps, and with many waiting threads on few cores every yield is a
-    // context switch, the very cost the baton is there to save.
-    std::mutex mu_;
-    std::condition_variable cv_;
-    // Set once, when woken. GUARDED_BY(mu_).
-    bool woken_ = false;
+    // Posted once, when woken. A POSIX semaphore, not a mutex and condition
+    // variable: glibc re-takes a condition variable's mutex marked contended,
+    // so every wake-up cost one more futex system call, on the path that
+    // bounds calls per second. Not std::atomic::wait (nor the C++20
+    // semaphores built on it) either: libstdc++'s spins with sched_yield()
+    // before it sleeps, and with many waiting threads on few cores every
+    // yield is a context switch, the very cost the baton is there to save.
+    sem_t woken_;
     // The baton's token when this waiter was handed it. Written before it is
     // woken, read after.
     uint64_t token_ = 0;
