@@ -76,6 +76,9 @@ class Model:
 
     def __call__(self, *inputs: Any) -> Any:
         """Runs the model on one batch. See :meth:`predict`."""
+        flat = self._core.run_arrays(inputs)  # plain numpy arrays: no DLPack round trips
+        if flat is not None:
+            return self._structure(flat)
         prepared, as_torch = self._prepare(inputs)
         if as_torch:
             import torch

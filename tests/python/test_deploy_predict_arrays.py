@@ -1,4 +1,4 @@
-"""Deployment.predict's numpy fast path gives exactly what the general (DLPack) path gives.
+"""The numpy fast paths of Deployment.predict and Model.__call__ give exactly what the general (DLPack) path gives.
 
 Plain C-contiguous numpy arrays cross into C++ by memcpy and come back as
 arrays over the result tensor; everything else (views, read-only or
@@ -60,14 +60,17 @@ def test_plain_arrays_of_every_output_dtype_match_the_model(mixed):
     model, dep = mixed
     ids = np.array([1, 4, 9, 0], dtype=np.int64)
     x = _rows(4)
-    got, want = dep.predict(ids, x), model(ids, x)
-    assert set(got) == {"scores", "label", "positive", "half"}
-    for name in got:
-        assert type(got[name]) is np.ndarray
-        assert got[name].dtype == want[name].dtype, name
-        np.testing.assert_array_equal(got[name], want[name], err_msg=name)
-    assert got["label"].dtype == np.int64 and got["positive"].dtype == np.bool_
-    assert got["half"].dtype == np.float32  # numpy has no bfloat16: widened, as the DLPack path does
+    # The general path, through torch tensors, is the reference for both fast paths.
+    want = {k: (v.float() if v.dtype == torch.bfloat16 else v).numpy()
+            for k, v in model(torch.from_numpy(ids), torch.from_numpy(x)).items()}
+    for got in (dep.predict(ids, x), model(ids, x)):
+        assert set(got) == {"scores", "label", "positive", "half"}
+        for name in got:
+            assert type(got[name]) is np.ndarray
+            assert got[name].dtype == want[name].dtype, name
+            np.testing.assert_array_equal(got[name], want[name], err_msg=name)
+        assert got["label"].dtype == np.int64 and got["positive"].dtype == np.bool_
+        assert got["half"].dtype == np.float32  # numpy has no bfloat16: widened, as the DLPack path does
 
 
 def test_result_is_a_writable_array_that_outlives_later_calls(mlp):
@@ -112,6 +115,7 @@ def test_inputs_off_the_fast_path_give_the_same_answer(mlp, make):
     got = dep.predict(make(x))
     assert type(got) is np.ndarray
     np.testing.assert_array_equal(got, dep.predict(x))
+    np.testing.assert_array_equal(model(make(x)), model(x))
     np.testing.assert_array_equal(got, model(x))
 
 
@@ -149,3 +153,20 @@ def test_bad_arrays_get_the_same_error_as_the_model_and_serving_goes_on(mlp, arg
         dep.predict(*args())
     assert str(from_dep.value) == str(from_model.value)
     np.testing.assert_array_equal(dep.predict(_rows(1)), model(_rows(1)))
+
+
+class _AddsOneInPlace(torch.nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x.add_(1.0)
+        return x * 2.0
+
+
+def test_a_model_that_writes_to_its_input_never_writes_to_a_read_only_array():
+    model = mlship.load(_AddsOneInPlace().eval(), example_inputs=torch.zeros(1, 3), optimize=False)
+    x = _readonly(np.zeros((2, 3), dtype=np.float32))
+    np.testing.assert_array_equal(model(x), np.full((2, 3), 2.0, dtype=np.float32))
+    np.testing.assert_array_equal(x, 0.0)  # a read-only array is copied, never viewed
+    with mlship.deploy(model, port=0, http=False) as dep:
+        y = np.zeros((2, 3), dtype=np.float32)
+        np.testing.assert_array_equal(dep.predict(y), np.full((2, 3), 2.0, dtype=np.float32))
+        np.testing.assert_array_equal(y, 0.0)  # deploy copies every request

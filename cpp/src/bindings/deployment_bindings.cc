@@ -334,7 +334,7 @@ void RegisterDeployment(py::module_& m) {
           "predict_arrays",
           [](Deployment& self, const py::tuple& inputs, double timeout_s) -> py::object {
             std::optional<std::vector<at::Tensor>> tensors =
-                CopyPlainArrays(inputs, self.model().signature().inputs.size());
+                TensorsFromPlainArrays(inputs, self.model().signature().inputs.size(), ArrayMemory::kCopy);
             if (!tensors) return py::none();
             StatusOr<std::vector<at::Tensor>> result = Status::Internal("no answer");
             {

@@ -19,6 +19,7 @@
 
 #include "dlpack.h"
 #include "errors.h"
+#include "numpy_exchange.h"
 #include "mlship/engine/model.h"
 
 namespace py = pybind11;
@@ -96,6 +97,24 @@ PYBIND11_MODULE(_core, m) {
           py::arg("inputs"), py::arg("convert"),
           "Runs the model on DLPack-capable inputs; each flat output is passed through `convert` "
           "(numpy.from_dlpack or torch.from_dlpack).")
+      .def(
+          "run_arrays",
+          [](const Model& self, const py::tuple& inputs) -> py::object {
+            // Views of the arrays: `inputs` keeps them alive until Run returns.
+            std::optional<std::vector<at::Tensor>> tensors =
+                TensorsFromPlainArrays(inputs, self.signature().inputs.size(), ArrayMemory::kView);
+            if (!tensors) return py::none();
+            StatusOr<std::vector<at::Tensor>> outputs = Status::Internal("not run");
+            {
+              py::gil_scoped_release release;
+              outputs = self.Run(*tensors);
+            }
+            if (!outputs.ok()) ThrowStatus(outputs.status());
+            return NumpyArrays(*outputs);
+          },
+          py::arg("inputs"),
+          "run() for plain numpy arrays: the flat outputs as numpy arrays, or None when some input is not a "
+          "plain C-contiguous numpy array (or the count is off) and the general path must run.")
       .def(
           "save",
           [](const Model& self, const std::string& path) {

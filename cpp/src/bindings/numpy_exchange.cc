@@ -59,7 +59,8 @@ void DeleteTensor(void* tensor) { delete static_cast<at::Tensor*>(tensor); }
 
 }  // namespace
 
-std::optional<std::vector<at::Tensor>> CopyPlainArrays(const py::tuple& inputs, std::size_t expected_count) {
+std::optional<std::vector<at::Tensor>> TensorsFromPlainArrays(const py::tuple& inputs, std::size_t expected_count,
+                                                              ArrayMemory memory) {
   if (inputs.size() != expected_count) return std::nullopt;
   std::vector<at::Tensor> out;
   out.reserve(inputs.size());
@@ -67,12 +68,19 @@ std::optional<std::vector<at::Tensor>> CopyPlainArrays(const py::tuple& inputs, 
     // Exactly ndarray: subclasses (masked arrays, matrices) may mean something else by their data.
     if (Py_TYPE(item.ptr()) != py::detail::npy_api::get().PyArray_Type_) return std::nullopt;
     auto array = py::reinterpret_borrow<py::array>(item);
-    constexpr int kNeeded = py::array::c_style | py::detail::npy_api::NPY_ARRAY_ALIGNED_;
-    if ((array.flags() & kNeeded) != kNeeded) return std::nullopt;
+    // A view must be writable: a model may write to its inputs in place.
+    const int needed = py::array::c_style | py::detail::npy_api::NPY_ARRAY_ALIGNED_ |
+                       (memory == ArrayMemory::kView ? py::detail::npy_api::NPY_ARRAY_WRITEABLE_ : 0);
+    if ((array.flags() & needed) != needed) return std::nullopt;
     std::optional<at::ScalarType> type = ScalarTypeOf(array.dtype());
     if (!type) return std::nullopt;
     std::vector<int64_t> shape(array.shape(), array.shape() + array.ndim());
-    at::Tensor tensor = at::empty(shape, at::TensorOptions().dtype(*type));
+    const auto options = at::TensorOptions().dtype(*type);
+    if (memory == ArrayMemory::kView) {
+      out.push_back(at::from_blob(const_cast<void*>(array.data()), shape, options));
+      continue;
+    }
+    at::Tensor tensor = at::empty(shape, options);
     if (array.nbytes() > 0) std::memcpy(tensor.data_ptr(), array.data(), static_cast<std::size_t>(array.nbytes()));
     out.push_back(std::move(tensor));
   }
