@@ -5,6 +5,7 @@
 
 #include <future>
 #include <regex>
+#include <thread>
 
 #include "mlship/batching/clock.h"
 #include "mlship/deployment/batch_execution.h"
@@ -143,16 +144,22 @@ StatusOr<std::vector<at::Tensor>> Deployment::Predict(std::vector<at::Tensor> in
     struct Call {
       WakeupBaton::Waiter waiter;
       StatusOr<std::vector<at::Tensor>> result = Status::Internal("no answer");
+      std::thread::id caller = std::this_thread::get_id();
+      bool answered_here = false;
     };
     auto call = std::make_shared<Call>();
     std::shared_ptr<WakeupBaton> baton = baton_;  // outlives the Wait below
     Enter(std::move(inputs), deadline,
           [baton, call](StatusOr<std::vector<at::Tensor>> result) {
             call->result = std::move(result);
+            if (std::this_thread::get_id() == call->caller) {
+              call->answered_here = true;  // awake already: no place in line
+              return;
+            }
             baton->Answered(std::shared_ptr<WakeupBaton::Waiter>(call, &call->waiter));
           },
           /*run_here=*/alone);
-    baton->Wait(call->waiter);
+    if (!call->answered_here) baton->Wait(call->waiter);
     return std::move(call->result);
   }
   // Shared with the callback: the answering thread may still be inside
