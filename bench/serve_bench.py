@@ -4,7 +4,7 @@ All three serve the digits MLP (64-256-256-10) from one TorchScript file and spe
 KServe v2 JSON. `wrk` (Debian) drives each at concurrency 1, 8, 32 and 64, in one run, with
 one row per request. Printed: requests/s, p50 and p99 latency, and mlship's ratios. Then the
 in-process throughput of 16 Python threads calling `dep.predict` vs the same threads calling
-the TorchScript module, mlship's throughput with monitoring off vs on (interleaved rounds,
+the TorchScript module (and calling the mlship.Model directly, with no batcher), mlship's throughput with monitoring off vs on (interleaved rounds,
 see monitor_bench.py), and the mlship server's memory after ~10k and ~500k requests.
 
 The baselines are what a careful user writes: 2 workers (2 cores), one torch thread each,
@@ -217,28 +217,35 @@ def main() -> None:
             module(row_t)
 
     in_seconds = 1.5 if args.quick else 4
+    direct_model = mlship.load(str(work / "digits-mlship.pt"))
     with mlship.deploy(str(work / "digits-mlship.pt"), http=False) as dep:
-        rounds = {"torchscript": [], "mlship": []}
+        rounds = {"torchscript": [], "mlship": [], "direct": []}
         # Warm-up, not counted: each calling thread's first parallel region starts its own OpenMP team.
         threaded_throughput(plain, 16, 1, 2_000_000)
         threaded_throughput(lambda: dep.predict(row_np), 16, 1, 2_000_000)
+        threaded_throughput(lambda: direct_model(row_np), 16, 1, 2_000_000)
         for _ in range(3):
             rounds["torchscript"].append(threaded_throughput(plain, 16, in_seconds, 2_000_000))
             rounds["mlship"].append(threaded_throughput(lambda: dep.predict(row_np), 16, in_seconds, 2_000_000))
+            # No batcher at all: each thread runs its own batch of one (mlship.Model, GIL released).
+            rounds["direct"].append(threaded_throughput(lambda: direct_model(row_np), 16, in_seconds, 2_000_000))
         # Other thread counts, one round each: one thread shows the per-call latency (the
         # caller runs its own batch), two is where batching has least to offer.
         sweep = {n: (threaded_throughput(plain, n, in_seconds / 2, 2_000_000),
                      threaded_throughput(lambda: dep.predict(row_np), n, in_seconds / 2, 2_000_000))
                  for n in (1, 2, 4)}
     ts, ms = statistics.median(rounds["torchscript"]), statistics.median(rounds["mlship"])
+    direct = statistics.median(rounds["direct"])
     # A ceiling for any in-process server: the same threads doing nothing but letting go of the
     # GIL and taking it back (time.sleep(0)), with no work and no hand-off to another thread.
     gil = threaded_throughput(lambda: time.sleep(0), 16, in_seconds, 5_000_000)
     figures["in_process"] = {"torchscript_calls_per_s": ts, "mlship_calls_per_s": ms, "gil_cycle_per_s": gil,
+                             "mlship_model_direct_calls_per_s": direct,
                              "sweep": {n: {"torchscript": t, "mlship": m} for n, (t, m) in sweep.items()}}
     print(f"\nin-process, 16 Python threads, one row per call (median of 3 rounds):\n"
           f"  TorchScript module {ts:>9.0f} calls/s\n  mlship dep.predict {ms:>9.0f} calls/s   "
           f"ratio {ms / ts:.1f}x (target >= 5)\n"
+          f"  mlship model(x)    {direct:>9.0f} calls/s   ratio {direct / ts:.1f}x (no batcher: each thread runs its own row)\n"
           f"  GIL release+retake {gil:>9.0f} calls/s   (ceiling: no work, no hand-off; {gil / ts:.1f}x TorchScript)")
     print("\nin-process, other thread counts (one round each):")
     print(f"  {'threads':>7} | {'TorchScript calls/s':>19} | {'mlship calls/s':>14} | {'ratio':>5} | {'mlship us/call/thread':>21}")
