@@ -170,3 +170,22 @@ def test_a_model_that_writes_to_its_input_never_writes_to_a_read_only_array():
         y = np.zeros((2, 3), dtype=np.float32)
         np.testing.assert_array_equal(dep.predict(y), np.full((2, 3), 2.0, dtype=np.float32))
         np.testing.assert_array_equal(y, 0.0)  # deploy copies every request
+
+
+class _ComplexOut(torch.nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.complex(x, x)
+
+
+def test_an_output_that_strays_from_the_signature_to_an_unserved_dtype_still_comes_back():
+    # The signature says FP32; the model returns complex64, which no mlship
+    # dtype covers. Both paths hand it to numpy as it is rather than fail.
+    signature = mlship.Signature.from_json(
+        '{"inputs": [{"name": "x", "datatype": "FP32", "shape": [-1, 3]}],'
+        ' "outputs": [{"name": "y", "datatype": "FP32", "shape": [-1, 3]}], "output_kind": "tensor"}'
+    )
+    model = mlship.load(_ComplexOut().eval(), torch.zeros(1, 3), signature=signature, optimize=False)
+    x = np.arange(6, dtype=np.float32).reshape(2, 3)
+    for got in (model(x), model(torch.from_numpy(x)).numpy()):
+        assert got.dtype == np.complex64
+        np.testing.assert_array_equal(got, x + 1j * x)

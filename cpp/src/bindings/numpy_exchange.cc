@@ -5,6 +5,8 @@
 
 #include <cstring>
 
+#include "dlpack.h"
+
 namespace py = pybind11;
 
 namespace mlship::bindings {
@@ -37,7 +39,7 @@ std::optional<at::ScalarType> ScalarTypeOf(const py::dtype& dtype) {
   return std::nullopt;
 }
 
-py::dtype DtypeOf(at::ScalarType type) {
+std::optional<py::dtype> DtypeOf(at::ScalarType type) {
   switch (type) {
     case at::kBool: return py::dtype::of<bool>();
     case at::kChar: return py::dtype::of<int8_t>();
@@ -51,7 +53,7 @@ py::dtype DtypeOf(at::ScalarType type) {
     case at::kHalf: return py::dtype("float16");
     case at::kFloat: return py::dtype::of<float>();
     case at::kDouble: return py::dtype::of<double>();
-    default: throw std::invalid_argument(std::string("no numpy dtype for ") + c10::toString(type));
+    default: return std::nullopt;
   }
 }
 
@@ -91,6 +93,13 @@ py::tuple NumpyArrays(const std::vector<at::Tensor>& outputs) {
   py::tuple result(outputs.size());
   for (std::size_t i = 0; i < outputs.size(); ++i) {
     at::Tensor t = outputs[i].scalar_type() == at::kBFloat16 ? outputs[i].to(at::kFloat) : outputs[i];
+    std::optional<py::dtype> dtype = DtypeOf(t.scalar_type());
+    if (!dtype) {
+      // Not a dtype mlship serves (a model whose output strayed from its
+      // signature): numpy's own DLPack import decides, as on the general path.
+      result[i] = py::module_::import("numpy").attr("from_dlpack")(ExportTensor(t));
+      continue;
+    }
     const auto itemsize = static_cast<py::ssize_t>(t.element_size());
     std::vector<py::ssize_t> shape(t.sizes().begin(), t.sizes().end());
     std::vector<py::ssize_t> strides;
@@ -98,8 +107,7 @@ py::tuple NumpyArrays(const std::vector<at::Tensor>& outputs) {
     for (int64_t s : t.strides()) strides.push_back(static_cast<py::ssize_t>(s) * itemsize);
     void* data = t.data_ptr();
     py::capsule owner(new at::Tensor(std::move(t)), DeleteTensor);
-    result[i] = py::array(DtypeOf(outputs[i].scalar_type() == at::kBFloat16 ? at::kFloat : outputs[i].scalar_type()),
-                          std::move(shape), std::move(strides), data, owner);
+    result[i] = py::array(*dtype, std::move(shape), std::move(strides), data, owner);
   }
   return result;
 }
