@@ -63,6 +63,19 @@ py::object ExceptionFor(const Status& status) {
   return cls(status.message());
 }
 
+// Deployment::Predict for a Python caller: the GIL released while it waits
+// (shared-lock callers, see runtime/wakeup_baton.h); a failure raised as its
+// mlship exception.
+std::vector<at::Tensor> PredictReleasingGil(Deployment& dep, std::vector<at::Tensor> inputs, double timeout_s) {
+  StatusOr<std::vector<at::Tensor>> result = Status::Internal("no answer");
+  {
+    py::gil_scoped_release release;
+    result = dep.Predict(std::move(inputs), DeadlineFrom(timeout_s), PredictCallers::kShareALock);
+  }
+  if (!result.ok()) ThrowStatus(result.status());
+  return std::move(result).value();
+}
+
 py::tuple Converted(const std::vector<at::Tensor>& outputs, const py::handle& convert) {
   py::tuple result(outputs.size());
   for (std::size_t i = 0; i < outputs.size(); ++i) result[i] = convert(ExportTensor(outputs[i]));
@@ -320,14 +333,7 @@ void RegisterDeployment(py::module_& m) {
       .def(
           "predict",
           [](Deployment& self, const py::sequence& inputs, const py::object& convert, double timeout_s) {
-            auto tensors = OwnedTensors(inputs);
-            StatusOr<std::vector<at::Tensor>> result = Status::Internal("no answer");
-            {
-              py::gil_scoped_release release;
-              result = self.Predict(std::move(tensors), DeadlineFrom(timeout_s), PredictCallers::kShareALock);
-            }
-            if (!result.ok()) ThrowStatus(result.status());
-            return Converted(*result, convert);
+            return Converted(PredictReleasingGil(self, OwnedTensors(inputs), timeout_s), convert);
           },
           py::arg("inputs"), py::arg("convert"), py::arg("timeout_s") = 0.0)
       .def(
@@ -336,13 +342,7 @@ void RegisterDeployment(py::module_& m) {
             std::optional<std::vector<at::Tensor>> tensors =
                 TensorsFromPlainArrays(inputs, self.model().signature().inputs.size(), ArrayMemory::kCopy);
             if (!tensors) return py::none();
-            StatusOr<std::vector<at::Tensor>> result = Status::Internal("no answer");
-            {
-              py::gil_scoped_release release;
-              result = self.Predict(std::move(*tensors), DeadlineFrom(timeout_s), PredictCallers::kShareALock);
-            }
-            if (!result.ok()) ThrowStatus(result.status());
-            return NumpyArrays(*result);
+            return NumpyArrays(PredictReleasingGil(self, std::move(*tensors), timeout_s));
           },
           py::arg("inputs"), py::arg("timeout_s") = 0.0,
           "predict() for plain numpy arrays: the flat outputs as numpy arrays, or None when some input "

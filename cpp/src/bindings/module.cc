@@ -52,6 +52,17 @@ LoadOptions MakeLoadOptions(const std::optional<std::string>& signature_json, co
   return options;
 }
 
+// Model::Run with the GIL released; a failure raised as its mlship exception.
+std::vector<at::Tensor> RunReleasingGil(const Model& model, const std::vector<at::Tensor>& inputs) {
+  StatusOr<std::vector<at::Tensor>> outputs = Status::Internal("not run");
+  {
+    py::gil_scoped_release release;
+    outputs = model.Run(inputs);
+  }
+  if (!outputs.ok()) ThrowStatus(outputs.status());
+  return std::move(outputs).value();
+}
+
 std::shared_ptr<Model> Unwrap(StatusOr<std::shared_ptr<Model>> result) {
   if (!result.ok()) ThrowStatus(result.status());
   return std::move(result).value();
@@ -83,15 +94,9 @@ PYBIND11_MODULE(_core, m) {
       .def(
           "run",
           [](const Model& self, const py::sequence& inputs, const py::object& convert) {
-            std::vector<at::Tensor> tensors = TensorsFromPython(inputs, "input");
-            StatusOr<std::vector<at::Tensor>> outputs = Status::Internal("not run");
-            {
-              py::gil_scoped_release release;
-              outputs = self.Run(tensors);
-            }
-            if (!outputs.ok()) ThrowStatus(outputs.status());
-            py::tuple result(outputs->size());
-            for (std::size_t i = 0; i < outputs->size(); ++i) result[i] = convert(ExportTensor((*outputs)[i]));
+            std::vector<at::Tensor> outputs = RunReleasingGil(self, TensorsFromPython(inputs, "input"));
+            py::tuple result(outputs.size());
+            for (std::size_t i = 0; i < outputs.size(); ++i) result[i] = convert(ExportTensor(outputs[i]));
             return result;
           },
           py::arg("inputs"), py::arg("convert"),
@@ -104,13 +109,7 @@ PYBIND11_MODULE(_core, m) {
             std::optional<std::vector<at::Tensor>> tensors =
                 TensorsFromPlainArrays(inputs, self.signature().inputs.size(), ArrayMemory::kView);
             if (!tensors) return py::none();
-            StatusOr<std::vector<at::Tensor>> outputs = Status::Internal("not run");
-            {
-              py::gil_scoped_release release;
-              outputs = self.Run(*tensors);
-            }
-            if (!outputs.ok()) ThrowStatus(outputs.status());
-            return NumpyArrays(*outputs);
+            return NumpyArrays(RunReleasingGil(self, *tensors));
           },
           py::arg("inputs"),
           "run() for plain numpy arrays: the flat outputs as numpy arrays, or None when some input is not a "

@@ -12,49 +12,51 @@ namespace py = pybind11;
 namespace mlship::bindings {
 namespace {
 
-// numpy's type number for each dtype served; nullopt for any other.
+// The dtypes mlship serves, by numpy kind ('b' bool, 'i'/'u' signed and
+// unsigned integers, 'f' floats) and item size: numpy's type numbers for
+// int/long differ between platforms, kind and size do not.
+struct ServedDtype {
+  at::ScalarType type;
+  char kind;
+  py::ssize_t itemsize;
+  py::dtype (*numpy)();
+};
+
+const ServedDtype kServed[] = {
+    {at::kBool, 'b', 1, [] { return py::dtype::of<bool>(); }},
+    {at::kChar, 'i', 1, [] { return py::dtype::of<int8_t>(); }},
+    {at::kShort, 'i', 2, [] { return py::dtype::of<int16_t>(); }},
+    {at::kInt, 'i', 4, [] { return py::dtype::of<int32_t>(); }},
+    {at::kLong, 'i', 8, [] { return py::dtype::of<int64_t>(); }},
+    {at::kByte, 'u', 1, [] { return py::dtype::of<uint8_t>(); }},
+    {at::kUInt16, 'u', 2, [] { return py::dtype::of<uint16_t>(); }},
+    {at::kUInt32, 'u', 4, [] { return py::dtype::of<uint32_t>(); }},
+    {at::kUInt64, 'u', 8, [] { return py::dtype::of<uint64_t>(); }},
+    {at::kHalf, 'f', 2, [] { return py::dtype("float16"); }},
+    {at::kFloat, 'f', 4, [] { return py::dtype::of<float>(); }},
+    {at::kDouble, 'f', 8, [] { return py::dtype::of<double>(); }},
+};
+
+// The tensor dtype for a numpy dtype mlship serves; nullopt for any other.
 std::optional<at::ScalarType> ScalarTypeOf(const py::dtype& dtype) {
   // Byte-swapped data needs numpy's own conversion ('=' native, '|' not applicable).
   const char order = dtype.byteorder();
   constexpr bool little = __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__;
   if (!(order == '=' || order == '|' || (order == '<' && little) || (order == '>' && !little))) return std::nullopt;
-  switch (dtype.num()) {
-    case py::detail::npy_api::NPY_BOOL_: return at::kBool;
-    case py::detail::npy_api::NPY_BYTE_: return at::kChar;
-    case py::detail::npy_api::NPY_UBYTE_: return at::kByte;
-    case py::detail::npy_api::NPY_SHORT_: return at::kShort;
-    case py::detail::npy_api::NPY_USHORT_: return at::kUInt16;
-    case py::detail::npy_api::NPY_FLOAT_: return at::kFloat;
-    case py::detail::npy_api::NPY_DOUBLE_: return at::kDouble;
-    default: break;
-  }
-  // int/long/longlong type numbers differ between platforms: go by kind and size.
   const char kind = dtype.kind();
-  const auto size = dtype.itemsize();
-  if (kind == 'i' && size == 4) return at::kInt;
-  if (kind == 'i' && size == 8) return at::kLong;
-  if (kind == 'u' && size == 4) return at::kUInt32;
-  if (kind == 'u' && size == 8) return at::kUInt64;
-  if (kind == 'f' && size == 2) return at::kHalf;
+  const py::ssize_t itemsize = dtype.itemsize();
+  for (const ServedDtype& served : kServed) {
+    if (served.kind == kind && served.itemsize == itemsize) return served.type;
+  }
   return std::nullopt;
 }
 
+// The numpy dtype for a tensor dtype mlship serves; nullopt for any other.
 std::optional<py::dtype> DtypeOf(at::ScalarType type) {
-  switch (type) {
-    case at::kBool: return py::dtype::of<bool>();
-    case at::kChar: return py::dtype::of<int8_t>();
-    case at::kByte: return py::dtype::of<uint8_t>();
-    case at::kShort: return py::dtype::of<int16_t>();
-    case at::kUInt16: return py::dtype::of<uint16_t>();
-    case at::kInt: return py::dtype::of<int32_t>();
-    case at::kUInt32: return py::dtype::of<uint32_t>();
-    case at::kLong: return py::dtype::of<int64_t>();
-    case at::kUInt64: return py::dtype::of<uint64_t>();
-    case at::kHalf: return py::dtype("float16");
-    case at::kFloat: return py::dtype::of<float>();
-    case at::kDouble: return py::dtype::of<double>();
-    default: return std::nullopt;
+  for (const ServedDtype& served : kServed) {
+    if (served.type == type) return served.numpy();
   }
+  return std::nullopt;
 }
 
 void DeleteTensor(void* tensor) { delete static_cast<at::Tensor*>(tensor); }

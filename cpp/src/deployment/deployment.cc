@@ -225,11 +225,9 @@ void Deployment::Admit(std::vector<at::Tensor> inputs, TensorTask::TimePoint dea
                                            std::move(monitored_done));
   // The batch is formed on this thread when it is ready (no wake-up of the
   // scheduler thread); with run_here it also runs here when an instance is free.
-  Status scheduled =
-      run_here ? batcher_->ScheduleAndDispatch(task, [this](std::unique_ptr<Batch<TensorTask>> batch) {
-        RunHereOrSubmit(std::move(batch));
-      })
-               : batcher_->ScheduleAndDispatch(task);
+  DynamicBatcher<TensorTask>::BatchCallback sink;
+  if (run_here) sink = [this](std::unique_ptr<Batch<TensorTask>> batch) { RunHereOrSubmit(std::move(batch)); };
+  Status scheduled = batcher_->ScheduleAndDispatch(task, sink);
   if (!scheduled.ok()) task->Fail(scheduled);
 }
 

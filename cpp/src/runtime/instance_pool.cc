@@ -9,7 +9,6 @@
 namespace mlship {
 namespace {
 
-// The usable core count; hardware_concurrency() may report 0 when unknown.
 // Tells the CPU this is a spin-wait loop (saves power, yields to a sibling
 // hyper-thread).
 inline void CpuRelax() {
@@ -20,6 +19,7 @@ inline void CpuRelax() {
 #endif
 }
 
+// The usable core count; hardware_concurrency() may report 0 when unknown.
 int CoreCount() { return std::max(1, static_cast<int>(std::thread::hardware_concurrency())); }
 
 }  // namespace

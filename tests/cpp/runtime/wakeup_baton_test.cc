@@ -141,6 +141,15 @@ void MakeHold(TestThread& holder, const std::shared_ptr<WakeupBaton>& baton) {
   EXPECT_EQ(baton->num_lined_up(), 0u);
 }
 
+// Starts a call waiting on `caller`'s thread and answers it from this
+// thread, as a worker would. The future is ready once the caller is woken.
+std::future<void> WaitThenAnswer(TestThread& caller, const std::shared_ptr<WakeupBaton>& baton) {
+  auto waiter = std::make_shared<Waiter>();
+  std::future<void> woken = caller.Run([baton, waiter] { baton->Wait(*waiter); });
+  baton->Answered(waiter);
+  return woken;
+}
+
 TEST(WakeupBatonOptionsTest, DefaultsAreValid) {
   WakeupBatonOptions options;
   EXPECT_TRUE(options.Validate().ok());
@@ -165,9 +174,7 @@ TEST(WakeupBatonOptionsTest, RejectsOutOfRangeValuesNamingThem) {
 TEST(WakeupBatonTest, AnAnswerWithNoHolderWakesItsWaiterAtOnce) {
   auto baton = Make(WakeupBatonOptions{});
   TestThread caller;
-  auto waiter = std::make_shared<Waiter>();
-  std::future<void> woken = caller.Run([&] { baton->Wait(*waiter); });
-  baton->Answered(waiter);  // from this thread, as a worker would
+  std::future<void> woken = WaitThenAnswer(caller, baton);
   AwaitOrAbort(woken, "Wait after an answer with no holder");
   EXPECT_EQ(baton->num_lined_up(), 0u);
 
@@ -187,9 +194,7 @@ TEST(WakeupBatonTest, AnAnswerWhileTheHolderKeepsTheBatonLinesUpUntilTheHolderAr
   MakeHold(holder, baton);
 
   TestThread caller;
-  auto waiter = std::make_shared<Waiter>();
-  std::future<void> woken = caller.Run([&] { baton->Wait(*waiter); });
-  baton->Answered(waiter);
+  std::future<void> woken = WaitThenAnswer(caller, baton);
   EXPECT_EQ(baton->num_lined_up(), 1u);
   EXPECT_TRUE(StillPending(woken));
 
@@ -207,9 +212,7 @@ TEST(WakeupBatonTest, WatchdogHandsTheBatonOnWhenTheHolderNeverComesBack) {
   MakeHold(holder, baton);  // and never calls again
 
   TestThread caller;
-  auto waiter = std::make_shared<Waiter>();
-  std::future<void> woken = caller.Run([&] { baton->Wait(*waiter); });
-  baton->Answered(waiter);
+  std::future<void> woken = WaitThenAnswer(caller, baton);
   AwaitOrAbort(woken, "Wait of a caller behind a holder that never came back");
   EXPECT_EQ(baton->num_lined_up(), 0u);
 }
@@ -220,9 +223,7 @@ TEST(WakeupBatonTest, AHolderThreadThatExitsPassesTheBatonOn) {
   MakeHold(holder, baton);
 
   TestThread caller;
-  auto waiter = std::make_shared<Waiter>();
-  std::future<void> woken = caller.Run([&] { baton->Wait(*waiter); });
-  baton->Answered(waiter);
+  std::future<void> woken = WaitThenAnswer(caller, baton);
   EXPECT_EQ(baton->num_lined_up(), 1u);
   EXPECT_TRUE(StillPending(woken));
 

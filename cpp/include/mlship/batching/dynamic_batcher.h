@@ -201,21 +201,25 @@ class DynamicBatcher {
       typename internal::Queue<TaskT>::TaskList expired;
       std::unique_ptr<Batch<TaskT>> batch = queue_.MaybeFormBatch(clock_->Now(), &expired);
       if (batch != nullptr || !expired.empty()) {
-        lock.unlock();
-        FailExpired(expired);
-        if (batch != nullptr) sink(std::move(batch));
-        lock.lock();
+        DeliverUnlocked(lock, expired, std::move(batch), sink);
         has_capacity = !can_accept_ || can_accept_();
       }
     }
     if (sleeping_ && (stopping_ || WakeupTimeLocked(!has_capacity) < sleeping_until_)) cv_.notify_one();
   }
 
-  static void FailExpired(typename internal::Queue<TaskT>::TaskList& expired) {
+  // Fails `expired` and hands `batch` (if any) to `sink`, with mu_ released
+  // meanwhile: that is user code. REQUIRES mu_ held by `lock`; held again on
+  // return.
+  static void DeliverUnlocked(std::unique_lock<std::mutex>& lock, typename internal::Queue<TaskT>::TaskList& expired,
+                              std::unique_ptr<Batch<TaskT>> batch, const BatchCallback& sink) {
+    lock.unlock();
     for (auto& task : expired) {
       task->Fail(Status::DeadlineExceeded("the request's deadline passed while it waited in the batch queue"));
     }
     expired.clear();
+    if (batch != nullptr) sink(std::move(batch));
+    lock.lock();
   }
 
   // The scheduler thread: forms batches when the consumer can take them,
@@ -235,11 +239,7 @@ class DynamicBatcher {
         queue_.RemoveExpired(now, &expired);
       }
       if (batch != nullptr || !expired.empty()) {
-        // User code (Fail, the callback) runs without our lock.
-        lock.unlock();
-        FailExpired(expired);
-        if (batch != nullptr) on_batch_(std::move(batch));
-        lock.lock();
+        DeliverUnlocked(lock, expired, std::move(batch), on_batch_);
         continue;
       }
       if (stopping_ && queue_.empty()) break;
