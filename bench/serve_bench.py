@@ -4,8 +4,9 @@ All three serve the digits MLP (64-256-256-10) from one TorchScript file and spe
 KServe v2 JSON. `wrk` (Debian) drives each at concurrency 1, 8, 32 and 64, in one run, with
 one row per request. Printed: requests/s, p50 and p99 latency, and mlship's ratios. Then the
 in-process throughput of 16 Python threads calling `dep.predict` vs the same threads calling
-the TorchScript module (and calling the mlship.Model directly, with no batcher), mlship's throughput with monitoring off vs on (interleaved rounds,
-see monitor_bench.py), and the mlship server's memory after ~10k and ~500k requests.
+the TorchScript module (and calling the mlship.Model directly, with no batcher), the same at
+1, 2 and 4 threads, mlship's throughput with monitoring off vs on (interleaved rounds, see
+monitor_bench.py), and the mlship server's memory after ~10k and ~500k requests.
 
 The baselines are what a careful user writes: 2 workers (2 cores), one torch thread each,
 the model loaded once per worker, `no_grad`. wrk runs on the same 2-core machine, so absolute
