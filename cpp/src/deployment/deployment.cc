@@ -140,7 +140,6 @@ StatusOr<std::vector<at::Tensor>> Deployment::Predict(std::vector<at::Tensor> in
   } in_flight{predicts_in_flight_};
   if (callers == PredictCallers::kShareALock) {
     std::call_once(baton_once_, [this] { baton_ = WakeupBaton::Create(WakeupBatonOptions{}).value(); });
-    WakeupBaton::Arrive();
     struct Call {
       WakeupBaton::Waiter waiter;
       StatusOr<std::vector<at::Tensor>> result = Status::Internal("no answer");
@@ -159,6 +158,14 @@ StatusOr<std::vector<at::Tensor>> Deployment::Predict(std::vector<at::Tensor> in
             baton->Answered(std::shared_ptr<WakeupBaton::Waiter>(call, &call->waiter));
           },
           /*run_here=*/alone);
+    // Queue first, then pass the baton. The caller woken by the pass often
+    // preempts this thread at once (0.4 involuntary context switches per
+    // call, measured), so a call queued after the pass reached the worker
+    // only when this thread next ran: smaller batches. Measured with 16 Python threads on 2 cores:
+    // 78k calls/s passing first, 110k queueing first. If this call is
+    // answered before the pass, it lines up behind its own thread, and the
+    // pass hands the baton on in answer order.
+    WakeupBaton::Arrive();
     if (!call->answered_here) baton->Wait(call->waiter);
     return std::move(call->result);
   }

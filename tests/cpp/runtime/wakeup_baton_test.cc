@@ -206,6 +206,49 @@ TEST(WakeupBatonTest, AnAnswerWhileTheHolderKeepsTheBatonLinesUpUntilTheHolderAr
   EXPECT_EQ(baton->num_lined_up(), 0u);
 }
 
+// Deployment::Predict queues its call before it arrives, so a holder's own
+// call may be answered while it still holds the baton: the answer lines up
+// behind the holder itself, and the holder's Arrive hands the baton to it.
+TEST(WakeupBatonTest, AHolderAnsweredBeforeItArrivesIsWokenByItsOwnArrive) {
+  auto baton = Make(Options(std::chrono::hours(1), std::chrono::seconds(1)));
+  TestThread holder;
+  MakeHold(holder, baton);
+
+  auto own = std::make_shared<Waiter>();
+  baton->Answered(own);  // the holder's next call, answered at once
+  EXPECT_EQ(baton->num_lined_up(), 1u);
+  std::future<void> returned = holder.Run([&] {
+    WakeupBaton::Arrive();
+    baton->Wait(*own);
+  });
+  AwaitOrAbort(returned, "the holder's Wait for its own answer after its Arrive");
+  EXPECT_EQ(baton->num_lined_up(), 0u);
+}
+
+// Same, with another caller answered first: the baton goes in answer order,
+// to that caller, which passes it on as it returns (it does not call in a
+// loop), and then to the holder.
+TEST(WakeupBatonTest, AHolderAnsweredBeforeItArrivesWaitsForThoseAnsweredEarlier) {
+  auto baton = Make(Options(std::chrono::hours(1), std::chrono::seconds(1)));
+  TestThread holder;
+  MakeHold(holder, baton);
+
+  TestThread caller;
+  std::future<void> caller_woken = WaitThenAnswer(caller, baton);
+  auto own = std::make_shared<Waiter>();
+  baton->Answered(own);
+  EXPECT_EQ(baton->num_lined_up(), 2u);
+  EXPECT_TRUE(StillPending(caller_woken));
+
+  std::future<void> returned = holder.Run([&] {
+    WakeupBaton::Arrive();
+    baton->Wait(*own);
+  });
+  AwaitOrAbort(caller_woken, "Wait of the caller answered first");
+  AwaitOrAbort(returned, "the holder's Wait, behind the caller answered first");
+  EXPECT_EQ(baton->num_lined_up(), 0u);
+}
+
 TEST(WakeupBatonTest, WatchdogHandsTheBatonOnWhenTheHolderNeverComesBack) {
   auto baton = Make(Options(microseconds(1000), std::chrono::seconds(1)));
   TestThread holder;
@@ -270,9 +313,10 @@ TEST(WakeupBatonStressTest, ManyLoopingCallersAllComplete) {
     callers.push_back(std::make_unique<TestThread>());
     finished.push_back(callers.back()->Run([&] {
       for (int i = 0; i < kCallsEach; ++i) {
-        WakeupBaton::Arrive();
+        // In Deployment::Predict's order: queue the call, then arrive.
         auto waiter = std::make_shared<Waiter>();
         answerer.Run([&baton, waiter] { baton->Answered(waiter); });
+        WakeupBaton::Arrive();
         baton->Wait(*waiter);
         calls_done.fetch_add(1);
       }

@@ -86,9 +86,10 @@ class WakeupBaton : public std::enable_shared_from_this<WakeupBaton> {
   WakeupBaton(const WakeupBaton&) = delete;
   WakeupBaton& operator=(const WakeupBaton&) = delete;
 
-  // Called by a thread about to make a call, after it let go of the shared
-  // lock: passes on the baton it holds, if any (of any WakeupBaton), and
-  // notes how soon it came back.
+  // Called by a thread making a call, after it let go of the shared lock and
+  // queued the call, just before its Wait(): passes on the baton it holds, if
+  // any (of any WakeupBaton), and notes how soon it came back. The call may
+  // be answered before this; it then waits in line like any other.
   static void Arrive();
 
   // Called once per call, from any thread, when `waiter`'s answer is stored:
