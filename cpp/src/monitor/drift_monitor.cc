@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "mlship/monitor/prometheus.h"
+#include "mlship/thread_name.h"
 
 namespace mlship::monitor {
 namespace {
@@ -68,7 +69,10 @@ DriftMonitor::DriftMonitor(ReferenceProfile profile, DriftMonitorOptions options
       window_(static_cast<size_t>(options_.window_size * num_features_)),
       was_drifted_(static_cast<size_t>(num_features_), false) {
   // Every member is initialised by now, so the thread may run Compute().
-  if (options_.check_interval.count() > 0) timer_ = std::thread([this] { TimerLoop(); });
+  if (options_.check_interval.count() > 0) {
+    timer_ = std::thread([this] { TimerLoop(); });
+    NameThread(timer_, "mlship-drift");
+  }
 }
 
 DriftMonitor::~DriftMonitor() {

@@ -6,6 +6,8 @@
 #include <iostream>
 #include <sstream>
 
+#include "mlship/thread_name.h"
+
 namespace mlship::monitor {
 namespace {
 
@@ -68,6 +70,7 @@ StatusOr<std::unique_ptr<ModelMonitor>> ModelMonitor::Create(ModelMonitorOptions
   ASSIGN_OR_RETURN(monitor->latency_, LatencyWindow::Create(window));
   monitor->snapshots_.push_back(monitor->Take(monitor->started_));
   monitor->thread_ = std::thread([m = monitor.get()] { m->Loop(); });
+  NameThread(monitor->thread_, "mlship-monitor");
   return monitor;
 }
 

@@ -6,6 +6,8 @@
 #include <string>
 #include <utility>
 
+#include "mlship/thread_name.h"
+
 namespace mlship {
 namespace {
 
@@ -55,6 +57,7 @@ StatusOr<std::unique_ptr<InstancePool>> InstancePool::Create(const InstancePoolO
   auto hook = std::make_shared<const WorkerStartHook>(std::move(on_worker_start));
   for (int i = 0; i < options.instances; ++i) {
     pool->workers_.emplace_back([raw = pool.get(), i, hook] { raw->WorkerLoop(i, *hook); });
+    NameThread(pool->workers_.back(), "mlship-worker" + std::to_string(i));
   }
   std::unique_lock<std::mutex> lock(pool->mu_);
   pool->started_cv_.wait(lock, [&] { return pool->started_ == options.instances; });

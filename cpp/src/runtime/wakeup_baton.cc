@@ -5,6 +5,8 @@
 #include <string>
 #include <utility>
 
+#include "mlship/thread_name.h"
+
 namespace mlship {
 
 using SteadyClock = std::chrono::steady_clock;
@@ -49,6 +51,7 @@ StatusOr<std::shared_ptr<WakeupBaton>> WakeupBaton::Create(const WakeupBatonOpti
   RETURN_IF_ERROR(options.Validate());
   std::shared_ptr<WakeupBaton> baton(new WakeupBaton(options));
   baton->watchdog_ = std::thread([raw = baton.get()] { raw->WatchdogLoop(); });
+  NameThread(baton->watchdog_, "mlship-baton");
   return baton;
 }
 

@@ -12,6 +12,7 @@
 #include <boost/asio/ip/address.hpp>
 
 #include "listener.h"
+#include "mlship/thread_name.h"
 #include "server_state.h"
 #include "session.h"
 
@@ -64,7 +65,10 @@ Status HttpServer::Start() {
   threads_->work.emplace(asio::make_work_guard(state_->io));
   listener_->Start();
   threads_->running = state_->options.io_threads;
-  for (int i = 0; i < state_->options.io_threads; ++i) threads_->threads.emplace_back([this] { RunIoThread(); });
+  for (int i = 0; i < state_->options.io_threads; ++i) {
+    threads_->threads.emplace_back([this] { RunIoThread(); });
+    NameThread(threads_->threads.back(), "mlship-http");
+  }
   return Status::Ok();
 }
 

@@ -17,6 +17,7 @@
 #include "mlship/batching/internal/queue.h"
 #include "mlship/batching/task.h"
 #include "mlship/status.h"
+#include "mlship/thread_name.h"
 
 namespace mlship {
 
@@ -81,6 +82,7 @@ class DynamicBatcher {
     std::unique_ptr<DynamicBatcher> batcher(
         new DynamicBatcher(options, clock, std::move(on_batch), std::move(can_accept)));
     batcher->scheduler_ = std::thread([raw = batcher.get()] { raw->SchedulerLoop(); });
+    NameThread(batcher->scheduler_, "mlship-batcher");
     return batcher;
   }
 
