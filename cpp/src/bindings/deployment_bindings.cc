@@ -76,12 +76,6 @@ std::vector<at::Tensor> PredictReleasingGil(Deployment& dep, std::vector<at::Ten
   return std::move(result).value();
 }
 
-py::tuple Converted(const std::vector<at::Tensor>& outputs, const py::handle& convert) {
-  py::tuple result(outputs.size());
-  for (std::size_t i = 0; i < outputs.size(); ++i) result[i] = convert(ExportTensor(outputs[i]));
-  return result;
-}
-
 // Destroys a deployment with the GIL released: its threads (workers
 // answering submit() futures, the monitor delivering alerts) may need the
 // GIL to finish, and the destructor joins them.
@@ -333,7 +327,7 @@ void RegisterDeployment(py::module_& m) {
       .def(
           "predict",
           [](Deployment& self, const py::sequence& inputs, const py::object& convert, double timeout_s) {
-            return Converted(PredictReleasingGil(self, OwnedTensors(inputs), timeout_s), convert);
+            return ExportTensors(PredictReleasingGil(self, OwnedTensors(inputs), timeout_s), convert);
           },
           py::arg("inputs"), py::arg("convert"), py::arg("timeout_s") = 0.0)
       .def(
@@ -361,7 +355,7 @@ void RegisterDeployment(py::module_& m) {
                           py::tuple pair = py::reinterpret_borrow<py::tuple>(ref->get());
                           try {
                             if (r.ok()) {
-                              pair[1](py::none(), Converted(*r, pair[0]));
+                              pair[1](py::none(), ExportTensors(*r, pair[0]));
                             } else {
                               pair[1](ExceptionFor(r.status()), py::none());
                             }

@@ -85,6 +85,12 @@ at::Tensor TensorFromPython(const py::handle& obj, const std::string& what) {
 
 py::object ExportTensor(const at::Tensor& tensor) { return py::cast(ExportedTensor(tensor)); }
 
+py::tuple ExportTensors(const std::vector<at::Tensor>& tensors, const py::handle& convert) {
+  py::tuple result(tensors.size());
+  for (std::size_t i = 0; i < tensors.size(); ++i) result[i] = convert(ExportTensor(tensors[i]));
+  return result;
+}
+
 void RegisterDLPack(py::module_& m) {
   py::class_<ExportedTensor>(m, "_ExportedTensor")
       .def(

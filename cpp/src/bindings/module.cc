@@ -94,10 +94,7 @@ PYBIND11_MODULE(_core, m) {
       .def(
           "run",
           [](const Model& self, const py::sequence& inputs, const py::object& convert) {
-            std::vector<at::Tensor> outputs = RunReleasingGil(self, TensorsFromPython(inputs, "input"));
-            py::tuple result(outputs.size());
-            for (std::size_t i = 0; i < outputs.size(); ++i) result[i] = convert(ExportTensor(outputs[i]));
-            return result;
+            return ExportTensors(RunReleasingGil(self, TensorsFromPython(inputs, "input")), convert);
           },
           py::arg("inputs"), py::arg("convert"),
           "Runs the model on DLPack-capable inputs; each flat output is passed through `convert` "

@@ -150,6 +150,17 @@ std::future<void> WaitThenAnswer(TestThread& caller, const std::shared_ptr<Wakeu
   return woken;
 }
 
+// Runs the holder's next call on its thread, in Deployment::Predict's order
+// for a call already answered: arrive (passing the baton on), then wait for
+// `own`. The future is ready once that Wait returns.
+std::future<void> ArriveThenWait(TestThread& holder, const std::shared_ptr<WakeupBaton>& baton,
+                                 const std::shared_ptr<Waiter>& own) {
+  return holder.Run([baton, own] {
+    WakeupBaton::Arrive();
+    baton->Wait(*own);
+  });
+}
+
 TEST(WakeupBatonOptionsTest, DefaultsAreValid) {
   WakeupBatonOptions options;
   EXPECT_TRUE(options.Validate().ok());
@@ -217,10 +228,7 @@ TEST(WakeupBatonTest, AHolderAnsweredBeforeItArrivesIsWokenByItsOwnArrive) {
   auto own = std::make_shared<Waiter>();
   baton->Answered(own);  // the holder's next call, answered at once
   EXPECT_EQ(baton->num_lined_up(), 1u);
-  std::future<void> returned = holder.Run([&] {
-    WakeupBaton::Arrive();
-    baton->Wait(*own);
-  });
+  std::future<void> returned = ArriveThenWait(holder, baton, own);
   AwaitOrAbort(returned, "the holder's Wait for its own answer after its Arrive");
   EXPECT_EQ(baton->num_lined_up(), 0u);
 }
@@ -240,10 +248,7 @@ TEST(WakeupBatonTest, AHolderAnsweredBeforeItArrivesWaitsForThoseAnsweredEarlier
   EXPECT_EQ(baton->num_lined_up(), 2u);
   EXPECT_TRUE(StillPending(caller_woken));
 
-  std::future<void> returned = holder.Run([&] {
-    WakeupBaton::Arrive();
-    baton->Wait(*own);
-  });
+  std::future<void> returned = ArriveThenWait(holder, baton, own);
   AwaitOrAbort(caller_woken, "Wait of the caller answered first");
   AwaitOrAbort(returned, "the holder's Wait, behind the caller answered first");
   EXPECT_EQ(baton->num_lined_up(), 0u);

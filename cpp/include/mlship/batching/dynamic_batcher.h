@@ -33,9 +33,9 @@ namespace mlship {
 // small ones (Triton's dynamic batcher behaves the same way). The consumer
 // must call NotifyCapacity() or DispatchReady() whenever capacity may have
 // come back (e.g. from InstancePool's capacity listener, after each work
-// item): the scheduler does not poll. The callback must account for the batch synchronously (e.g.
-// InstancePool::Submit), so that can_accept() reflects it when the scheduler
-// next asks. Deadlines are enforced while waiting for capacity too. Without
+// item): the scheduler does not poll. The callback must account for the
+// batch synchronously (e.g. InstancePool::Submit), so that can_accept()
+// reflects it when the scheduler next asks. Deadlines are enforced while waiting for capacity too. Without
 // `can_accept` the consumer is assumed to always have room.
 //
 // Typical wiring. Tear down in this order: batcher->Stop(true) (hands the

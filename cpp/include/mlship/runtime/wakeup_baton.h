@@ -44,8 +44,8 @@ struct WakeupBatonOptions {
 // small machine those switches, not the model, bound the calls per second.
 //
 // How. Answered callers line up behind a baton. Only the holder is awake;
-// when it next calls (having let go of the GIL), it passes the baton to the
-// first answered caller, who finds the GIL free. A holder that calls again
+// when it next calls (having let go of the GIL and queued the call), it
+// passes the baton to the first answered caller, who finds the GIL free. A holder that calls again
 // only after a while passes the baton as its call returns instead (see
 // keep_if_back_within), and one that keeps it but does not come back (it
 // went off to do something else) loses it to the watchdog thread after
