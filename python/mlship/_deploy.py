@@ -256,6 +256,7 @@ def deploy(
     monitoring: bool = True,
     stats_window_s: int = 60,
     classifier: bool | None = None,
+    sched_batch_callers: bool = True,
 ) -> Deployment:
     """Serves ``model`` with a dynamic batcher on native threads and a KServe v2 HTTP server.
 
@@ -318,6 +319,12 @@ def deploy(
         None (default) decides from the model: one floating-point output shaped
         ``[rows, classes]`` with at least 2 classes, and one input. True insists (an error
         if the model does not fit; with several outputs the first is used); False turns it off.
+    sched_batch_callers : bool
+        Linux: a thread found calling :meth:`Deployment.predict` in a tight loop runs under
+        ``SCHED_BATCH`` while it does, and goes back to ``SCHED_OTHER`` at its first call after
+        a pause, so the threads waking one another do not preempt each other (about 17% more
+        calls/s with 16 threads on 2 cores). Threads under any other policy are left alone.
+        Default True; False never touches a caller's scheduling (docs/serving.md).
 
     Examples
     --------
@@ -361,6 +368,7 @@ def deploy(
         "monitoring": monitoring,
         "stats_window_s": stats_window_s,
         "classifier": classifier,
+        "sched_batch_callers": bool(sched_batch_callers),
         "on_alert": on_alert,
         "slo": slo.as_options() if slo is not None else None,
         "fallback": fallback._core if fallback is not None else None,

@@ -8,7 +8,9 @@ check the answers and the caller's state, not the speed.
 from __future__ import annotations
 
 import concurrent.futures
+import os
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -110,3 +112,50 @@ def test_one_thread_predicting_in_a_loop_gets_each_answer(dep, rows, expected):
         out = dep.predict(rows[start : start + n], timeout=30)
         assert out.shape == (n, 4)
         np.testing.assert_allclose(out, expected[start : start + n], rtol=1e-5, atol=1e-5, err_msg=f"call {r}")
+
+
+def _policies_seen(dep, rows, threads: int = 4, calls: int = 300, start_policy: int = os.SCHED_OTHER):
+    """Each thread's scheduling policies while calling predict in a loop, and its policy
+    after one more call made after a pause."""
+    start = threading.Barrier(threads)
+
+    def caller(t: int) -> tuple[set[int], int]:
+        os.sched_setscheduler(0, start_policy, os.sched_param(0))
+        start.wait(timeout=30)
+        seen = set()
+        for i in range(calls):
+            dep.predict(rows[i % len(rows) : i % len(rows) + 1], timeout=30)
+            seen.add(os.sched_getscheduler(0))  # pid 0: this thread
+        start.wait(timeout=30)
+        time.sleep(0.05)  # far longer than the 200 us that counts as a loop
+        dep.predict(rows[:1], timeout=30)
+        return seen, os.sched_getscheduler(0)
+
+    pool = concurrent.futures.ThreadPoolExecutor(threads)
+    try:
+        return [f.result(timeout=120) for f in [pool.submit(caller, t) for t in range(threads)]]
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
+def test_threads_predicting_in_a_loop_run_under_sched_batch_until_they_pause(dep, rows):
+    assert dep.settings["sched_batch_callers"] is True
+    results = _policies_seen(dep, rows)
+    # Some calls find another in flight and wait for their answer: those threads go to
+    # SCHED_BATCH while they loop, and every thread is back under SCHED_OTHER after the pause.
+    assert any(os.SCHED_BATCH in seen for seen, _ in results), results
+    assert all(seen <= {os.SCHED_OTHER, os.SCHED_BATCH} for seen, _ in results), results
+    assert [after for _, after in results] == [os.SCHED_OTHER] * len(results)
+
+
+def test_a_policy_the_caller_chose_is_left_alone(dep, rows):
+    results = _policies_seen(dep, rows, threads=2, calls=100, start_policy=os.SCHED_IDLE)
+    assert results == [({os.SCHED_IDLE}, os.SCHED_IDLE)] * 2
+
+
+def test_sched_batch_callers_false_never_touches_the_callers(net, rows):
+    model = mlship.load(net, example_inputs=torch.zeros(1, FEATURES))
+    with mlship.deploy(model, http=False, sched_batch_callers=False) as d:
+        assert d.settings["sched_batch_callers"] is False
+        results = _policies_seen(d, rows)
+    assert results == [({os.SCHED_OTHER}, os.SCHED_OTHER)] * len(results)

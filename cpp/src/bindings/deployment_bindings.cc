@@ -290,6 +290,7 @@ DeploymentHolder Create(std::shared_ptr<Model> model, const py::dict& kw) {
   Take(get, "preferred_batch_sizes", o.batcher.preferred_batch_sizes);
   Take(get, "instances", o.pool.instances);
   Take(get, "intra_op_threads", o.pool.intra_op_threads);
+  Take(get, "sched_batch_callers", o.caller_wakeup.batch_policy_while_looping);
   ApplyMonitorOptions(get, o);
   std::shared_ptr<Model> fallback;
   if (!get("fallback").is_none()) fallback = get("fallback").cast<std::shared_ptr<Model>>();
@@ -322,6 +323,7 @@ void RegisterDeployment(py::module_& m) {
         s["instances"] = o.pool.instances;
         s["intra_op_threads"] = o.pool.intra_op_threads;
         s["auth"] = !o.http.token.empty();
+        s["sched_batch_callers"] = o.caller_wakeup.batch_policy_while_looping;
         return s;
       })
       .def(

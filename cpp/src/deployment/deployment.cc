@@ -58,6 +58,7 @@ StatusOr<std::unique_ptr<Deployment>> Deployment::Create(std::shared_ptr<Model> 
   RETURN_IF_ERROR(ValidateName("the model version", options.version));
   RETURN_IF_ERROR(options.batcher.Validate());
   RETURN_IF_ERROR(options.pool.Validate());
+  RETURN_IF_ERROR(options.caller_wakeup.Validate());
   if (options.serve_http) RETURN_IF_ERROR(serving::ValidateHttpServerOptions(options.http));
 
   std::unique_ptr<Deployment> dep(new Deployment(std::move(model), std::move(options)));
@@ -139,7 +140,7 @@ StatusOr<std::vector<at::Tensor>> Deployment::Predict(std::vector<at::Tensor> in
     ~InFlight() { count.fetch_sub(1, std::memory_order_relaxed); }
   } in_flight{predicts_in_flight_};
   if (callers == PredictCallers::kShareALock) {
-    std::call_once(baton_once_, [this] { baton_ = WakeupBaton::Create(WakeupBatonOptions{}).value(); });
+    std::call_once(baton_once_, [this] { baton_ = WakeupBaton::Create(options_.caller_wakeup).value(); });
     struct Call {
       WakeupBaton::Waiter waiter;
       StatusOr<std::vector<at::Tensor>> result = Status::Internal("no answer");

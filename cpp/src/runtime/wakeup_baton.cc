@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "mlship/thread_name.h"
+#include "mlship/thread_policy.h"
 
 namespace mlship {
 
@@ -20,12 +21,34 @@ struct BatonHolder {
   SteadyClock::time_point returned{};
   // How long after that it arrived for its next call; max() when unknown.
   SteadyClock::duration back_after = SteadyClock::duration::max();
+  // Whether this record switched the thread to SCHED_BATCH, or found it
+  // under a policy it must leave alone, since the thread began calling in a
+  // loop (WakeupBatonOptions::batch_policy_while_looping).
+  enum class Policy { kUntouched, kSwitchedToBatch, kNotOurs } policy = Policy::kUntouched;
+  // The keep_if_back_within of the baton that set `policy`: a call that
+  // arrives later than this after the previous one ends the loop.
+  SteadyClock::duration loop_gap = SteadyClock::duration::zero();
 
   // Passes on the baton held, if any.
   void PassOn() {
     std::shared_ptr<WakeupBaton> held = baton.lock();
     baton.reset();
     if (held != nullptr) held->Pass(token);
+  }
+  // The thread calls in a loop: switches it to SCHED_BATCH (one system call
+  // per loop, none per call). Called from Wait, where it matters: a call
+  // answered on its own thread never waits.
+  void StartLoop(SteadyClock::duration gap) {
+    if (policy != Policy::kUntouched) return;
+    policy = SwitchThisThreadToBatchPolicy() ? Policy::kSwitchedToBatch : Policy::kNotOurs;
+    loop_gap = gap;
+  }
+  // Back to SCHED_OTHER once a call comes after a pause. Called from
+  // Arrive, which every call makes.
+  void EndLoopIfPaused() {
+    if (policy == Policy::kUntouched || back_after < loop_gap) return;
+    if (policy == Policy::kSwitchedToBatch) SwitchThisThreadBackFromBatchPolicy();
+    policy = Policy::kUntouched;
   }
   // A thread that exits holding the baton passes it on.
   ~BatonHolder() { PassOn(); }
@@ -76,6 +99,7 @@ WakeupBaton::~WakeupBaton() {
 void WakeupBaton::Arrive() {
   BatonHolder& me = this_thread_holder;
   if (me.returned != SteadyClock::time_point{}) me.back_after = SteadyClock::now() - me.returned;
+  me.EndLoopIfPaused();
   me.PassOn();
 }
 
@@ -105,7 +129,9 @@ void WakeupBaton::Wait(Waiter& waiter) {
   }
   BatonHolder& me = this_thread_holder;
   me.PassOn();  // a baton kept from another WakeupBaton, if Arrive() was skipped
-  if (me.back_after < options_.keep_if_back_within) {
+  const bool looping = me.back_after < options_.keep_if_back_within;
+  if (looping && options_.batch_policy_while_looping) me.StartLoop(options_.keep_if_back_within);
+  if (looping) {
     // Calls in a loop: keep the baton, pass it on when next arriving.
     me.baton = weak_from_this();
     me.token = waiter.token_;

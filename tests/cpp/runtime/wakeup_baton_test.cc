@@ -22,11 +22,13 @@
 #include <future>
 #include <memory>
 #include <mutex>
+#include <sched.h>
 #include <thread>
 #include <utility>
 #include <vector>
 
 #include "batching/test_task.h"
+#include "mlship/thread_policy.h"
 
 namespace mlship {
 namespace {
@@ -166,6 +168,7 @@ TEST(WakeupBatonOptionsTest, DefaultsAreValid) {
   EXPECT_TRUE(options.Validate().ok());
   EXPECT_EQ(options.watchdog_period, microseconds(500));
   EXPECT_EQ(options.keep_if_back_within, microseconds(200));
+  EXPECT_TRUE(options.batch_policy_while_looping);
   EXPECT_TRUE(Options(microseconds(1), microseconds(0)).Validate().ok());
 }
 
@@ -300,6 +303,59 @@ TEST(WakeupBatonTest, DestroyingTheBatonWakesCallersInLine) {
   baton.reset();  // the holder's thread keeps only a weak reference
   AwaitOrAbort(woken, "Wait of a caller in line when the baton was destroyed");
   EXPECT_EQ(other->num_lined_up(), 0u);
+}
+
+// Makes calls on `caller`'s thread, one per pause: waits the pause, then
+// arrives, is answered (by nobody else, so at once) and waits, in
+// Predict's order. Returns the thread's scheduling policy after each call.
+std::vector<int> PoliciesAfterCalls(TestThread& caller, const std::shared_ptr<WakeupBaton>& baton,
+                                    const std::vector<std::chrono::milliseconds>& pauses, int start_policy = SCHED_OTHER) {
+  std::vector<int> policies;
+  std::future<void> done = caller.Run([&] {
+    const sched_param param{};
+    ASSERT_EQ(sched_setscheduler(0, start_policy, &param), 0);
+    for (const auto pause : pauses) {
+      std::this_thread::sleep_for(pause);
+      WakeupBaton::Arrive();
+      auto waiter = std::make_shared<Waiter>();
+      baton->Answered(waiter);
+      baton->Wait(*waiter);
+      policies.push_back(ThisThreadPolicy());
+    }
+  });
+  AwaitOrAbort(done, "the caller's calls");
+  return policies;
+}
+
+// A caller that comes straight back runs under SCHED_BATCH, so its wake-up
+// does not preempt the thread that passed it the baton; after a pause it is
+// back under SCHED_OTHER.
+TEST(WakeupBatonPolicyTest, ACallerInALoopRunsUnderBatchUntilItPauses) {
+  auto baton = Make(Options(std::chrono::hours(1), std::chrono::milliseconds(50)));
+  TestThread caller;
+  using std::chrono::milliseconds;
+  // The first call has no previous one: not (yet) a loop.
+  EXPECT_EQ(PoliciesAfterCalls(caller, baton, {milliseconds(0), milliseconds(0), milliseconds(0), milliseconds(120)}),
+            (std::vector<int>{SCHED_OTHER, SCHED_BATCH, SCHED_BATCH, SCHED_OTHER}));
+}
+
+TEST(WakeupBatonPolicyTest, WithTheOptionOffCallersKeepTheirPolicy) {
+  WakeupBatonOptions options = Options(std::chrono::hours(1), std::chrono::milliseconds(50));
+  options.batch_policy_while_looping = false;
+  auto baton = Make(options);
+  TestThread caller;
+  using std::chrono::milliseconds;
+  EXPECT_EQ(PoliciesAfterCalls(caller, baton, {milliseconds(0), milliseconds(0), milliseconds(0)}),
+            (std::vector<int>{SCHED_OTHER, SCHED_OTHER, SCHED_OTHER}));
+}
+
+TEST(WakeupBatonPolicyTest, ACallerUnderAPolicyItsOwnerChoseIsLeftAlone) {
+  auto baton = Make(Options(std::chrono::hours(1), std::chrono::milliseconds(50)));
+  TestThread caller;
+  using std::chrono::milliseconds;
+  EXPECT_EQ(PoliciesAfterCalls(caller, baton, {milliseconds(0), milliseconds(0), milliseconds(120), milliseconds(0)},
+                               SCHED_IDLE),
+            (std::vector<int>{SCHED_IDLE, SCHED_IDLE, SCHED_IDLE, SCHED_IDLE}));
 }
 
 // Callers that call in a loop, each answered from another thread, as Python

@@ -52,6 +52,11 @@ struct DeploymentOptions {
   // Drift, anomaly, stats-window and SLO settings (see model_monitor.h).
   // model, version and max_batch_size are filled in from the fields above.
   monitor::ModelMonitorOptions monitor;
+  // How threads waiting in Predict(..., kShareALock) are woken: the
+  // watchdog period, when a caller counts as calling in a loop, and whether
+  // such a caller runs under SCHED_BATCH meanwhile (default true; see
+  // runtime/wakeup_baton.h).
+  WakeupBatonOptions caller_wakeup;
 };
 
 // Who calls Deployment::Predict: threads that run independently, or threads

@@ -30,6 +30,22 @@ struct WakeupBatonOptions {
   // returns. Default 200 us; valid range >= 0 (0: always pass on return).
   std::chrono::microseconds keep_if_back_within{200};
 
+  // Linux: a caller found calling in a loop (as keep_if_back_within judges)
+  // is switched from SCHED_OTHER to SCHED_BATCH, and back at its first call
+  // after a pause. Why: a thread woken by sem_post preempts the waker, which
+  // has just passed the baton and is one system call from sleeping; it runs
+  // again only to go to sleep, a context switch for nothing. A SCHED_BATCH
+  // thread's wake-up does not preempt (SCHED_BATCH is meant for "workloads
+  // that want a deterministic scheduling policy without interactivity
+  // causing extra preemptions between the workload's tasks", sched(7)).
+  // Measured with 16 Python threads on 2 cores: involuntary context switches
+  // went from 0.5 to 0.02 per call, calls/s up 17% (median of 6 A/B runs).
+  // Threads under any other policy (real-time, SCHED_IDLE, SCHED_BATCH
+  // chosen by their owner) are never touched. A thread that stops calling
+  // keeps SCHED_BATCH until its next call. Default true; false leaves
+  // callers' scheduling alone.
+  bool batch_policy_while_looping = true;
+
   // OK when every field is in range; otherwise InvalidArgument naming it.
   Status Validate() const;
 };
@@ -49,7 +65,8 @@ struct WakeupBatonOptions {
 // only after a while passes the baton as its call returns instead (see
 // keep_if_back_within), and one that keeps it but does not come back (it
 // went off to do something else) loses it to the watchdog thread after
-// watchdog_period. A thread that exits passes on the baton it holds.
+// watchdog_period. A thread that exits passes on the baton it holds. While a
+// caller calls in a loop it runs under SCHED_BATCH (batch_policy_while_looping).
 //
 // Thread-safe. The baton must outlive every Wait() on it: a waiting caller
 // keeps a shared_ptr to it.
