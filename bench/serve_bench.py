@@ -2,11 +2,12 @@
 
 All three serve the digits MLP (64-256-256-10) from one TorchScript file and speak the same
 KServe v2 JSON. `wrk` (Debian) drives each at concurrency 1, 8, 32 and 64, in one run, with
-one row per request. Printed: requests/s, p50 and p99 latency, and mlship's ratios. Then the
-in-process throughput of 16 Python threads calling `dep.predict` vs the same threads calling
-the TorchScript module (and calling the mlship.Model directly, with no batcher), the same at
-1, 2 and 4 threads, mlship's throughput with monitoring off vs on (interleaved rounds, see
-monitor_bench.py), and the mlship server's memory after ~10k and ~500k requests.
+one row per request; at each concurrency the three are measured in turn, each running alone.
+Printed: requests/s, p50 and p99 latency, and mlship's ratios. Then the in-process throughput
+of 16 Python threads calling `dep.predict` vs the same threads calling the TorchScript module
+(and calling the mlship.Model directly, with no batcher), the same at 1, 2 and 4 threads,
+mlship's throughput with monitoring off vs on (interleaved rounds, see monitor_bench.py), and
+the mlship server's memory after ~10k and ~500k requests.
 
 The baselines are what a careful user writes: 2 workers (2 cores), one torch thread each,
 the model loaded once per worker, `no_grad`. wrk runs on the same 2-core machine, so absolute
@@ -172,14 +173,21 @@ def main() -> None:
     }
     figures: dict[str, Any] = {"http": {}, "seconds_per_cell": seconds}
     print(f"HTTP, one row per request, wrk {seconds:g} s per cell, {os.cpu_count()} cores shared with wrk\n")
-    for label, cmd in servers.items():
-        port = free_port()
-        server = Server(label, cmd(port), port, body, env, baselines)
-        try:
-            wrk(port, lua, 8, 1)  # warm-up
-            figures["http"][label] = {c: wrk(port, lua, c, seconds) for c in CONCURRENCY}
-        finally:
-            server.stop()
+    # Each concurrency is measured for the three servers back to back, so a slow spell of the
+    # host lands on one cell of each rather than on all of one server's cells. Each server runs
+    # alone: it is started for its cell and stopped after. (With all three running side by side,
+    # mlship read about 12% lower at concurrency 32 in three runs: docs/benchmarks.md.)
+    for label in servers:
+        figures["http"][label] = {}
+    for c in CONCURRENCY:
+        for label, cmd in servers.items():
+            port = free_port()
+            server = Server(label, cmd(port), port, body, env, baselines)
+            try:
+                wrk(port, lua, 8, 1)  # warm-up
+                figures["http"][label][c] = wrk(port, lua, c, seconds)
+            finally:
+                server.stop()
 
     http = figures["http"]
     header = f"{'conc':>4} | {'server':<8} | {'req/s':>9} | {'p50 ms':>7} | {'p99 ms':>7} | {'errors':>6} | " \
