@@ -160,13 +160,13 @@ StatusOr<std::vector<at::Tensor>> Deployment::Predict(std::vector<at::Tensor> in
           },
           /*run_here=*/alone);
     // Queue first, then pass the baton. The caller woken by the pass often
-    // preempts this thread at once (0.4 involuntary context switches per
-    // call, measured), so a call queued after the pass reached the worker
-    // only when this thread next ran: smaller batches. Measured with 16
-    // Python threads on 2 cores: 78k calls/s passing first, 110k queueing
-    // first. If this call is
-    // answered before the pass, it lines up behind its own thread, and the
-    // pass hands the baton on in answer order.
+    // preempted this thread at once (0.4 involuntary context switches per
+    // call, before callers ran under SCHED_BATCH), so a call queued after the
+    // pass reached the worker only when this thread next ran: smaller
+    // batches. Measured with 16 Python threads on 2 cores: 78k calls/s
+    // passing first, 110k queueing first. If this call is answered before
+    // the pass, it lines up behind its own thread, and the pass hands the
+    // baton on in answer order.
     WakeupBaton::Arrive();
     if (!call->answered_here) baton->Wait(call->waiter);
     return std::move(call->result);

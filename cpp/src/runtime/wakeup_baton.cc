@@ -129,10 +129,9 @@ void WakeupBaton::Wait(Waiter& waiter) {
   }
   BatonHolder& me = this_thread_holder;
   me.PassOn();  // a baton kept from another WakeupBaton, if Arrive() was skipped
-  const bool looping = me.back_after < options_.keep_if_back_within;
-  if (looping && options_.batch_policy_while_looping) me.StartLoop(options_.keep_if_back_within);
-  if (looping) {
+  if (me.back_after < options_.keep_if_back_within) {
     // Calls in a loop: keep the baton, pass it on when next arriving.
+    if (options_.batch_policy_while_looping) me.StartLoop(options_.keep_if_back_within);
     me.baton = weak_from_this();
     me.token = waiter.token_;
   } else {

@@ -34,6 +34,7 @@ namespace mlship {
 namespace {
 
 using std::chrono::microseconds;
+using std::chrono::milliseconds;
 using testing::kGenerousTimeout;
 using Waiter = WakeupBaton::Waiter;
 
@@ -65,7 +66,7 @@ void AwaitOrAbort(std::future<void>& done, const char* what) {
 // Whether `done` is still pending. Only used where the correct behaviour is
 // "never ready until the test acts", so a short look cannot be flaky.
 bool StillPending(std::future<void>& done) {
-  return done.wait_for(std::chrono::milliseconds(20)) == std::future_status::timeout;
+  return done.wait_for(milliseconds(20)) == std::future_status::timeout;
 }
 
 // A thread that runs the functions given to it, in order, until Exit().
@@ -163,6 +164,18 @@ std::future<void> ArriveThenWait(TestThread& holder, const std::shared_ptr<Wakeu
   });
 }
 
+// A baton held by `holder`'s thread, as after MakeHold. The watchdog never
+// fires here (only the holder can pass the baton on), and coming back within
+// a second counts as calling in a loop.
+class HeldBatonTest : public ::testing::Test {
+ protected:
+  void SetUp() override { MakeHold(holder, baton); }
+
+  std::shared_ptr<WakeupBaton> baton = Make(Options(std::chrono::hours(1), std::chrono::seconds(1)));
+  // Declared after `baton`, so its thread exits (passing on what it holds) first.
+  TestThread holder;
+};
+
 TEST(WakeupBatonOptionsTest, DefaultsAreValid) {
   WakeupBatonOptions options;
   EXPECT_TRUE(options.Validate().ok());
@@ -201,12 +214,7 @@ TEST(WakeupBatonTest, AnAnswerWithNoHolderWakesItsWaiterAtOnce) {
   AwaitOrAbort(woken_next, "Wait for an answer given before it");
 }
 
-TEST(WakeupBatonTest, AnAnswerWhileTheHolderKeepsTheBatonLinesUpUntilTheHolderArrives) {
-  // The watchdog never fires here: only the holder can pass the baton on.
-  auto baton = Make(Options(std::chrono::hours(1), std::chrono::seconds(1)));
-  TestThread holder;
-  MakeHold(holder, baton);
-
+TEST_F(HeldBatonTest, AnAnswerWhileTheHolderKeepsTheBatonLinesUpUntilTheHolderArrives) {
   TestThread caller;
   std::future<void> woken = WaitThenAnswer(caller, baton);
   EXPECT_EQ(baton->num_lined_up(), 1u);
@@ -223,11 +231,7 @@ TEST(WakeupBatonTest, AnAnswerWhileTheHolderKeepsTheBatonLinesUpUntilTheHolderAr
 // Deployment::Predict queues its call before it arrives, so a holder's own
 // call may be answered while it still holds the baton: the answer lines up
 // behind the holder itself, and the holder's Arrive hands the baton to it.
-TEST(WakeupBatonTest, AHolderAnsweredBeforeItArrivesIsWokenByItsOwnArrive) {
-  auto baton = Make(Options(std::chrono::hours(1), std::chrono::seconds(1)));
-  TestThread holder;
-  MakeHold(holder, baton);
-
+TEST_F(HeldBatonTest, AHolderAnsweredBeforeItArrivesIsWokenByItsOwnArrive) {
   auto own = std::make_shared<Waiter>();
   baton->Answered(own);  // the holder's next call, answered at once
   EXPECT_EQ(baton->num_lined_up(), 1u);
@@ -239,11 +243,7 @@ TEST(WakeupBatonTest, AHolderAnsweredBeforeItArrivesIsWokenByItsOwnArrive) {
 // Same, with another caller answered first: the baton goes in answer order,
 // to that caller, which passes it on as it returns (it does not call in a
 // loop), and then to the holder.
-TEST(WakeupBatonTest, AHolderAnsweredBeforeItArrivesWaitsForThoseAnsweredEarlier) {
-  auto baton = Make(Options(std::chrono::hours(1), std::chrono::seconds(1)));
-  TestThread holder;
-  MakeHold(holder, baton);
-
+TEST_F(HeldBatonTest, AHolderAnsweredBeforeItArrivesWaitsForThoseAnsweredEarlier) {
   TestThread caller;
   std::future<void> caller_woken = WaitThenAnswer(caller, baton);
   auto own = std::make_shared<Waiter>();
@@ -268,11 +268,7 @@ TEST(WakeupBatonTest, WatchdogHandsTheBatonOnWhenTheHolderNeverComesBack) {
   EXPECT_EQ(baton->num_lined_up(), 0u);
 }
 
-TEST(WakeupBatonTest, AHolderThreadThatExitsPassesTheBatonOn) {
-  auto baton = Make(Options(std::chrono::hours(1), std::chrono::seconds(1)));
-  TestThread holder;
-  MakeHold(holder, baton);
-
+TEST_F(HeldBatonTest, AHolderThreadThatExitsPassesTheBatonOn) {
   TestThread caller;
   std::future<void> woken = WaitThenAnswer(caller, baton);
   EXPECT_EQ(baton->num_lined_up(), 1u);
@@ -283,11 +279,7 @@ TEST(WakeupBatonTest, AHolderThreadThatExitsPassesTheBatonOn) {
   EXPECT_EQ(baton->num_lined_up(), 0u);
 }
 
-TEST(WakeupBatonTest, DestroyingTheBatonWakesCallersInLine) {
-  auto baton = Make(Options(std::chrono::hours(1), std::chrono::seconds(1)));
-  TestThread holder;
-  MakeHold(holder, baton);
-
+TEST_F(HeldBatonTest, DestroyingTheBatonWakesCallersInLine) {
   auto waiter = std::make_shared<Waiter>();
   baton->Answered(waiter);
   ASSERT_EQ(baton->num_lined_up(), 1u);
@@ -309,7 +301,7 @@ TEST(WakeupBatonTest, DestroyingTheBatonWakesCallersInLine) {
 // arrives, is answered (by nobody else, so at once) and waits, in
 // Predict's order. Returns the thread's scheduling policy after each call.
 std::vector<int> PoliciesAfterCalls(TestThread& caller, const std::shared_ptr<WakeupBaton>& baton,
-                                    const std::vector<std::chrono::milliseconds>& pauses, int start_policy = SCHED_OTHER) {
+                                    const std::vector<milliseconds>& pauses, int start_policy = SCHED_OTHER) {
   std::vector<int> policies;
   std::future<void> done = caller.Run([&] {
     const sched_param param{};
@@ -327,32 +319,34 @@ std::vector<int> PoliciesAfterCalls(TestThread& caller, const std::shared_ptr<Wa
   return policies;
 }
 
+// A baton for the policy tests: a call back within 50 ms counts as a loop.
+std::shared_ptr<WakeupBaton> PolicyBaton(bool batch_policy_while_looping = true) {
+  WakeupBatonOptions options = Options(std::chrono::hours(1), milliseconds(50));
+  options.batch_policy_while_looping = batch_policy_while_looping;
+  return Make(options);
+}
+
 // A caller that comes straight back runs under SCHED_BATCH, so its wake-up
 // does not preempt the thread that passed it the baton; after a pause it is
 // back under SCHED_OTHER.
 TEST(WakeupBatonPolicyTest, ACallerInALoopRunsUnderBatchUntilItPauses) {
-  auto baton = Make(Options(std::chrono::hours(1), std::chrono::milliseconds(50)));
+  auto baton = PolicyBaton();
   TestThread caller;
-  using std::chrono::milliseconds;
   // The first call has no previous one: not (yet) a loop.
   EXPECT_EQ(PoliciesAfterCalls(caller, baton, {milliseconds(0), milliseconds(0), milliseconds(0), milliseconds(120)}),
             (std::vector<int>{SCHED_OTHER, SCHED_BATCH, SCHED_BATCH, SCHED_OTHER}));
 }
 
 TEST(WakeupBatonPolicyTest, WithTheOptionOffCallersKeepTheirPolicy) {
-  WakeupBatonOptions options = Options(std::chrono::hours(1), std::chrono::milliseconds(50));
-  options.batch_policy_while_looping = false;
-  auto baton = Make(options);
+  auto baton = PolicyBaton(/*batch_policy_while_looping=*/false);
   TestThread caller;
-  using std::chrono::milliseconds;
   EXPECT_EQ(PoliciesAfterCalls(caller, baton, {milliseconds(0), milliseconds(0), milliseconds(0)}),
             (std::vector<int>{SCHED_OTHER, SCHED_OTHER, SCHED_OTHER}));
 }
 
 TEST(WakeupBatonPolicyTest, ACallerUnderAPolicyItsOwnerChoseIsLeftAlone) {
-  auto baton = Make(Options(std::chrono::hours(1), std::chrono::milliseconds(50)));
+  auto baton = PolicyBaton();
   TestThread caller;
-  using std::chrono::milliseconds;
   EXPECT_EQ(PoliciesAfterCalls(caller, baton, {milliseconds(0), milliseconds(0), milliseconds(120), milliseconds(0)},
                                SCHED_IDLE),
             (std::vector<int>{SCHED_IDLE, SCHED_IDLE, SCHED_IDLE, SCHED_IDLE}));

@@ -35,8 +35,9 @@ namespace mlship {
 // come back (e.g. from InstancePool's capacity listener, after each work
 // item): the scheduler does not poll. The callback must account for the
 // batch synchronously (e.g. InstancePool::Submit), so that can_accept()
-// reflects it when the scheduler next asks. Deadlines are enforced while waiting for capacity too. Without
-// `can_accept` the consumer is assumed to always have room.
+// reflects it when the scheduler next asks. Deadlines are enforced while
+// waiting for capacity too. Without `can_accept` the consumer is assumed to
+// always have room.
 //
 // Typical wiring. Tear down in this order: batcher->Stop(true) (hands the
 // queue to the pool), pool->Shutdown() (runs it), then destroy both:

@@ -61,12 +61,13 @@ struct WakeupBatonOptions {
 //
 // How. Answered callers line up behind a baton. Only the holder is awake;
 // when it next calls (having let go of the GIL and queued the call), it
-// passes the baton to the first answered caller, who finds the GIL free. A holder that calls again
-// only after a while passes the baton as its call returns instead (see
-// keep_if_back_within), and one that keeps it but does not come back (it
-// went off to do something else) loses it to the watchdog thread after
-// watchdog_period. A thread that exits passes on the baton it holds. While a
-// caller calls in a loop it runs under SCHED_BATCH (batch_policy_while_looping).
+// passes the baton to the first answered caller, who finds the GIL free. A
+// holder that calls again only after a while passes the baton as its call
+// returns instead (see keep_if_back_within), and one that keeps it but does
+// not come back (it went off to do something else) loses it to the watchdog
+// thread after watchdog_period. A thread that exits passes on the baton it
+// holds. While a caller calls in a loop it runs under SCHED_BATCH
+// (batch_policy_while_looping).
 //
 // Thread-safe. The baton must outlive every Wait() on it: a waiting caller
 // keeps a shared_ptr to it.
