@@ -9,8 +9,8 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 # The CPU build of torch; override e.g. `make test TORCH_SPEC=torch==2.13.0`.
 TORCH_SPEC ?= torch==2.13.0
-PY_DEPS := numpy "pybind11>=3" "scikit-build-core>=0.10" pytest scikit-learn scipy "tritonclient[http]" fastapi uvicorn flask gunicorn tqdm pandas prometheus-client selenium
-APT_PACKAGES := g++ cmake ninja-build libeigen3-dev libgtest-dev libboost1.81-dev libboost-json1.81-dev libboost-program-options1.81-dev wrk prometheus chromium chromium-driver
+PY_DEPS := numpy "pybind11>=3" "scikit-build-core>=0.10" pytest scikit-learn scipy "tritonclient[http]" fastapi uvicorn flask gunicorn tqdm pandas prometheus-client selenium matplotlib nbclient nbformat ipykernel httpx2
+APT_PACKAGES := g++ cmake ninja-build libeigen3-dev libgtest-dev libboost1.81-dev libboost-json1.81-dev libboost-program-options1.81-dev libssl-dev wrk prometheus chromium chromium-driver
 BUILD_DIR := build/py
 JOBS ?= 2
 STAMPS := .stamps
@@ -73,10 +73,12 @@ bench: build
 	$(PY) bench/serve_bench.py
 	$(PY) bench/optimize_bench.py
 	$(PY) bench/monitor_bench.py
+	$(PY) bench/apps_bench.py
 
 demo: build
 	$(PY) examples/demo.py
 	$(PY) examples/demo_monitor.py
+	$(PY) examples/demo_lifecycle.py
 
 clean:
 	rm -rf build $(STAMPS)

@@ -116,11 +116,11 @@ def _ms(text: str) -> float:
     return float(value) * _UNITS[unit]
 
 
-def wrk(port: int, lua: Path, connections: int, seconds: float) -> dict[str, float]:
+def wrk(port: int, lua: Path, connections: int, seconds: float, path: str = PATH) -> dict[str, float]:
     threads = min(2, connections)
     out = subprocess.run(
-        ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(lua),
-         f"http://127.0.0.1:{port}{PATH}"],
+        ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds:g}s", "--latency", "-s", str(lua),
+         f"http://127.0.0.1:{port}{path}"],
         capture_output=True, text=True, timeout=seconds + 60, check=True).stdout
     result = {
         "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),

@@ -24,7 +24,11 @@ from mlship._errors import (
     ResourceExhaustedError,
     UnauthenticatedError,
 )
+from mlship._compare_models import ComparisonReport, compare
 from mlship._deploy import Deployment, deploy
+from mlship._endpoint import ModelEndpoint
+from mlship._eval_report import EvaluationReport
+from mlship._evaluate import evaluate
 from mlship._export import export_pt2
 from mlship._limits import Limits
 from mlship._load import load
@@ -33,6 +37,9 @@ from mlship._monitor import SLO, DriftOptions
 from mlship._optimize import optimize
 from mlship._passes import low_rank, prune, quantize
 from mlship._report import Candidate, OptimizationReport
+from mlship._repository import Repository
+from mlship._rollout import Guard, Rollout
+from mlship._server import Server, serve
 from mlship._signature import Signature, TensorSpec
 
 __all__ = [
@@ -40,6 +47,12 @@ __all__ = [
     "load",
     "deploy",
     "Deployment",
+    "serve",
+    "Server",
+    "ModelEndpoint",
+    "Repository",
+    "Guard",
+    "Rollout",
     "Limits",
     "SLO",
     "DriftOptions",
@@ -50,6 +63,10 @@ __all__ = [
     "low_rank",
     "OptimizationReport",
     "Candidate",
+    "evaluate",
+    "compare",
+    "EvaluationReport",
+    "ComparisonReport",
     "Model",
     "Signature",
     "TensorSpec",

@@ -1,23 +1,45 @@
-"""mlship.deploy: serve a model with dynamic batching behind a KServe v2 HTTP server."""
+"""mlship.deploy: serve one model with dynamic batching behind a KServe v2 HTTP server,
+update it in place and roll it back."""
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
 import os
 import signal
 import threading
 from typing import Any, Callable
 
-from mlship import _core
+from mlship import _core, _options
+from mlship._endpoint import ModelEndpoint, _as_array
 from mlship._limits import Limits
-from mlship._monitor import SLO, DriftOptions, metrics_dict
 from mlship._load import load
-from mlship._model import Model, _numpy_from_dlpack
+from mlship._model import Model
+from mlship._monitor import SLO, DriftOptions
 
 
-class Deployment:
-    """A model being served: in-process calls, HTTP, or both.
+def _url(host: str, port: int) -> str:
+    host = f"[{host}]" if ":" in host else host
+    return f"http://{host}:{port}"
+
+
+def _golden_args(model: Model, golden: Any) -> dict[str, Any]:
+    """``golden=inputs`` (outputs computed by ``model``) or ``golden=(inputs, outputs)`` as core arguments."""
+    if golden is None:
+        return {}
+    import numpy as np
+
+    if isinstance(golden, tuple) and len(golden) == 2 and isinstance(golden[0], (tuple, list)):
+        inputs, outputs = tuple(golden[0]), golden[1]
+    else:
+        inputs = golden if isinstance(golden, tuple) else (golden,)
+        outputs = model(*inputs)
+    outputs = outputs if isinstance(outputs, tuple) else tuple(outputs.values()) if isinstance(outputs, dict) else (
+        tuple(outputs) if isinstance(outputs, list) else (outputs,))
+    as_arrays = [np.ascontiguousarray(np.asarray(x)) for x in inputs]
+    return {"golden_inputs": as_arrays, "golden_outputs": [np.ascontiguousarray(np.asarray(y)) for y in outputs]}
+
+
+class Deployment(ModelEndpoint):
+    """A model being served: in-process calls, HTTP, or both; updated in place, rolled back.
 
     Created by :func:`mlship.deploy`. Every method is thread-safe.
 
@@ -30,141 +52,106 @@ class Deployment:
     (3, 2)
     """
 
-    def __init__(self, core: Any, model: Model) -> None:
+    def __init__(self, core: Any, model: Model, fallback: Model | None = None) -> None:
+        super().__init__(core.server, core.name, self._model_for_version)
         self._core = core
         self._model = model
+        self._fallback = fallback
+        # Python models of every version served, for rollback and for outputs' structure.
+        self._models: dict[str, Model] = {core.version: model}
+        if fallback is not None:
+            self._models["fallback"] = fallback
+
+    def _model_for_version(self, version: str) -> Model:
+        if not version:
+            return self._model
+        return self._models.get(self._server.resolve(self._name, version), self._model)
 
     @property
     def url(self) -> str | None:
         """``http://host:port`` of the KServe v2 endpoint, or None when HTTP is off."""
         if not self._core.serve_http:
             return None
-        host = self._core.host
-        host = f"[{host}]" if ":" in host else host
-        return f"http://{host}:{self._core.port}"
+        return _url(self._core.host, self._core.port)
 
     @property
     def port(self) -> int:
         return self._core.port
 
     @property
-    def name(self) -> str:
-        return self._core.name
-
-    @property
     def model(self) -> Model:
+        """The model serving now."""
         return self._model
 
     @property
+    def version(self) -> str:
+        """The version serving now (``"1"`` at first; each :meth:`update` makes a new one)."""
+        return self._core.version
+
+    @property
+    def history(self) -> list[str]:
+        """Every version served so far, oldest first; the last one serves now."""
+        return list(self._core.history)
+
+    @property
+    def server(self) -> Any:
+        """The :class:`mlship.Server` underneath (other models can be served beside this one)."""
+        from mlship._server import Server
+
+        return Server._view(self._server, self._core.serve_http, self._core.host)
+
+    @property
     def settings(self) -> dict[str, Any]:
-        """Batching and worker settings in effect."""
-        return dict(self._core.settings)
+        """Every setting in effect (the options schema's keys), plus ``auth``."""
+        import json
 
-    def predict(self, *inputs: Any, timeout: float | None = None) -> Any:
-        """Runs one request through the batcher (no HTTP) and waits for it.
+        s = json.loads(self._server.settings(self._name, ""))
+        s["auth"] = bool(s.get("token"))
+        return s
 
-        Inputs are as for :meth:`mlship.Model.__call__`. Concurrent calls from
-        several threads are batched together. Raises ``OverloadedError`` when
-        the queue is full or the deployment is stopping, ``DeadlineExceededError``
-        when ``timeout`` (seconds) passes before the request runs.
+    def update(self, model: Any, *, golden: Any = None, rtol: float | None = None, atol: float | None = None,
+               version: str | None = None, example_inputs: Any = None) -> str:
+        """Serves ``model`` as a new version and moves the traffic to it, without failing a request.
+
+        The new version is loaded, warmed up and, with ``golden``, checked first: ``golden``
+        is sample inputs (the outputs the *current* model gives on them must be reproduced)
+        or ``(inputs, outputs)``; ``rtol``/``atol`` override the per-dtype tolerance. Only
+        then does the traffic switch, in one step; the old version's requests in flight are
+        answered, then it is freed. A model that fails its check never takes traffic and
+        this raises ``FailedPreconditionError``. Returns the new version (``version``, or the
+        next integer).
         """
-        flat = self._core.predict_arrays(inputs, timeout or 0.0)  # plain numpy arrays: no DLPack round trips
-        if flat is None:
-            prepared, convert = self._prepare(inputs)
-            flat = self._core.predict(prepared, convert, timeout or 0.0)
-        return self._model._structure(flat)
+        if not isinstance(model, Model):
+            model = load(model, example_inputs)
+        golden_args = _golden_args(self._model, golden)
+        new_version = self._core.update(model._core, version=version or "", rtol=rtol, atol=atol, **golden_args)
+        self._models[new_version] = model
+        self._model = model
+        return new_version
 
-    def submit(self, *inputs: Any, timeout: float | None = None) -> concurrent.futures.Future:
-        """Queues one request and returns a ``concurrent.futures.Future`` of its result."""
-        future: concurrent.futures.Future = concurrent.futures.Future()
-        structure = self._model._structure
+    def rollback(self) -> str:
+        """Swaps back to the version before the last :meth:`update`, as a swap (no request
+        fails). Returns the version now serving. Raises ``FailedPreconditionError`` when there
+        is none."""
+        version = self._core.rollback()
+        self._model = self._models[version]
+        return version
 
-        def on_done(error: BaseException | None, flat: Any) -> None:
-            if future.set_running_or_notify_cancel():
-                if error is not None:
-                    future.set_exception(error)
-                else:
-                    future.set_result(structure(flat))
-
-        try:
-            prepared, convert = self._prepare(inputs)
-        except BaseException as e:  # noqa: BLE001 - bad input resolves the future, like any error
-            future.set_running_or_notify_cancel()
-            future.set_exception(e)
-            return future
-        self._core.submit(prepared, convert, on_done, timeout or 0.0)
-        return future
-
-    async def apredict(self, *inputs: Any, timeout: float | None = None) -> Any:
-        """``await dep.apredict(x)``: :meth:`submit` for asyncio code (FastAPI handlers, notebooks)."""
-        return await asyncio.wrap_future(self.submit(*inputs, timeout=timeout))
-
-    # ---- Monitoring ----
+    def set_reference(self, data: Any, version: str | None = None) -> None:
+        """Profiles ``data`` (shaped like the model's first input, e.g. the training set)
+        for drift and anomaly checks on the version serving now and on every later
+        :meth:`update`, replacing any earlier reference and its live window. For a
+        classifier the model also runs once over ``data`` to learn its class mix."""
+        if version:
+            super().set_reference(data, version)
+            return
+        self._core.set_reference(_as_array(data))
 
     @property
     def dashboard_url(self) -> str | None:
         """The live dashboard page, or None without HTTP or monitoring."""
         url = self.url
-        return None if url is None or not self._core.monitoring else f"{url}/dashboard"
-
-    def metrics(self) -> dict[str, Any]:
-        """The figures served at ``GET /metrics``, as a dict keyed by metric name.
-
-        The model and version labels are left out (they are the same on every series).
-        Counters and gauges map to numbers, histograms to
-        ``{"buckets": {le: cumulative count}, "sum", "count"}``; a metric with one more
-        label (``reason``, ``feature``) maps its values, with two (``feature``, ``kind``)
-        tuples of them. README.md ("Monitoring") lists every metric.
-
-        Examples
-        --------
-        >>> m = dep.metrics()  # doctest: +SKIP
-        >>> m["mlship_requests_succeeded_total"], m["mlship_requests_failed_total"]["invalid_argument"]  # doctest: +SKIP
-        (120.0, 3.0)
-        """
-        return metrics_dict(self._core.metrics_families())
-
-    def metrics_text(self) -> str:
-        """The same figures in the Prometheus text format, exactly as ``GET /metrics`` serves them."""
-        return self._core.metrics_text()
-
-    def stats(self) -> dict[str, float]:
-        """Latency percentiles, throughput and mean batch size over the recent window.
-
-        Keys: ``p50_ms``, ``p90_ms``, ``p99_ms``, ``mean_ms`` (successful requests),
-        ``throughput_rps``, ``requests`` and ``failed_requests`` in the window,
-        ``mean_batch_size`` (rows per forward pass) and ``window_s`` (the span covered,
-        at most ``stats_window_s``).
-        """
-        return dict(self._core.stats())
-
-    def status(self) -> dict[str, Any]:
-        """Which model serves and why: ``{"serving": "primary" | "fallback", "reason": str,
-        "seconds_since_change": float, "fallback_switches": int}``."""
-        return dict(self._core.status())
-
-    def restore(self) -> None:
-        """Moves traffic from the fallback back to the primary model.
-
-        Raises ``FailedPreconditionError`` without a fallback or when the primary already serves.
-        """
-        self._core.restore()
-
-    def set_reference(self, data: Any) -> None:
-        """Profiles ``data`` (shaped like the model's first input, e.g. the training set)
-        for drift and anomaly checks, replacing any earlier reference and its live window.
-        For a classifier the model also runs once over ``data`` to learn its class mix."""
-        self._core.set_reference(_as_array(data))
-
-    def check_drift(self) -> dict[str, Any]:
-        """Judges drift now (as the periodic check does, alerts included) and returns the
-        report: ``{"window_rows", "drifted": [feature names], "features": [{"feature", "psi",
-        "ks_statistic", "ks_pvalue", "live_count", "judged", "drifted"}], "prediction"}``.
-
-        ``prediction`` is None unless the reference is a classifier's (see ``deploy``'s
-        ``classifier``); then ``{"window_rows", "psi", "judged", "drifted",
-        "reference_shares", "live_shares"}`` for the predicted classes."""
-        return dict(self._core.check_drift())
+        return None if url is None or not self._server.monitoring(self._name, "") else f"{url}/dashboard"
 
     def stop(self, drain: bool = True, timeout: float | None = None) -> None:
         """Stops serving: readiness goes false, new requests get 503 / ``OverloadedError``,
@@ -182,18 +169,7 @@ class Deployment:
 
     def wait(self) -> None:
         """Blocks the calling script until SIGINT/SIGTERM, then stops with drain."""
-        done = threading.Event()
-        previous = {}
-        if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                previous[sig] = signal.signal(sig, lambda *_: done.set())
-        try:
-            while not done.wait(0.5):
-                pass
-        finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
-            self.stop()
+        _wait_for_signal(self.stop)
 
     def __enter__(self) -> Deployment:
         return self
@@ -202,31 +178,30 @@ class Deployment:
         self.stop()
 
     def __repr__(self) -> str:
-        s = self._core.settings
+        s = self.settings
         state = "stopping" if self._core.draining else "serving"
         return (
-            f"mlship.Deployment(name={self.name!r}, url={self.url!r}, {state}, "
+            f"mlship.Deployment(name={self.name!r}, version={self.version!r}, url={self.url!r}, {state}, "
             f"max_batch_size={s['max_batch_size']}, max_delay_ms={s['max_delay_ms']}, "
             f"max_queue_size={s['max_queue_size']}, instances={s['instances']}, "
             f"intra_op_threads={s['intra_op_threads']}, auth={s['auth']})"
         )
 
-    def _prepare(self, inputs: tuple[Any, ...]) -> tuple[list[Any], Any]:
-        prepared, as_torch = self._model._prepare(inputs)
-        if as_torch:
-            import torch
 
-            return prepared, torch.from_dlpack
-        return prepared, _numpy_from_dlpack
-
-
-def _as_array(data: Any) -> Any:
-    """numpy arrays and torch tensors pass as they are (both speak DLPack); lists become arrays."""
-    if hasattr(data, "__dlpack__"):
-        return data
-    import numpy as np
-
-    return np.ascontiguousarray(np.asarray(data, dtype=np.float32))
+def _wait_for_signal(stop: Callable[[], None]) -> None:
+    """Blocks until SIGINT/SIGTERM (when on the main thread), then calls ``stop``."""
+    done = threading.Event()
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, lambda *_: done.set())
+    try:
+        while not done.wait(0.5):
+            pass
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        stop()
 
 
 def deploy(
@@ -243,6 +218,7 @@ def deploy(
     instances: int | None = None,
     intra_op_threads: int | None = None,
     token: str | None = None,
+    admin_token: str | None = None,
     insecure: bool = False,
     http: bool = True,
     example_inputs: Any = None,
@@ -257,6 +233,7 @@ def deploy(
     stats_window_s: int = 60,
     classifier: bool | None = None,
     sched_batch_callers: bool = True,
+    clock: Any = None,
 ) -> Deployment:
     """Serves ``model`` with a dynamic batcher on native threads and a KServe v2 HTTP server.
 
@@ -286,6 +263,9 @@ def deploy(
     token : str, optional
         Require ``Authorization: Bearer <token>`` on every endpoint except health.
         Defaults to the ``MLSHIP_TOKEN`` environment variable.
+    admin_token : str, optional
+        The bearer token of the repository endpoints (``POST /v2/repository/...``), distinct
+        from ``token``. Defaults to ``MLSHIP_ADMIN_TOKEN``; without one those endpoints are off.
     http : bool
         False serves in-process only (``predict``/``submit``/``apredict``).
     limits : mlship.Limits, optional
@@ -325,23 +305,18 @@ def deploy(
         a pause, so the threads waking one another do not preempt each other (about 17% more
         calls/s with 16 threads on 2 cores). Threads under any other policy are left alone.
         Default True; False never touches a caller's scheduling (docs/serving.md).
+    clock : mlship.testing clock, optional
+        Time for the monitoring and fallback policies; tests pass a fake clock
+        (``mlship._core.FakeClock``) to drive them without sleeping. Default: the real clock.
 
     Examples
     --------
     >>> dep = mlship.deploy(model, port=0)  # doctest: +SKIP
     >>> dep.url, dep.predict(x)  # doctest: +SKIP
+    >>> dep.update(retrained)  # doctest: +SKIP
     """
     if not isinstance(model, Model):
         model = load(model, example_inputs)
-    if token is None:
-        token = os.environ.get("MLSHIP_TOKEN") or None
-    for label, value in (("max_delay_ms", max_delay_ms), ("timeout_ms", timeout_ms)):
-        if value is not None and value < 0:
-            raise ValueError(f"{label} must be >= 0; was {value}")
-    if fallback is not None and slo is None:
-        raise ValueError("fallback= needs slo=mlship.SLO(...): the SLO decides when traffic moves to it")
-    if slo is not None and fallback is None:
-        raise ValueError("slo= needs fallback=: a breached SLO moves traffic to the fallback model")
     if fallback is not None and not isinstance(fallback, Model):
         fallback = load(fallback, example_inputs)
     if classifier not in (None, True, False):
@@ -354,26 +329,28 @@ def deploy(
         "host": host,
         "port": port,
         "max_batch_size": max_batch_size,
-        "max_delay_us": int(round(max_delay_ms * 1000)),
+        "max_delay_ms": max_delay_ms,
         "max_queue_size": max_queue_size,
-        "timeout_us": int(round(timeout_ms * 1000)) if timeout_ms else None,
+        "timeout_ms": timeout_ms,
         "instances": instances,
         "intra_op_threads": intra_op_threads,
-        "token": token,
+        "token": token if token is not None else os.environ.get("MLSHIP_TOKEN") or None,
+        "admin_token": admin_token if admin_token is not None else os.environ.get("MLSHIP_ADMIN_TOKEN") or None,
         "insecure": insecure,
         "http": http,
         "preferred_batch_sizes": preferred_batch_sizes,
         **(limits or Limits()).as_options(),
         **(drift or DriftOptions()).as_options(),
+        **(slo.as_options() if slo is not None else {}),
+        "fallback_version": "fallback" if fallback is not None else None,
         "monitoring": monitoring,
         "stats_window_s": stats_window_s,
         "classifier": classifier,
         "sched_batch_callers": bool(sched_batch_callers),
-        "on_alert": on_alert,
-        "slo": slo.as_options() if slo is not None else None,
-        "fallback": fallback._core if fallback is not None else None,
     }
-    dep = Deployment(_core.deploy(model._core, options), model)
+    core = _core.Deployment(model._core, _options.to_json(options), fallback._core if fallback is not None else None,
+                            on_alert, clock)
+    dep = Deployment(core, model, fallback)
     if reference is not None:
         try:
             dep.set_reference(reference)
@@ -381,6 +358,3 @@ def deploy(
             dep.stop(drain=False)
             raise
     return dep
-
-
-

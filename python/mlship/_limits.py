@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from mlship import _options
+
 
 @dataclasses.dataclass(frozen=True)
 class Limits:
@@ -40,20 +42,18 @@ class Limits:
     1048576
     """
 
-    max_body_bytes: int = 64 << 20
-    max_header_bytes: int = 16 << 10
-    max_connections: int = 1024
-    max_json_depth: int = 64
-    max_elements_per_tensor: int = 64 << 20
-    idle_timeout_ms: int = 60_000
-    drain_timeout_ms: int = 30_000
-    io_threads: int = 2
+    max_body_bytes: int = _options.default("max_body_bytes")
+    max_header_bytes: int = _options.default("max_header_bytes")
+    max_connections: int = _options.default("max_connections")
+    max_json_depth: int = _options.default("max_json_depth")
+    max_elements_per_tensor: int = _options.default("max_elements_per_tensor")
+    idle_timeout_ms: int = _options.default("idle_timeout_ms")
+    drain_timeout_ms: int = _options.default("drain_timeout_ms")
+    io_threads: int = _options.default("io_threads")
 
     def __post_init__(self) -> None:
-        for field in dataclasses.fields(self):
-            value = getattr(self, field.name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"Limits.{field.name} must be a positive int; was {value!r}")
+        # Checked by the options schema in the core, the one place the rules live.
+        _options.check(self.as_options(), ("server",))
 
     def as_options(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -167,6 +167,19 @@ class Model:
         return {spec.name: value for spec, value in zip(self._signature.outputs, flat)}
 
 
+class _Interface:
+    """A model's inputs and outputs (its Signature) without the model: what a server
+    endpoint needs to prepare calls and give results their structure."""
+
+    def __init__(self, signature: Signature) -> None:
+        self._signature = signature
+        self._specs = signature.inputs
+
+    _prepare = Model._prepare
+    _structure = Model._structure
+    _from_python = staticmethod(Model._from_python)
+
+
 def _numpy_from_dlpack(exported: Any) -> np.ndarray:
     try:
         return np.from_dlpack(exported)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
-import math
 from typing import Any
+
+from mlship import _options
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,28 +41,22 @@ class SLO:
 
     max_error_rate: float | None = None
     p99_ms: float | None = None
-    window_s: int = 30
-    min_requests: int = 20
+    window_s: int = _options.default("slo_window_s")
+    min_requests: int = _options.default("slo_min_requests")
     restore_after_s: int | None = None
 
     def __post_init__(self) -> None:
-        if self.max_error_rate is None and self.p99_ms is None:
-            raise ValueError("an SLO needs max_error_rate or p99_ms (or both); got neither")
-        if self.max_error_rate is not None and not 0 <= self.max_error_rate <= 1:
-            raise ValueError(f"SLO.max_error_rate must be in 0..1; was {self.max_error_rate!r}")
-        if self.p99_ms is not None and not (self.p99_ms > 0 and math.isfinite(self.p99_ms)):
-            raise ValueError(f"SLO.p99_ms must be a positive number of milliseconds; was {self.p99_ms!r}")
-        for name in ("window_s", "min_requests"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"SLO.{name} must be a positive int; was {value!r}")
-        if self.restore_after_s is not None and (
-            not isinstance(self.restore_after_s, int) or self.restore_after_s < 1
-        ):
-            raise ValueError(f"SLO.restore_after_s must be a positive int or None; was {self.restore_after_s!r}")
+        # Checked by the options schema in the core, as if a fallback existed.
+        _options.check({**self.as_options(), "fallback_version": "fallback"}, ("model",))
 
     def as_options(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        return {
+            "slo_max_error_rate": self.max_error_rate,
+            "slo_p99_ms": self.p99_ms,
+            "slo_window_s": self.window_s,
+            "slo_min_requests": self.min_requests,
+            "slo_restore_after_s": self.restore_after_s,
+        }
 
 
 @dataclasses.dataclass(frozen=True)
@@ -103,27 +98,27 @@ class DriftOptions:
     2000
     """
 
-    window: int = 5000
-    min_samples: int = 500
-    psi_threshold: float = 0.2
-    ks_pvalue: float = 0.01
-    ks_min_statistic: float = 0.1
-    check_interval_s: float = 10.0
-    anomaly_tolerance: float = 1.0
-    reject_anomalies: bool = False
+    window: int = _options.default("drift_window")
+    min_samples: int = _options.default("drift_min_samples")
+    psi_threshold: float = _options.default("drift_psi_threshold")
+    ks_pvalue: float = _options.default("drift_ks_pvalue")
+    ks_min_statistic: float = _options.default("drift_ks_min_statistic")
+    check_interval_s: float = _options.default("drift_check_interval_s")
+    anomaly_tolerance: float = _options.default("anomaly_tolerance")
+    reject_anomalies: bool = _options.default("reject_anomalies")
 
     def __post_init__(self) -> None:
-        if not self.check_interval_s > 0:
-            raise ValueError(f"DriftOptions.check_interval_s must be > 0; was {self.check_interval_s!r}")
+        # Checked by the options schema in the core, the one place the rules live.
+        _options.check(self.as_options(), ("version",))
 
     def as_options(self) -> dict[str, Any]:
         return {
             "drift_window": self.window,
             "drift_min_samples": self.min_samples,
-            "psi_threshold": self.psi_threshold,
-            "ks_pvalue_threshold": self.ks_pvalue,
-            "ks_min_statistic": self.ks_min_statistic,
-            "drift_interval_ms": max(1, int(round(self.check_interval_s * 1000))),
+            "drift_psi_threshold": self.psi_threshold,
+            "drift_ks_pvalue": self.ks_pvalue,
+            "drift_ks_min_statistic": self.ks_min_statistic,
+            "drift_check_interval_s": self.check_interval_s,
             "anomaly_tolerance": self.anomaly_tolerance,
             "reject_anomalies": self.reject_anomalies,
         }

@@ -52,3 +52,17 @@ def pt2_zoo(zoo, tmp_path_factory) -> dict[str, str]:
     for name, (module, inputs) in zoo.items():
         paths[name] = mlship.export_pt2(module, tuple(t[:4] for t in inputs), root / f"{name}.pt2")
     return paths
+
+
+@pytest.fixture(scope="session")
+def digits_model(mlp, digits) -> mlship.Model:
+    """The digits MLP loaded into mlship (scores are logits over 10 classes)."""
+    return mlship.load(mlp, example_inputs=digits[1][:1])
+
+
+@pytest.fixture(scope="session")
+def weak_model(digits) -> mlship.Model:
+    """A clearly worse digits classifier: the same MLP trained on 60 rows for one epoch."""
+    X_train, X_test, y_train, _ = digits
+    net = models.train(models.DigitsMLP(), X_train[:60], y_train[:60], epochs=1)
+    return mlship.load(net, example_inputs=X_test[:1])

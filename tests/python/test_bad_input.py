@@ -86,7 +86,7 @@ def test_whole_pickled_module_is_refused(tmp_path, mlp):
 
 
 def test_torchscript_without_signature_or_examples(saved):
-    with pytest.raises(mlship.ModelLoadError, match="pass example_inputs or a signature"):
+    with pytest.raises(mlship.ModelLoadError, match=r"signature= or example_inputs=.*--input NAME:DTYPE:DIMS"):
         mlship.load(saved)
 
 

@@ -78,7 +78,7 @@ def test_native_server_needs_a_token_off_loopback_and_reads_mlship_token(saved, 
     path, _ = saved
     refused = subprocess.run([str(server_executable()), path, "--host", "0.0.0.0", "--port", "0"],
                              capture_output=True, text=True, timeout=120)
-    assert refused.returncode == 1 and "token" in refused.stderr
+    assert refused.returncode == 2 and "token" in refused.stderr
     env = {"MLSHIP_TOKEN": "tok-from-env", "PATH": "/usr/bin:/bin"}
     proc, url = start([str(server_executable()), path, "--port", "0"], env=env)
     try:
@@ -226,7 +226,7 @@ def test_fallback_and_slo_flags_move_traffic_and_probation_moves_it_back(failing
     finally:
         code, out = stop(proc)
     assert code == 0, out
-    assert "] fallback: traffic moved to the fallback model" in out  # the alert line on stderr
+    assert "] fallback: traffic moved to the fallback version" in out  # the alert line on stderr
 
 
 @pytest.fixture(scope="module")
@@ -246,19 +246,19 @@ BAD_MONITORING_FLAGS = [
     (["--reference", "{objects}"], "float32"),
     (["--reference", "{text}"], "not a .npy file"),
     (["--reference", "{npz}"], "not a .npy file"),
-    (["--classifier", "maybe"], "auto, true or false; was 'maybe'"),
-    (["--drift-window", "0"], "window_size must be in 1..10000000; was 0"),
+    (["--classifier", "maybe"], "auto, true or false; got 'maybe'"),
+    (["--drift-window", "0"], "drift_window must be in 1..67108864; was 0"),
     (["--drift-min-samples", "some"], "drift-min-samples"),
-    (["--drift-psi-threshold", "-1"], "psi_threshold"),
-    (["--drift-check-interval-s", "0"], "--drift-check-interval-s must be in (0, 86400]"),
-    (["--anomaly-tolerance", "-1"], "range_tolerance"),
-    (["--fallback", "{missing}"], "--fallback needs --slo-max-error-rate or --slo-p99-ms"),
-    (["--slo-p99-ms", "50"], "need --fallback MODEL"),
-    (["--fallback", "{missing}", "--slo-max-error-rate", "2"], "max_error_rate must be in 0..1"),
-    (["--fallback", "{missing}", "--slo-p99-ms", "-5"], "--slo-p99-ms must be a positive number"),
-    (["--fallback", "{missing}", "--slo-p99-ms", "5", "--slo-window-s", "0"], "window_s must be"),
-    (["--fallback", "{missing}", "--slo-p99-ms", "5", "--slo-restore-after-s", "0"],
-     "--slo-restore-after-s must be >= 1; was 0"),
+    (["--drift-psi-threshold", "-1"], "drift_psi_threshold must be in (0, 1e+06]; was -1"),
+    (["--drift-check-interval-s", "0"], "drift_check_interval_s must be in (0, 86400]; was 0"),
+    (["--anomaly-tolerance", "-1"], "anomaly_tolerance must be in [0, 1e+09]; was -1"),
+    (["--fallback", "{missing}"], "a fallback needs slo_max_error_rate or slo_p99_ms"),
+    (["--slo-p99-ms", "50"], "an slo needs fallback"),
+    (["--fallback", "{missing}", "--slo-max-error-rate", "2"], "slo_max_error_rate must be in [0, 1]; was 2"),
+    (["--fallback", "{missing}", "--slo-p99-ms", "-5"], "slo_p99_ms must be in [0, 3.6e+06]; was -5"),
+    (["--fallback", "{missing}", "--slo-p99-ms", "5", "--slo-window-s", "0"], "slo_window_s must be in 1..3600; was 0"),
+    (["--fallback", "{missing}", "--slo-p99-ms", "5", "--slo-restore-after-s", "-1"],
+     "slo_restore_after_s must be in 0..31536000; was -1"),
 ]
 
 
@@ -285,23 +285,18 @@ def test_a_reference_that_does_not_fit_the_model_fails_to_serve(saved, tmp_path,
     assert "[rows, 64]" in out.stderr and "got [10, 7]" in out.stderr, out.stderr
 
 
-def test_python_monitoring_flags_map_to_deploy_arguments(reference_file):
-    from mlship._cli import _monitoring
+def test_python_flags_come_from_the_options_schema():
+    from mlship._cli_flags import given_options
 
-    ref_path, reference = reference_file
     args = build_parser().parse_args(
-        ["serve", "m.pt", "--reference", ref_path, "--classifier", "false", "--drift-window", "2000",
-         "--drift-min-samples", "100", "--drift-psi-threshold", "0.3", "--drift-ks-pvalue", "0.001",
-         "--drift-ks-min-statistic", "0.2", "--drift-check-interval-s", "2.5", "--anomaly-tolerance", "0.5",
-         "--reject-anomalies", "--fallback", "good.pt", "--slo-max-error-rate", "0.05", "--slo-p99-ms", "40",
-         "--slo-window-s", "10", "--slo-min-requests", "5", "--slo-restore-after-s", "60"]
+        ["serve", "m.pt", "--classifier", "false", "--drift-window", "2000", "--drift-min-samples", "100",
+         "--drift-psi-threshold", "0.3", "--drift-check-interval-s", "2.5", "--reject-anomalies",
+         "--slo-max-error-rate", "0.05", "--slo-p99-ms", "40", "--preferred-batch-sizes", "8,16", "--no-monitoring",
+         "--max-loaded-versions", "3"]
     )
-    kwargs = _monitoring(args)
-    np.testing.assert_array_equal(kwargs["reference"], reference)
-    assert kwargs["classifier"] is False
-    assert kwargs["drift"] == mlship.DriftOptions(window=2000, min_samples=100, psi_threshold=0.3, ks_pvalue=0.001,
-                                                  ks_min_statistic=0.2, check_interval_s=2.5, anomaly_tolerance=0.5,
-                                                  reject_anomalies=True)
-    assert kwargs["slo"] == mlship.SLO(max_error_rate=0.05, p99_ms=40, window_s=10, min_requests=5, restore_after_s=60)
-    defaults = _monitoring(build_parser().parse_args(["serve", "m.pt"]))
-    assert defaults == {"reference": None, "classifier": None, "drift": mlship.DriftOptions(), "slo": None}
+    assert given_options(args) == {
+        "classifier": False, "drift_window": 2000, "drift_min_samples": 100, "drift_psi_threshold": 0.3,
+        "drift_check_interval_s": 2.5, "reject_anomalies": True, "slo_max_error_rate": 0.05, "slo_p99_ms": 40.0,
+        "preferred_batch_sizes": [8, 16], "monitoring": False, "max_loaded_versions": 3,
+    }
+    assert given_options(build_parser().parse_args(["serve", "m.pt"])) == {}, "unset flags leave the core's defaults"

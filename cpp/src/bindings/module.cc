@@ -70,15 +70,19 @@ std::shared_ptr<Model> Unwrap(StatusOr<std::shared_ptr<Model>> result) {
 
 }  // namespace
 
-void RegisterDeployment(py::module_& m);
+void RegisterServer(py::module_& m);
+void RegisterRepository(py::module_& m);
 void RegisterOptimize(py::module_& m);
+void RegisterCompare(py::module_& m);
 
 PYBIND11_MODULE(_core, m) {
   m.doc() = "mlship's native engine (private: use the mlship package)";
   m.attr("__version__") = MLSHIP_VERSION;
   RegisterDLPack(m);
+  RegisterCompare(m);
 #ifdef MLSHIP_WITH_DEPLOYMENT
-  RegisterDeployment(m);
+  RegisterServer(m);
+  RegisterRepository(m);
 #endif
 #ifdef MLSHIP_WITH_OPTIMIZE
   RegisterOptimize(m);

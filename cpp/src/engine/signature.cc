@@ -3,6 +3,9 @@
 
 #include <boost/json.hpp>
 
+#include <charconv>
+#include <optional>
+
 namespace mlship {
 namespace json = boost::json;
 
@@ -119,6 +122,38 @@ StatusOr<Signature> Signature::FromJson(std::string_view text) {
     }
   }
   return sig;
+}
+
+StatusOr<TensorSpec> ParseTensorSpec(std::string_view text, std::string_view flag) {
+  auto bad = [&](const std::string& why) {
+    return Status::InvalidArgument(std::string(flag) + " '" + std::string(text.substr(0, 120)) + "': " + why +
+                                   "; expected NAME:DTYPE:DIMS such as x:FP32:-1,64 (DTYPE one of " +
+                                   AllDTypeNames() + ", -1 for a dynamic dimension)");
+  };
+  const std::size_t first = text.find(':');
+  const std::size_t second = first == std::string_view::npos ? first : text.find(':', first + 1);
+  if (second == std::string_view::npos) return bad("it needs two ':'");
+  TensorSpec spec;
+  spec.name = std::string(text.substr(0, first));
+  if (spec.name.empty()) return bad("the name is empty");
+  const std::optional<DType> dtype = DTypeFromName(text.substr(first + 1, second - first - 1));
+  if (!dtype) return bad("unknown dtype '" + std::string(text.substr(first + 1, second - first - 1)) + "'");
+  spec.dtype = *dtype;
+  std::string_view dims = text.substr(second + 1);
+  while (!dims.empty()) {
+    const std::size_t comma = dims.find(',');
+    const std::string_view item = dims.substr(0, comma);
+    int64_t dim = 0;
+    const auto [end, ec] = std::from_chars(item.data(), item.data() + item.size(), dim);
+    if (ec != std::errc() || end != item.data() + item.size() || item.empty() || dim < -1 || dim == 0) {
+      return bad("dimension '" + std::string(item) + "' is not -1 or a positive integer");
+    }
+    spec.shape.push_back(dim);
+    if (comma == std::string_view::npos) break;
+    dims.remove_prefix(comma + 1);
+    if (dims.empty()) return bad("a ',' ends the dimensions");
+  }
+  return spec;
 }
 
 }  // namespace mlship

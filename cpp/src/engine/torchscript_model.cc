@@ -191,8 +191,10 @@ StatusOr<std::shared_ptr<TorchScriptModel>> TorchScriptModel::Create(torch::jit:
   } else if (!options.example_inputs.empty()) {
     ASSIGN_OR_RETURN(sig, DeriveSignature(module, options.example_inputs));
   } else {
-    return Status::ModelLoadFailed("cannot tell the inputs of '" + source + "'" +
-                                   ": it holds no saved signature; pass example_inputs or a signature");
+    return Status::ModelLoadFailed(
+        "cannot tell the inputs of '" + source +
+        "': it holds no saved signature; declare its inputs and outputs (signature= or example_inputs= in Python, "
+        "--input NAME:DTYPE:DIMS and --output NAME:DTYPE:DIMS on the command line, e.g. --input x:FP32:-1,64)");
   }
   // Probe inputs: the examples (or synthetic ones), and a 3x bigger batch so
   // an optimization that only holds for one batch size is caught.

@@ -36,7 +36,8 @@ std::string Quoted(std::string_view text) {
 
 }  // namespace
 
-std::string DashboardJson(const ModelMonitor& monitor, int64_t recent_seconds) {
+std::string DashboardJson(const ModelMonitor& monitor, const HealthState& h, const std::vector<std::string>& models,
+                          int64_t recent_seconds) {
   const MonitorSnapshot s = monitor.Snapshot(recent_seconds);
   std::string j = "{\"model\":" + Quoted(monitor.options().model) + ",\"version\":" + Quoted(monitor.options().version);
   j += ",\"uptime_s\":" + Number(s.uptime_seconds);
@@ -46,7 +47,6 @@ std::string DashboardJson(const ModelMonitor& monitor, int64_t recent_seconds) {
   j += ",\"recent\":{\"p50_ms\":" + Number(s.recent.p50_seconds * 1000) + ",\"p90_ms\":" +
        Number(s.recent.p90_seconds * 1000) + ",\"p99_ms\":" + Number(s.recent.p99_seconds * 1000) +
        ",\"throughput_rps\":" + Number(s.recent.throughput_per_second) + "}";
-  const HealthState h = monitor.Health();
   j += ",\"health\":{\"serving\":" + Quoted(h.fallback_active ? "fallback" : "primary") +
        ",\"reason\":" + Quoted(h.reason) + "}";
   j += ",\"drift\":[";
@@ -70,7 +70,12 @@ std::string DashboardJson(const ModelMonitor& monitor, int64_t recent_seconds) {
   } else {
     j += ",\"prediction\":null";
   }
-  return j + "}";
+  j += ",\"models\":[";
+  for (std::size_t i = 0; i < models.size(); ++i) {
+    if (i > 0) j += ',';
+    j += Quoted(models[i]);
+  }
+  return j + "]}";
 }
 
 }  // namespace mlship::monitor

@@ -1,5 +1,5 @@
 // ModelMonitor: request-path recording, the monitor thread, drift checks,
-// and the fallback state machine.
+// and health judgements against an SLO.
 #include "mlship/monitor/model_monitor.h"
 
 #include <cmath>
@@ -22,7 +22,7 @@ bool IsServerSideFailure(std::string_view reason) {
          reason == StatusCodeName(StatusCode::kModelLoadFailed);
 }
 
-double SecondsBetween(SteadyClock::time_point from, SteadyClock::time_point to) {
+double SecondsBetween(Clock::TimePoint from, Clock::TimePoint to) {
   return std::chrono::duration<double>(to - from).count();
 }
 
@@ -44,7 +44,10 @@ Status ValidateModelMonitorOptions(const ModelMonitorOptions& o) {
   if (o.max_batch_size < 1) {
     return Status::InvalidArgument("max_batch_size must be >= 1; was " + std::to_string(o.max_batch_size));
   }
-  if (o.slo) RETURN_IF_ERROR(ValidateSloOptions(*o.slo));
+  if (o.health_window_seconds < 0 || o.health_window_seconds > 3600) {
+    return Status::InvalidArgument("health_window_seconds must be in 0..3600; was " +
+                                   std::to_string(o.health_window_seconds));
+  }
   // The drift, anomaly and profile options are checked against a one-value
   // profile now, so a mistake surfaces at deploy time, not at the first
   // set_reference.
@@ -66,7 +69,7 @@ StatusOr<std::unique_ptr<ModelMonitor>> ModelMonitor::Create(ModelMonitorOptions
                                                            monitor->options_.max_batch_size));
   LatencyWindowOptions window;
   window.window_seconds = monitor->options_.stats_window_seconds;
-  if (monitor->options_.slo) window.window_seconds = std::max(window.window_seconds, monitor->options_.slo->window_seconds);
+  window.window_seconds = std::max(window.window_seconds, monitor->options_.health_window_seconds);
   ASSIGN_OR_RETURN(monitor->latency_, LatencyWindow::Create(window));
   monitor->snapshots_.push_back(monitor->Take(monitor->started_));
   monitor->thread_ = std::thread([m = monitor.get()] { m->Loop(); });
@@ -75,14 +78,16 @@ StatusOr<std::unique_ptr<ModelMonitor>> ModelMonitor::Create(ModelMonitorOptions
 }
 
 ModelMonitor::ModelMonitor(ModelMonitorOptions options)
-    : options_(std::move(options)), last_switch_(SteadyClock::now()), started_(last_switch_) {}
+    : options_(std::move(options)),
+      clock_(options_.clock != nullptr ? options_.clock : SystemClock::Default()),
+      started_(clock_->Now()) {}
 
 ModelMonitor::~ModelMonitor() {
   {
     std::lock_guard<std::mutex> lock(loop_mu_);
     stopping_ = true;
+    loop_cv_.notify_all();
   }
-  loop_cv_.notify_all();
   if (thread_.joinable()) thread_.join();
 }
 
@@ -91,7 +96,7 @@ void ModelMonitor::RequestFinished(std::string_view failure_reason, double secon
   if (failure_reason.empty()) {
     metrics_->requests_succeeded->Increment();
     metrics_->request_duration->Observe(seconds);
-    latency_->Record(seconds);
+    latency_->Record(seconds, clock_->Now());
     return;
   }
   metrics_->RequestsFailed(failure_reason)->Increment();
@@ -308,7 +313,7 @@ std::vector<std::string> ModelMonitor::FeatureNames() const {
   return ref == nullptr ? std::vector<std::string>{} : ref->feature_names;
 }
 
-ModelMonitor::CounterSnapshot ModelMonitor::Take(SteadyClock::time_point now) const {
+ModelMonitor::CounterSnapshot ModelMonitor::Take(Clock::TimePoint now) const {
   CounterSnapshot s;
   s.time = now;
   s.succeeded = metrics_ ? metrics_->requests_succeeded->Value() : 0.0;
@@ -319,8 +324,8 @@ ModelMonitor::CounterSnapshot ModelMonitor::Take(SteadyClock::time_point now) co
   return s;
 }
 
-ModelMonitor::CounterSnapshot ModelMonitor::Baseline(SteadyClock::time_point now, double seconds,
-                                              SteadyClock::time_point floor) const {
+ModelMonitor::CounterSnapshot ModelMonitor::Baseline(Clock::TimePoint now, double seconds,
+                                              Clock::TimePoint floor) const {
   const auto target = std::max(now - std::chrono::duration_cast<SteadyClock::duration>(
                                          std::chrono::duration<double>(seconds)),
                                floor);
@@ -334,7 +339,7 @@ ModelMonitor::CounterSnapshot ModelMonitor::Baseline(SteadyClock::time_point now
 }
 
 MonitorStats ModelMonitor::Stats() const {
-  const auto now = SteadyClock::now();
+  const auto now = clock_->Now();
   MonitorStats stats;
   stats.latency = latency_->Summarize(now, options_.stats_window_seconds);
   CounterSnapshot base;
@@ -351,7 +356,7 @@ MonitorStats ModelMonitor::Stats() const {
 }
 
 MonitorSnapshot ModelMonitor::Snapshot(int64_t recent_seconds) const {
-  const auto now = SteadyClock::now();
+  const auto now = clock_->Now();
   const CounterSnapshot c = Take(now);
   MonitorSnapshot s;
   s.uptime_seconds = SecondsBetween(started_, now);
@@ -365,42 +370,59 @@ MonitorSnapshot ModelMonitor::Snapshot(int64_t recent_seconds) const {
   return s;
 }
 
-HealthState ModelMonitor::Health() const {
+HealthWindow ModelMonitor::WindowSince(Clock::TimePoint since) const {
+  const auto now = clock_->Now();
+  HealthWindow window;
   std::lock_guard<std::mutex> lock(health_mu_);
-  HealthState h;
-  h.fallback_active = fallback_active_.load();
-  h.reason = health_reason_;
-  h.seconds_since_change = SecondsBetween(last_switch_, SteadyClock::now());
-  h.fallback_switches = static_cast<int64_t>(metrics_->fallback_switches->Value());
-  return h;
+  const double seconds = std::min(3600.0, std::max(0.0, SecondsBetween(since, now)));
+  const CounterSnapshot base = Baseline(now, seconds, std::max(since, started_));
+  const CounterSnapshot current = Take(now);
+  window.requests = static_cast<int64_t>((current.succeeded - base.succeeded) + (current.failed - base.failed));
+  window.server_failures = static_cast<int64_t>(current.server_failed - base.server_failed);
+  const auto span = static_cast<int64_t>(std::ceil(SecondsBetween(base.time, now)));
+  window.p99_seconds = latency_->Summarize(now, std::max<int64_t>(span, 1)).p99_seconds;
+  return window;
 }
 
-Status ModelMonitor::Restore(const std::string& why) {
-  if (!fallback_active_.load()) {
-    return Status::FailedPrecondition("the primary model already serves; there is nothing to restore");
+void ModelMonitor::Checkpoint() {
+  std::lock_guard<std::mutex> lock(health_mu_);
+  snapshots_.push_back(Take(clock_->Now()));
+}
+
+void ModelMonitor::KeepHistory(int64_t seconds) {
+  seconds = std::min<int64_t>(seconds, 3600);
+  int64_t current = keep_extra_seconds_.load();
+  while (seconds > current && !keep_extra_seconds_.compare_exchange_weak(current, seconds)) {
   }
-  SwitchTo(false, why);
-  return Status::Ok();
 }
 
-void ModelMonitor::SwitchTo(bool fallback, const std::string& why) {
+std::optional<std::string> ModelMonitor::JudgeSlo(const SloOptions& slo, Clock::TimePoint since) const {
+  if (!slo.any()) return std::nullopt;
+  const auto now = clock_->Now();
+  HealthWindow window;
   {
     std::lock_guard<std::mutex> lock(health_mu_);
-    if (fallback_active_.load() == fallback) return;
-    const auto now = SteadyClock::now();
-    fallback_active_.store(fallback);
-    health_reason_ = why;
-    last_switch_ = now;
-    snapshots_.push_back(Take(now));  // judging restarts from here
+    const CounterSnapshot base = Baseline(now, static_cast<double>(slo.window_seconds), std::max(since, started_));
+    const CounterSnapshot current = Take(now);
+    window.requests = static_cast<int64_t>((current.succeeded - base.succeeded) + (current.failed - base.failed));
+    window.server_failures = static_cast<int64_t>(current.server_failed - base.server_failed);
+    const auto seconds = static_cast<int64_t>(std::ceil(SecondsBetween(base.time, now)));
+    window.p99_seconds = latency_->Summarize(now, std::max<int64_t>(seconds, 1)).p99_seconds;
   }
-  metrics_->fallback_active->Set(fallback ? 1.0 : 0.0);
-  if (fallback) metrics_->fallback_switches->Increment();
-  AlertEvent alert;
-  alert.kind = fallback ? "fallback" : "restore";
-  alert.message = fallback ? "traffic moved to the fallback model: " + why
-                           : "traffic moved back to the primary model: " + why;
-  Emit(alert);
+  return JudgeHealth(slo, window);
 }
+
+void ModelMonitor::RecordFallbackState(bool fallback_active, bool switched_to_fallback) {
+  {
+    // Judging restarts from here: a counter snapshot at the switch.
+    std::lock_guard<std::mutex> lock(health_mu_);
+    snapshots_.push_back(Take(clock_->Now()));
+  }
+  metrics_->fallback_active->Set(fallback_active ? 1.0 : 0.0);
+  if (switched_to_fallback) metrics_->fallback_switches->Increment();
+}
+
+void ModelMonitor::RaiseAlert(AlertEvent event) { Emit(event); }
 
 void ModelMonitor::Emit(const AlertEvent& event) {
   AlertEvent full = event;
@@ -420,37 +442,14 @@ void ModelMonitor::Emit(const AlertEvent& event) {
   }
 }
 
-void ModelMonitor::Tick(SteadyClock::time_point now) {
-  std::optional<std::string> breach;
-  bool probation_over = false;
+void ModelMonitor::Tick(Clock::TimePoint now) {
   {
     std::lock_guard<std::mutex> lock(health_mu_);
     snapshots_.push_back(Take(now));
-    int64_t keep_seconds = options_.stats_window_seconds;
-    if (options_.slo) keep_seconds = std::max(keep_seconds, options_.slo->window_seconds);
+    const int64_t keep_seconds =
+        std::max({options_.stats_window_seconds, options_.health_window_seconds, keep_extra_seconds_.load()});
     const auto horizon = now - std::chrono::seconds(keep_seconds + 2);
     while (snapshots_.size() > 1 && snapshots_[1].time <= horizon) snapshots_.pop_front();
-    if (options_.slo && options_.has_fallback && options_.slo->any()) {
-      const SloOptions& slo = *options_.slo;
-      if (!fallback_active_.load()) {
-        const CounterSnapshot base = Baseline(now, static_cast<double>(slo.window_seconds), last_switch_);
-        const CounterSnapshot& current = snapshots_.back();
-        HealthWindow window;
-        window.requests = static_cast<int64_t>((current.succeeded - base.succeeded) + (current.failed - base.failed));
-        window.server_failures = static_cast<int64_t>(current.server_failed - base.server_failed);
-        const auto seconds = static_cast<int64_t>(std::ceil(SecondsBetween(base.time, now)));
-        window.p99_seconds = latency_->Summarize(now, std::max<int64_t>(seconds, 1)).p99_seconds;
-        breach = JudgeHealth(slo, window);
-      } else if (slo.restore_after_seconds > 0 &&
-                 SecondsBetween(last_switch_, now) >= static_cast<double>(slo.restore_after_seconds)) {
-        probation_over = true;
-      }
-    }
-  }
-  if (breach) SwitchTo(true, *breach);
-  if (probation_over) {
-    SwitchTo(false, "the fallback's probation of " + std::to_string(options_.slo->restore_after_seconds) +
-                        " s ended; the primary gets traffic again");
   }
   if (now >= next_drift_check_) {
     next_drift_check_ = now + options_.drift_check_interval;
@@ -459,13 +458,17 @@ void ModelMonitor::Tick(SteadyClock::time_point now) {
 }
 
 void ModelMonitor::Loop() {
-  next_drift_check_ = SteadyClock::now() + options_.drift_check_interval;
+  auto next_tick = clock_->Now() + options_.tick_interval;
+  next_drift_check_ = clock_->Now() + options_.drift_check_interval;
   std::unique_lock<std::mutex> lock(loop_mu_);
   while (!stopping_) {
-    loop_cv_.wait_for(lock, options_.tick_interval, [this] { return stopping_; });
+    loop_waiter_.WaitUntil(lock, next_tick);
     if (stopping_) break;
+    const auto now = clock_->Now();
+    if (now < next_tick) continue;  // woken early (spuriously, or the clock moved less)
+    next_tick = now + options_.tick_interval;
     lock.unlock();
-    Tick(SteadyClock::now());
+    Tick(now);
     lock.lock();
   }
 }

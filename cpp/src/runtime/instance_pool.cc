@@ -68,7 +68,81 @@ InstancePool::InstancePool(const InstancePoolOptions& options) : options_(option
 
 InstancePool::~InstancePool() { Shutdown(); }
 
-Status InstancePool::Submit(WorkItem item) {
+// What the pool keeps about one Producer. Shared by the Producer and its
+// queued items, so an item can finish after its producer is gone.
+struct InstancePool::Producer::State {
+  // Called when a worker this producer may get frees up. Immutable.
+  std::function<void()> on_capacity;
+  // Its items submitted and not yet finished. GUARDED_BY(pool mu_)
+  int outstanding = 0;
+  // It asked for capacity and was refused. GUARDED_BY(pool mu_)
+  bool waiting = false;
+  // When it started waiting (the pool's wait_sequence_). GUARDED_BY(pool mu_)
+  uint64_t waiting_since = 0;
+};
+
+InstancePool::Producer::~Producer() { Unregister(); }
+
+void InstancePool::Producer::Unregister() {
+  // Exclusive: waits for a call to on_capacity that is running now.
+  std::unique_lock<std::shared_mutex> listeners(pool_->listener_mu_);
+  std::lock_guard<std::mutex> lock(pool_->mu_);
+  auto& all = pool_->producers_;
+  all.erase(std::remove(all.begin(), all.end(), state_), all.end());
+}
+
+bool InstancePool::Producer::HasFreeCapacity() {
+  std::lock_guard<std::mutex> lock(pool_->mu_);
+  return !pool_->shutting_down_ && pool_->ClaimLocked(state_.get());
+}
+
+Status InstancePool::Producer::Submit(WorkItem item) { return pool_->SubmitFor(state_, std::move(item)); }
+
+bool InstancePool::Producer::TryRunHere(WorkItem& item) { return pool_->TryRunHereFor(state_.get(), item); }
+
+int InstancePool::Producer::outstanding() const {
+  std::lock_guard<std::mutex> lock(pool_->mu_);
+  return state_->outstanding;
+}
+
+void InstancePool::Producer::WaitUntilIdle() const {
+  std::unique_lock<std::mutex> lock(pool_->mu_);
+  pool_->producer_idle_cv_.wait(lock, [this] { return state_->outstanding == 0; });
+}
+
+std::unique_ptr<InstancePool::Producer> InstancePool::AddProducer(std::function<void()> on_capacity) {
+  auto state = std::make_shared<Producer::State>();
+  state->on_capacity = std::move(on_capacity);
+  std::lock_guard<std::mutex> lock(mu_);
+  producers_.push_back(state);
+  return std::unique_ptr<Producer>(new Producer(this, std::move(state)));
+}
+
+bool InstancePool::ClaimLocked(Producer::State* self) {
+  // Waiting producers with a better claim than `self`: fewer items running,
+  // or as many and waiting longer. Each is owed one free worker.
+  int owed = 0;
+  for (const auto& p : producers_) {
+    if (p.get() == self || !p->waiting) continue;
+    const bool better = self == nullptr || p->outstanding < self->outstanding ||
+                        (p->outstanding == self->outstanding && (!self->waiting || p->waiting_since < self->waiting_since));
+    if (better) ++owed;
+  }
+  const int free = options_.instances - outstanding_;
+  if (free > owed) {
+    if (self != nullptr) self->waiting = false;
+    return true;
+  }
+  if (self != nullptr && !self->waiting) {
+    self->waiting = true;
+    self->waiting_since = ++wait_sequence_;
+  }
+  return false;
+}
+
+Status InstancePool::Submit(WorkItem item) { return SubmitFor(nullptr, std::move(item)); }
+
+Status InstancePool::SubmitFor(const std::shared_ptr<Producer::State>& producer, WorkItem item) {
   if (!item) return Status::InvalidArgument("cannot submit an empty work item");
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -79,7 +153,8 @@ Status InstancePool::Submit(WorkItem item) {
                                  " batches already wait (max_pending); retry later");
     }
     ++outstanding_;
-    pending_.push_back(std::move(item));
+    if (producer != nullptr) ++producer->outstanding;
+    pending_.push_back(Pending{std::move(item), producer});
     pending_count_.fetch_add(1, std::memory_order_relaxed);
   }
   work_cv_.notify_one();
@@ -88,7 +163,9 @@ Status InstancePool::Submit(WorkItem item) {
 
 int InstancePool::FreeCapacity() const {
   std::lock_guard<std::mutex> lock(mu_);
-  return std::max(0, options_.instances - outstanding_);
+  int waiting = 0;
+  for (const auto& p : producers_) waiting += p->waiting ? 1 : 0;
+  return std::max(0, options_.instances - outstanding_ - waiting);
 }
 
 void InstancePool::SetCapacityListener(std::function<void()> listener) {
@@ -121,18 +198,18 @@ void InstancePool::WorkerLoop(int index, const WorkerStartHook& on_worker_start)
   }
   started_cv_.notify_all();
   while (true) {
-    WorkItem item;
+    Pending next;
     {
       SpinForWork();
       std::unique_lock<std::mutex> lock(mu_);
       work_cv_.wait(lock, [&] { return !pending_.empty() || shutting_down_; });
       // Shutting down and nothing left: queued work is always finished first.
       if (pending_.empty()) return;
-      item = std::move(pending_.front());
+      next = std::move(pending_.front());
       pending_.pop_front();
       pending_count_.fetch_sub(1, std::memory_order_relaxed);
     }
-    RunAndRelease(std::move(item), index);
+    RunAndRelease(std::move(next.item), next.producer.get(), index);
   }
 }
 
@@ -144,18 +221,21 @@ void InstancePool::SpinForWork() const {
   }
 }
 
-bool InstancePool::TryRunHere(WorkItem& item) {
+bool InstancePool::TryRunHere(WorkItem& item) { return TryRunHereFor(nullptr, item); }
+
+bool InstancePool::TryRunHereFor(Producer::State* producer, WorkItem& item) {
   if (!item) return false;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (shutting_down_ || outstanding_ >= options_.instances) return false;
+    if (shutting_down_ || !ClaimLocked(producer)) return false;
     ++outstanding_;
+    if (producer != nullptr) ++producer->outstanding;
   }
-  RunAndRelease(std::move(item), kCallerThread);
+  RunAndRelease(std::move(item), producer, kCallerThread);
   return true;
 }
 
-void InstancePool::RunAndRelease(WorkItem item, int index) {
+void InstancePool::RunAndRelease(WorkItem item, Producer::State* producer, int index) {
   bool threw = false;
   try {
     item(index);
@@ -167,14 +247,30 @@ void InstancePool::RunAndRelease(WorkItem item, int index) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     --outstanding_;
+    if (producer != nullptr && --producer->outstanding == 0) producer_idle_cv_.notify_all();
     if (threw) ++uncaught_exceptions_;
   }
   NotifyCapacityListener();
 }
 
 void InstancePool::NotifyCapacityListener() {
-  std::shared_lock<std::shared_mutex> lock(listener_mu_);
+  std::shared_lock<std::shared_mutex> listeners(listener_mu_);
   if (listener_) listener_();
+  std::vector<std::shared_ptr<Producer::State>> waiting;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (producers_.empty()) return;
+    for (const auto& p : producers_) {
+      if (p->waiting) waiting.push_back(p);
+    }
+    // Best claim first: it gets the free worker when it asks.
+    std::sort(waiting.begin(), waiting.end(), [](const auto& a, const auto& b) {
+      return a->outstanding != b->outstanding ? a->outstanding < b->outstanding : a->waiting_since < b->waiting_since;
+    });
+  }
+  // Each one asks again through HasFreeCapacity; those that still find no
+  // free worker wait for the next one.
+  for (const auto& p : waiting) p->on_capacity();
 }
 
 }  // namespace mlship

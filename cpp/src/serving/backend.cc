@@ -1,9 +1,17 @@
 // Defaults of the Backend interface.
 #include "mlship/serving/backend.h"
+#include "mlship/serving/repository_control.h"
 
 namespace mlship::serving {
 
 Backend::~Backend() = default;
+
+RepositoryControl::~RepositoryControl() = default;
+
+void RepositoryControl::Rollout(std::string, std::string, std::string,
+                                std::function<void(StatusOr<std::string>)> done) {
+  done(Status::FailedPrecondition("this server does not run rollouts"));
+}
 
 bool Backend::Live() const { return true; }
 
@@ -27,6 +35,11 @@ std::string_view RefusalReasonFor(int http_status) {
     case 504: return StatusCodeName(StatusCode::kDeadlineExceeded);
     default: return "http_error";
   }
+}
+
+StatusOr<OutcomeCounts> Backend::RecordOutcomes(std::string_view name, const std::vector<std::string>&,
+                                               const std::vector<std::vector<double>>&) {
+  return Status::FailedPrecondition("model '" + std::string(name.substr(0, 64)) + "' does not track outcomes");
 }
 
 }  // namespace mlship::serving

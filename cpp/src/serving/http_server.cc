@@ -33,10 +33,11 @@ struct HttpServer::Threads {
   int running = 0;
 };
 
-StatusOr<std::unique_ptr<HttpServer>> HttpServer::Create(const HttpServerOptions& options, Backend* backend) {
+StatusOr<std::unique_ptr<HttpServer>> HttpServer::Create(const HttpServerOptions& options, Backend* backend,
+                                                         RepositoryControl* repository) {
   if (backend == nullptr) return Status::InvalidArgument("the server needs a Backend; got null");
   RETURN_IF_ERROR(ValidateHttpServerOptions(options));
-  auto state = std::make_shared<internal::ServerState>(options, backend);
+  auto state = std::make_shared<internal::ServerState>(options, backend, repository);
   const std::string host = options.host == "localhost" ? "127.0.0.1" : options.host;
   const asio::ip::tcp::endpoint endpoint(asio::ip::make_address(host), options.port);
   ASSIGN_OR_RETURN(std::shared_ptr<internal::Listener> listener, internal::Listener::Bind(*state, endpoint));
@@ -52,6 +53,11 @@ HttpServer::HttpServer(std::shared_ptr<internal::ServerState> state, std::shared
 HttpServer::~HttpServer() { Stop(); }
 
 Status HttpServer::AddGetRoute(const std::string& path, GetRouteHandler handler) {
+  if (!handler) return state_->AddGetRoute(path, nullptr);
+  return state_->AddGetRoute(path, [handler = std::move(handler)](std::string_view) { return handler(); });
+}
+
+Status HttpServer::AddQueryRoute(const std::string& path, QueryRouteHandler handler) {
   return state_->AddGetRoute(path, std::move(handler));
 }
 

@@ -10,16 +10,17 @@ namespace mlship::serving {
 
 namespace {
 
-Status ValidateToken(const std::string& token) {
+Status ValidateToken(const std::string& token, const char* what = "token") {
   constexpr std::size_t kMaxTokenBytes = 4096;
   if (token.size() > kMaxTokenBytes) {
-    return Status::InvalidArgument("token must be at most " + std::to_string(kMaxTokenBytes) + " bytes; was " +
+    return Status::InvalidArgument(std::string(what) + " must be at most " + std::to_string(kMaxTokenBytes) + " bytes; was " +
                                    std::to_string(token.size()));
   }
   for (char c : token) {
     // Visible ASCII only: a token must fit in an HTTP header unchanged.
     if (c <= ' ' || c > '~') {
-      return Status::InvalidArgument("token must be printable ASCII without spaces (it travels in an HTTP header)");
+      return Status::InvalidArgument(std::string(what) +
+                                     " must be printable ASCII without spaces (it travels in an HTTP header)");
     }
   }
   return Status::Ok();
@@ -36,6 +37,11 @@ Status ValidateHttpServerOptions(const HttpServerOptions& options) {
                                    options.host + "'");
   }
   RETURN_IF_ERROR(ValidateToken(options.token));
+  RETURN_IF_ERROR(ValidateToken(options.admin_token, "admin_token"));
+  if (!options.admin_token.empty() && options.admin_token == options.token) {
+    return Status::InvalidArgument("admin_token must differ from token: a client allowed to infer must not be able to "
+                                   "load or unload models");
+  }
   if (!address.is_loopback() && options.token.empty() && !options.allow_insecure_public_bind) {
     return Status::InvalidArgument(
         "binding " + options.host +

@@ -15,7 +15,11 @@ HttpResponse JsonResponse(http::status status, std::string body) {
 }
 
 HttpResponse ErrorResponse(int http_status, std::string_view message) {
-  return JsonResponse(static_cast<http::status>(http_status), EncodeErrorBody(message));
+  HttpResponse response = JsonResponse(static_cast<http::status>(http_status), EncodeErrorBody(message));
+  // Every 503 is retryable (a full queue, a stop in progress, a version
+  // being loaded): say when to come back.
+  if (http_status == 503) response.set(http::field::retry_after, "1");
+  return response;
 }
 
 HttpResponse ErrorResponse(const Status& status) {

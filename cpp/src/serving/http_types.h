@@ -37,7 +37,8 @@ class Responder {
 // A response with `body` and Content-Type application/json.
 HttpResponse JsonResponse(http::status status, std::string body);
 
-// {"error": message} with the HTTP status `http_status`.
+// {"error": message} with the HTTP status `http_status` (a 503 also gets
+// Retry-After: 1).
 HttpResponse ErrorResponse(int http_status, std::string_view message);
 
 // {"error": status.message()} with HttpStatusFor(status.code()).

@@ -2,6 +2,7 @@
 #include <atomic>
 #include <chrono>
 #include <exception>
+#include <random>
 #include <utility>
 
 #include <boost/asio/executor_work_guard.hpp>
@@ -15,6 +16,26 @@ namespace asio = boost::asio;
 
 namespace {
 
+// Headers of traffic routing: in, the key that keeps a client on one version
+// of a split; out, the version that answered.
+constexpr std::string_view kRoutingKeyHeader = "mlship-routing-key";
+constexpr std::string_view kModelVersionHeader = "mlship-model-version";
+constexpr std::size_t kMaxRoutingKeyBytes = 256;
+
+// 16 random hex digits, from a per-thread generator: unique enough to join
+// outcomes, never a secret.
+std::string NewRequestId() {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  static const char* kHex = "0123456789abcdef";
+  uint64_t bits = rng();
+  std::string id(16, '0');
+  for (char& c : id) {
+    c = kHex[bits & 15];
+    bits >>= 4;
+  }
+  return id;
+}
+
 // The response to an infer request once the Backend has answered. Runs on
 // the connection's strand: encoding happens on an I/O thread, never on the
 // Backend's worker.
@@ -25,6 +46,9 @@ HttpResponse EncodeInferResult(StatusOr<InferResponse> result, InferResponseHead
   StatusOr<EncodedBody> encoded = EncodeInferResponse(header, result->outputs, selection, limits);
   if (!encoded.ok()) return ErrorResponse(encoded.status());
   HttpResponse response = JsonResponse(http::status::ok, std::move(encoded->body));
+  // The version that computed it, for clients that read headers only (and
+  // for a traffic split's users).
+  response.set(kModelVersionHeader, header.model_version);
   if (encoded->json_length.has_value()) {
     response.set(http::field::content_type, "application/octet-stream");
     response.set(kInferenceHeaderContentLength, std::to_string(*encoded->json_length));
@@ -113,7 +137,21 @@ void HandleInfer(ServerState& state, const Route& route, HttpRequest request, st
 
   InferRequest infer;
   infer.model_name = info->name;
-  infer.model_version = info->version;
+  // A client that sent no id gets one, so outcomes reported later can join.
+  if (decoded->id.empty()) decoded->id = NewRequestId();
+  if (const auto key = request.find(kRoutingKeyHeader); key != request.end()) {
+    const std::string_view value(key->value().data(), key->value().size());
+    if (value.size() > kMaxRoutingKeyBytes) {
+      return responder->Respond(ErrorResponse(400, std::string(kRoutingKeyHeader) + " must be at most " +
+                                                       std::to_string(kMaxRoutingKeyBytes) + " bytes; got " +
+                                                       std::to_string(value.size())));
+    }
+    infer.routing_key = std::string(value);
+  }
+  // As requested (a version, an alias or empty): the Backend resolves it
+  // again as it takes the request, so a swap between the lookup above and
+  // now cannot send the request to a version that has just left.
+  infer.model_version = route.version;
   infer.id = decoded->id;
   infer.inputs = std::move(decoded->inputs);
   infer.requested_outputs = decoded->outputs.Names();

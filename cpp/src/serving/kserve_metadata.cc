@@ -21,10 +21,12 @@ json::array EncodeSpecs(const std::vector<TensorSpec>& specs) {
 
 }  // namespace
 
-std::string EncodeServerMetadata(std::string_view version) {
+std::string EncodeServerMetadata(std::string_view version, bool model_repository) {
+  json::array extensions{"binary_tensor_data"};
+  if (model_repository) extensions.emplace_back("model_repository");
   return json::serialize(json::object{{"name", "mlship"},
                                       {"version", json::string_view(version.data(), version.size())},
-                                      {"extensions", json::array{"binary_tensor_data"}}});
+                                      {"extensions", std::move(extensions)}});
 }
 
 std::string EncodeModelMetadata(const ModelInfo& info) {

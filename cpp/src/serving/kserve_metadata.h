@@ -9,7 +9,7 @@
 namespace mlship::serving::internal {
 
 // GET /v2: {"name": "mlship", "version": ..., "extensions": ["binary_tensor_data"]}.
-std::string EncodeServerMetadata(std::string_view version);
+std::string EncodeServerMetadata(std::string_view version, bool model_repository = false);
 
 // GET /v2/models/{name}[/versions/{v}]: {"name", "versions", "platform",
 // "inputs": [{"name", "datatype", "shape"}], "outputs": [...]}; shapes keep

@@ -44,15 +44,17 @@ HttpResponse MethodNotAllowed(const HttpRequest& request, std::string_view path,
 }
 
 HttpResponse HandleExtraRoute(const ServerState& state, const HttpRequest& request) {
-  const std::string_view path = PathOf(ToStringView(request.target()));
-  const std::optional<GetRouteHandler> handler = state.FindGetRoute(path);
+  const std::string_view target = ToStringView(request.target());
+  const std::string_view path = PathOf(target);
+  const std::string_view query = path.size() < target.size() ? target.substr(path.size() + 1) : std::string_view();
+  const std::optional<QueryRouteHandler> handler = state.FindGetRoute(path);
   if (!handler) {
     return ErrorResponse(404, "no endpoint at " + QuotedPath(path) + "; the KServe v2 API lives under /v2 (GET /v2)");
   }
   if (request.method() != http::verb::get) return MethodNotAllowed(request, path, RouteMethod::kGet);
   StatusOr<HttpContent> content = Status::Internal("the handler for " + QuotedPath(path) + " failed");
   try {
-    content = (*handler)();
+    content = (*handler)(query);
   } catch (...) {
     // Keep the exception's text out of the response; it may hold internals.
   }
@@ -93,8 +95,23 @@ HttpResponse HandleModelReady(const ServerState& state, const Route& route) {
 }  // namespace
 
 std::optional<HttpResponse> ScreenRequestHeader(const ServerState& state, const http::request_header<>& header) {
-  if (state.options.token.empty()) return std::nullopt;
   const Route route = ParseRoute(ToStringView(header.target()));
+  if (route.is_repository() && state.repository != nullptr) {
+    // Loading and unloading change what the server serves: only the admin
+    // token opens them, and without one they are off.
+    if (state.options.admin_token.empty()) {
+      return ErrorResponse(403, "the repository endpoints are off; start the server with an admin token "
+                                "(--admin-token, MLSHIP_ADMIN_TOKEN or admin_token=) to use them");
+    }
+    const Status auth =
+        CheckBearerToken(ToStringView(header[http::field::authorization]), state.options.admin_token);
+    if (auth.ok()) return std::nullopt;
+    HttpResponse response = ErrorResponse(Status::Unauthenticated("the repository endpoints need the admin token: " +
+                                                                  auth.message()));
+    response.set(http::field::www_authenticate, "Bearer");
+    return response;
+  }
+  if (state.options.token.empty()) return std::nullopt;
   if (!route.requires_auth()) return std::nullopt;
   const Status auth = CheckBearerToken(ToStringView(header[http::field::authorization]), state.options.token);
   if (auth.ok()) return std::nullopt;
@@ -113,10 +130,18 @@ void HandleRequest(ServerState& state, HttpRequest request, std::shared_ptr<Resp
     case RouteKind::kHealthLive: return responder->Respond(HandleLive(state));
     case RouteKind::kHealthReady: return responder->Respond(HandleReady(state));
     case RouteKind::kServerMetadata:
-      return responder->Respond(JsonResponse(http::status::ok, EncodeServerMetadata(MLSHIP_VERSION)));
+      return responder->Respond(JsonResponse(
+          http::status::ok,
+          EncodeServerMetadata(MLSHIP_VERSION, state.repository != nullptr && !state.options.admin_token.empty())));
     case RouteKind::kModelMetadata: return responder->Respond(HandleModelMetadata(state, route));
     case RouteKind::kModelReady: return responder->Respond(HandleModelReady(state, route));
     case RouteKind::kModelInfer: return HandleInfer(state, route, std::move(request), std::move(responder));
+    case RouteKind::kModelOutcomes: return responder->Respond(HandleOutcomes(state, route, request));
+    case RouteKind::kRepositoryIndex:
+    case RouteKind::kRepositoryLoad:
+    case RouteKind::kRepositoryUnload:
+    case RouteKind::kRepositoryRollout:
+      return HandleRepository(state, route, std::move(request), std::move(responder));
     case RouteKind::kNone: break;
   }
   responder->Respond(ErrorResponse(500, "internal error: unrouted request"));

@@ -23,4 +23,13 @@ void HandleRequest(ServerState& state, HttpRequest request, std::shared_ptr<Resp
 // Decodes an infer request and hands it to the Backend (infer_handler.cc).
 void HandleInfer(ServerState& state, const Route& route, HttpRequest request, std::shared_ptr<Responder> responder);
 
+// POST /v2/models/{name}/outcomes: labels joined to predictions by request
+// id (outcomes_handler.cc). Quick: answered on the I/O thread.
+HttpResponse HandleOutcomes(const ServerState& state, const Route& route, const HttpRequest& request);
+
+// The repository endpoints: index, load, unload, rollouts (repository_handler.cc).
+// The admin token was checked by ScreenRequestHeader.
+void HandleRepository(ServerState& state, const Route& route, HttpRequest request,
+                      std::shared_ptr<Responder> responder);
+
 }  // namespace mlship::serving::internal

@@ -29,6 +29,7 @@ RouteKind ModelAction(const std::vector<std::string_view>& rest) {
   if (rest.empty()) return RouteKind::kModelMetadata;
   if (rest.size() == 1 && rest[0] == "ready") return RouteKind::kModelReady;
   if (rest.size() == 1 && rest[0] == "infer") return RouteKind::kModelInfer;
+  if (rest.size() == 1 && rest[0] == "outcomes") return RouteKind::kModelOutcomes;
   return RouteKind::kNone;
 }
 
@@ -45,6 +46,22 @@ Route ParseRoute(std::string_view target) {
   if (segments[1] == "health" && segments.size() == 3) {
     if (segments[2] == "live") route.kind = RouteKind::kHealthLive;
     if (segments[2] == "ready") route.kind = RouteKind::kHealthReady;
+    return route;
+  }
+  if (segments[1] == "repository") {
+    if (segments.size() == 3 && segments[2] == "index") route.kind = RouteKind::kRepositoryIndex;
+    if (segments.size() < 5 || segments[2] != "models") return route;
+    const std::string_view verb = segments[4];
+    if (segments.size() == 5 && verb == "load") route.kind = RouteKind::kRepositoryLoad;
+    if (segments.size() == 5 && verb == "unload") route.kind = RouteKind::kRepositoryUnload;
+    if (verb == "rollout" && segments.size() <= 6) {
+      const std::string_view action = segments.size() == 6 ? segments[5] : "start";
+      if (action == "start" || action == "status" || action == "pause" || action == "resume" || action == "abort") {
+        route.kind = RouteKind::kRepositoryRollout;
+        route.action = std::string(action);
+      }
+    }
+    if (route.kind != RouteKind::kNone) route.model = std::string(segments[3]);
     return route;
   }
   if (segments[1] != "models" || segments.size() < 3) return route;

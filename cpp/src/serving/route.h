@@ -15,6 +15,11 @@ enum class RouteKind {
   kModelMetadata,   // GET /v2/models/{name}[/versions/{version}]
   kModelReady,      // GET /v2/models/{name}[/versions/{version}]/ready
   kModelInfer,      // POST /v2/models/{name}[/versions/{version}]/infer
+  kModelOutcomes,     // POST /v2/models/{name}/outcomes (labels joined to predictions)
+  kRepositoryIndex,   // POST /v2/repository/index
+  kRepositoryLoad,    // POST /v2/repository/models/{name}/load
+  kRepositoryUnload,  // POST /v2/repository/models/{name}/unload
+  kRepositoryRollout, // POST /v2/repository/models/{name}/rollout[/status|pause|resume|abort]
 };
 
 // The HTTP methods routes answer to.
@@ -27,11 +32,22 @@ struct Route {
   std::string model;
   // The {version} path segment, verbatim; empty means the default version.
   std::string version;
+  // For kRepositoryRollout: "start" (no segment), "status", "pause",
+  // "resume" or "abort".
+  std::string action;
 
   // The one method the route accepts (others get 405).
-  RouteMethod method() const { return kind == RouteKind::kModelInfer ? RouteMethod::kPost : RouteMethod::kGet; }
+  RouteMethod method() const {
+    return kind == RouteKind::kModelInfer || kind == RouteKind::kModelOutcomes || is_repository() ? RouteMethod::kPost
+                                                                                                   : RouteMethod::kGet;
+  }
   // Health probes answer without a token so orchestrators can call them.
   bool requires_auth() const { return kind != RouteKind::kHealthLive && kind != RouteKind::kHealthReady; }
+  // The repository endpoints need the admin token, never the inference one.
+  bool is_repository() const {
+    return kind == RouteKind::kRepositoryIndex || kind == RouteKind::kRepositoryLoad ||
+           kind == RouteKind::kRepositoryUnload || kind == RouteKind::kRepositoryRollout;
+  }
 };
 
 // The path of a request target, without its query string ("?...").

@@ -5,10 +5,11 @@
 
 namespace mlship::serving::internal {
 
-ServerState::ServerState(const HttpServerOptions& server_options, Backend* model_backend)
-    : options(server_options), backend(model_backend), io(server_options.io_threads) {}
+ServerState::ServerState(const HttpServerOptions& server_options, Backend* model_backend,
+                         RepositoryControl* repository_control)
+    : options(server_options), backend(model_backend), repository(repository_control), io(server_options.io_threads) {}
 
-Status ServerState::AddGetRoute(const std::string& path, GetRouteHandler handler) {
+Status ServerState::AddGetRoute(const std::string& path, QueryRouteHandler handler) {
   if (path.empty() || path.front() != '/' || path.find('?') != std::string::npos) {
     return Status::InvalidArgument("an extra route's path must start with '/' and hold no query; got '" + path + "'");
   }
@@ -24,7 +25,7 @@ Status ServerState::AddGetRoute(const std::string& path, GetRouteHandler handler
   return Status::Ok();
 }
 
-std::optional<GetRouteHandler> ServerState::FindGetRoute(std::string_view path) const {
+std::optional<QueryRouteHandler> ServerState::FindGetRoute(std::string_view path) const {
   std::lock_guard<std::mutex> lock(routes_mu);
   const auto it = get_routes.find(path);
   if (it == get_routes.end()) return std::nullopt;

@@ -33,12 +33,12 @@ class Session;
 // Thread-safe: fixed members are read-only, the rest are atomics or guarded
 // by the mutex named beside them.
 struct ServerState : std::enable_shared_from_this<ServerState> {
-  ServerState(const HttpServerOptions& options, Backend* backend);
+  ServerState(const HttpServerOptions& options, Backend* backend, RepositoryControl* repository);
 
   // Adds an extra GET route; see HttpServer::AddGetRoute.
-  Status AddGetRoute(const std::string& path, GetRouteHandler handler);
+  Status AddGetRoute(const std::string& path, QueryRouteHandler handler);
   // The extra route for `path`, if any.
-  std::optional<GetRouteHandler> FindGetRoute(std::string_view path) const;
+  std::optional<QueryRouteHandler> FindGetRoute(std::string_view path) const;
 
   // Tracks live sessions so Stop() can close the idle ones.
   void RegisterSession(const std::shared_ptr<Session>& session);
@@ -49,11 +49,13 @@ struct ServerState : std::enable_shared_from_this<ServerState> {
   const HttpServerOptions options;
   // The model side; outlives the server (HttpServer::Create's contract).
   Backend* const backend;
+  // The repository endpoints' side, or null; outlives the server too.
+  RepositoryControl* const repository;
 
   // Guards get_routes.
   mutable std::mutex routes_mu;
   // Extra GET routes by exact path. Guarded by routes_mu.
-  std::map<std::string, GetRouteHandler, std::less<>> get_routes;
+  std::map<std::string, QueryRouteHandler, std::less<>> get_routes;
 
   // Guards sessions.
   mutable std::mutex sessions_mu;

@@ -1,7 +1,9 @@
-// mlship-server: serves one saved model over KServe v2 with no Python in the
-// process (for containers). Same flags as `mlship serve`.
+// mlship-server: serves one saved model, or every model of a repository,
+// over KServe v2 with no Python in the process (for containers). Same flags
+// as `mlship serve` (both are generated from the options schema).
 //
 //   mlship-server model.pt --port 8000 --max-batch-size 32
+//   MLSHIP_ADMIN_TOKEN=... mlship-server --repository models/ --port 8000
 //
 // SIGINT/SIGTERM stop it gracefully: readiness goes false, new requests get
 // 503, accepted ones are answered, then it exits 0. Exit codes: 0 after a
@@ -18,8 +20,8 @@
 
 #include "mlship/deployment/deployment.h"
 #include "mlship/engine/model.h"
-#include "mlship/tools/npy_file.h"
-#include "mlship/tools/npy_tensor.h"
+#include "mlship/engine/npy_file.h"
+#include "mlship/engine/npy_tensor.h"
 #include "mlship/tools/server_flags.h"
 
 namespace {
@@ -27,6 +29,15 @@ namespace {
 int Fail(int code, const std::string& what, const mlship::Status& status) {
   std::cerr << "mlship-server: " << what << ": " << status.message() << std::endl;
   return code;
+}
+
+std::string UrlOf(const std::string& host, int port) {
+  return "http://" + (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" + std::to_string(port);
+}
+
+std::string Getenv(const char* name) {
+  const char* value = std::getenv(name);
+  return value ? value : "";
 }
 
 }  // namespace
@@ -40,11 +51,38 @@ int main(int argc, char** argv) {
   sigaddset(&stop_signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
-  const char* env_token = std::getenv("MLSHIP_TOKEN");
-  auto flags = mlship::ParseServerFlags(std::vector<std::string>(argv + 1, argv + argc), env_token ? env_token : "");
+  auto flags = mlship::ParseServerFlags(std::vector<std::string>(argv + 1, argv + argc), Getenv("MLSHIP_TOKEN"),
+                                        Getenv("MLSHIP_ADMIN_TOKEN"));
   if (!flags.ok()) return Fail(2, "bad command line", flags.status());
   if (flags->show_help) {
     std::cout << flags->help_text;
+    return 0;
+  }
+  auto declared = mlship::DeclaredSignature(*flags);
+  if (!declared.ok()) return Fail(2, "bad command line", declared.status());
+  const mlship::ServingOptions options = flags->options;
+  const std::string host = options.server.http.host;
+  const auto& o = options.version_options;
+  const std::string settings = "max_batch_size=" + std::to_string(o.batcher.max_batch_size) +
+                               ", instances=" + std::to_string(options.server.workers.instances) +
+                               ", intra_op_threads=" + std::to_string(o.intra_op_threads) +
+                               ", auth=" + (options.server.http.token.empty() ? "off" : "on") +
+                               ", admin=" + (options.server.http.admin_token.empty() ? "off" : "on");
+
+  if (!flags->repository.empty()) {
+    auto server = mlship::Server::Create(options, flags->repository);
+    if (!server.ok()) return Fail(1, "cannot serve the repository", server.status());
+    std::string models;
+    for (const std::string& m : (*server)->router().ModelNames()) models += (models.empty() ? "" : ", ") + m;
+    // One line that scripts can parse for the URL (port 0 picks a free port).
+    std::cout << "mlship-server: serving repository " << flags->repository << " (models: "
+              << (models.empty() ? "none" : models) << ") at " << UrlOf(host, (*server)->port()) << " (" << settings
+              << ")" << std::endl;
+    int received = 0;
+    sigwait(&stop_signals, &received);
+    std::cout << "mlship-server: " << (received == SIGTERM ? "SIGTERM" : "SIGINT") << ", draining" << std::endl;
+    (*server)->Stop(/*drain=*/true);
+    std::cout << "mlship-server: stopped" << std::endl;
     return 0;
   }
 
@@ -56,9 +94,9 @@ int main(int argc, char** argv) {
     if (!read.ok()) return Fail(2, "bad command line", read.status());
     reference = std::move(read).value();
   }
-
   mlship::LoadOptions load;
-  load.intra_op_threads = flags->deployment.pool.intra_op_threads;
+  load.intra_op_threads = o.intra_op_threads;
+  load.signature = *declared;
   auto model = mlship::LoadModel(flags->model_path, load);
   if (!model.ok()) return Fail(1, "cannot load the model", model.status());
   std::shared_ptr<mlship::Model> fallback;
@@ -67,23 +105,17 @@ int main(int argc, char** argv) {
     if (!loaded.ok()) return Fail(1, "cannot load the fallback model", loaded.status());
     fallback = std::move(loaded).value();
   }
-
-  const std::string name = flags->deployment.name;
-  const std::string host = flags->deployment.http.host;
-  auto dep = mlship::Deployment::Create(std::move(model).value(), std::move(flags).value().deployment, fallback);
+  auto dep = mlship::Deployment::Create(std::move(model).value(), options, fallback);
   if (!dep.ok()) return Fail(1, "cannot serve", dep.status());
   if (reference) {
     mlship::Status profiled = (*dep)->SetReference(mlship::NpyToTensor(*reference));
     if (!profiled.ok()) return Fail(1, "cannot use the reference", profiled);
     reference.reset();  // profiled; the raw values are no longer needed
   }
-  const auto& o = (*dep)->options();
   // One line that scripts can parse for the URL (port 0 picks a free port).
-  std::cout << "mlship-server: serving '" << name << "' at http://" << (host.find(':') != std::string::npos ? "[" + host + "]" : host)
-            << ":" << (*dep)->port() << " (max_batch_size=" << o.batcher.max_batch_size
-            << ", instances=" << o.pool.instances << ", intra_op_threads=" << o.pool.intra_op_threads
-            << ", auth=" << (o.http.token.empty() ? "off" : "on") << ", reference=" << (o.monitoring && (*dep)->monitor()->reference_features() > 0 ? "on" : "off")
-            << ", fallback=" << (o.monitor.slo ? "on" : "off") << ")" << std::endl;
+  std::cout << "mlship-server: serving '" << options.name << "' at " << UrlOf(host, (*dep)->port()) << " ("
+            << settings << ", reference=" << (!flags->reference_path.empty() ? "on" : "off")
+            << ", fallback=" << (fallback ? "on" : "off") << ")" << std::endl;
 
   int received = 0;
   sigwait(&stop_signals, &received);

@@ -27,12 +27,12 @@ std::shared_ptr<Model> Load(torch::jit::Module module, const std::string& file) 
   return model.ok() ? *model : nullptr;
 }
 
-DeploymentOptions InProcess(int64_t max_batch_size = 8) {
-  DeploymentOptions o;
-  o.serve_http = false;
-  o.batcher.max_batch_size = max_batch_size;
-  o.pool.instances = 1;
-  o.pool.intra_op_threads = 1;
+ServingOptions InProcess(int64_t max_batch_size = 8) {
+  ServingOptions o;
+  o.server.serve_http = false;
+  o.version_options.batcher.max_batch_size = max_batch_size;
+  o.server.workers.instances = 1;
+  o.version_options.intra_op_threads = 1;
   return o;
 }
 
@@ -211,7 +211,7 @@ TEST(DeploymentTest, StopWithDrainAnswersEverythingAccepted) {
   std::vector<std::future<Result>> answers;
   for (int i = 0; i < 500; ++i) answers.push_back(Send(**dep, torch::full({1, 4}, float(i))));
   (*dep)->Stop(/*drain=*/true);
-  EXPECT_FALSE((*dep)->Ready());
+  EXPECT_FALSE((*dep)->server().router().Ready());
   for (int i = 0; i < 500; ++i) {
     Result r = answers[i].get();
     ASSERT_TRUE(r.ok()) << i << ": " << r.status().ToString();
@@ -242,21 +242,22 @@ TEST(DeploymentTest, StopWithoutDrainAnswersQueuedRequestsUnavailable) {
 }
 
 TEST(DeploymentTest, MetadataNamesTheModelAndRefusesUnknownVersions) {
-  DeploymentOptions o = InProcess();
+  ServingOptions o = InProcess();
   o.name = "affine";
   auto dep = Deployment::Create(Load(testing::AffineModule(), "affine.pt"), o);
   ASSERT_TRUE(dep.ok());
-  auto info = (*dep)->Find("affine", "");
+  const Router& router = (*dep)->server().router();
+  auto info = router.Find("affine", "");
   ASSERT_TRUE(info.ok());
   EXPECT_EQ(info->version, "1");
   EXPECT_EQ(info->platform, "pytorch_torchscript");
-  EXPECT_EQ((*dep)->Find("affine", "2").status().code(), StatusCode::kNotFound);
-  EXPECT_EQ((*dep)->Find("other", "").status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(router.Find("affine", "2").status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(router.Find("other", "").status().code(), StatusCode::kNotFound);
 }
 
 TEST(DeploymentTest, BadOptionsAreRejectedNamingTheOption) {
-  DeploymentOptions o = InProcess();
-  o.batcher.max_batch_size = 0;
+  ServingOptions o = InProcess();
+  o.version_options.batcher.max_batch_size = 0;
   auto dep = Deployment::Create(Load(testing::AffineModule(), "affine.pt"), o);
   ASSERT_FALSE(dep.ok());
   EXPECT_NE(dep.status().message().find("max_batch_size"), std::string::npos);

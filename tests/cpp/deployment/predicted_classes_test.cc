@@ -83,17 +83,17 @@ TEST(ReferenceClasses, CountsWhatTheModelPredictsInChunks) {
 
 TEST(DeploymentPredictionDrift, AShiftedClassMixRaisesOneAlert) {
   std::vector<monitor::AlertEvent> alerts;
-  DeploymentOptions o;
-  o.serve_http = false;
-  o.batcher.max_batch_size = 16;
-  o.pool.instances = 1;
-  o.pool.intra_op_threads = 1;
-  o.monitor.drift.window_size = 400;
-  o.monitor.drift.min_samples = 100;
-  o.monitor.drift_check_interval = std::chrono::hours(1);  // checked by hand below
-  o.monitor.log = [](const std::string&) {};
+  ServingOptions o;
+  o.server.serve_http = false;
+  o.version_options.batcher.max_batch_size = 16;
+  o.server.workers.instances = 1;
+  o.version_options.intra_op_threads = 1;
+  o.version_options.monitor.drift.window_size = 400;
+  o.version_options.monitor.drift.min_samples = 100;
+  o.version_options.monitor.drift_check_interval = std::chrono::hours(1);  // checked by hand below
+  o.version_options.monitor.log = [](const std::string&) {};
   // Feature drift alerts (the inputs shift too) are not what this test is about.
-  o.monitor.on_alert = [&alerts](const monitor::AlertEvent& e) {
+  o.version_options.monitor.on_alert = [&alerts](const monitor::AlertEvent& e) {
     if (e.kind == "prediction_drift") alerts.push_back(e);
   };
   auto dep = Deployment::Create(Affine(), o);
@@ -131,13 +131,13 @@ TEST(DeploymentPredictionDrift, ClassifierTrueOnAModelWithoutClassScoresIsRefuse
   options.example_inputs = {torch::zeros({1, 4}), torch::ones({1, 4})};
   auto dict = LoadModel(testing::SaveModule(testing::DictModule(), "dict.pt"), options);
   ASSERT_TRUE(dict.ok()) << dict.status().ToString();
-  DeploymentOptions o;
-  o.serve_http = false;
-  o.monitor.classifier = true;
+  ServingOptions o;
+  o.server.serve_http = false;
+  o.version_options.monitor.classifier = true;
   auto dep = Deployment::Create(*dict, o);
   EXPECT_EQ(dep.status().code(), StatusCode::kInvalidArgument);
   EXPECT_NE(dep.status().message().find("classifier=true"), std::string::npos) << dep.status().message();
-  o.monitor.classifier = std::nullopt;
+  o.version_options.monitor.classifier = std::nullopt;
   EXPECT_TRUE(Deployment::Create(*dict, o).ok()) << "auto-detection leaves such a model unwatched";
 }
 

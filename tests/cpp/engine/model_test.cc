@@ -69,7 +69,8 @@ TEST(ModelTest, WithoutSignatureOrExamplesLoadFailsAndSaysWhatToPass) {
   auto model = LoadModel(SaveModule(AffineModule(), "affine.pt"), LoadOptions{});
   ASSERT_FALSE(model.ok());
   EXPECT_EQ(model.status().code(), StatusCode::kModelLoadFailed);
-  EXPECT_NE(model.status().message().find("pass example_inputs or a signature"), std::string::npos);
+  EXPECT_NE(model.status().message().find("signature= or example_inputs="), std::string::npos);
+  EXPECT_NE(model.status().message().find("--input NAME:DTYPE:DIMS"), std::string::npos) << "the flag that fixes it";
 }
 
 TEST(ModelTest, SidecarSignatureIsUsedAndAnInvalidOneIsAnError) {

@@ -200,45 +200,40 @@ TEST(ModelMonitor, AnomaliesAreCountedAndRefusedOnlyWhenAsked) {
   }
 }
 
-TEST(ModelMonitor, BreachingTheSloSwitchesToTheFallbackUntilRestored) {
-  std::vector<std::string> kinds;
-  std::mutex mu;
+TEST(ModelMonitor, JudgesTheSloOverItsWindowOnTheInjectedClock) {
+  FakeClock clock;
   ModelMonitorOptions o = QuietOptions();
+  o.clock = &clock;
+  o.health_window_seconds = 5;
+  o.tick_interval = std::chrono::milliseconds(250);
+  auto monitor = ModelMonitor::Create(o).value();
   SloOptions slo;
   slo.max_error_rate = 0.1;
   slo.window_seconds = 5;
   slo.min_requests = 10;
-  o.slo = slo;
-  o.has_fallback = true;
-  o.tick_interval = std::chrono::milliseconds(5);
-  o.on_alert = [&](const AlertEvent& e) {
-    std::lock_guard<std::mutex> lock(mu);
-    kinds.push_back(e.kind);
-  };
-  auto monitor = ModelMonitor::Create(o).value();
+  const auto start = clock.Now() - std::chrono::hours(1);
   for (int i = 0; i < 20; ++i) {
     monitor->RequestStarted();
     monitor->RequestFinished("", 0.001);
   }
-  std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  EXPECT_FALSE(monitor->UsingFallback());
+  EXPECT_FALSE(monitor->JudgeSlo(slo, start).has_value());
   for (int i = 0; i < 10; ++i) {
     monitor->RequestStarted();
     monitor->RequestFinished("inference_failed", 0.001);
   }
-  for (int i = 0; i < 400 && !monitor->UsingFallback(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  ASSERT_TRUE(monitor->UsingFallback());
-  HealthState h = monitor->Health();
-  EXPECT_TRUE(h.fallback_active);
-  EXPECT_EQ(h.fallback_switches, 1);
-  EXPECT_NE(h.reason.find("error rate"), std::string::npos) << h.reason;
-  ASSERT_TRUE(monitor->Restore("by hand").ok());
-  EXPECT_FALSE(monitor->UsingFallback());
-  std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  EXPECT_FALSE(monitor->UsingFallback()) << "failures before the restore must not count again";
-  EXPECT_EQ(monitor->Restore("again").code(), StatusCode::kFailedPrecondition);
-  std::lock_guard<std::mutex> lock(mu);
-  EXPECT_EQ(kinds, (std::vector<std::string>{"fallback", "restore"}));
+  std::optional<std::string> breach = monitor->JudgeSlo(slo, start);
+  ASSERT_TRUE(breach.has_value());
+  EXPECT_NE(breach->find("error rate"), std::string::npos) << *breach;
+  // Counted from a restart point only: nothing has happened since.
+  monitor->RecordFallbackState(false, false);
+  EXPECT_FALSE(monitor->JudgeSlo(slo, clock.Now()).has_value());
+  // Without a restart point the failures age out of the 5 s window, one tick
+  // (one counter snapshot) at a time.
+  for (int s = 0; s < 7; ++s) {
+    clock.Advance(std::chrono::seconds(1));
+    ASSERT_TRUE(clock.BlockUntilSleepingUntil(clock.Now() + o.tick_interval, std::chrono::seconds(10)));
+  }
+  EXPECT_FALSE(monitor->JudgeSlo(slo, start).has_value());
 }
 
 TEST(ModelMonitor, BadOptionsAreRefusedWithTheValue) {

@@ -305,5 +305,69 @@ TEST(InstancePoolTest, RejectsEmptyWorkItem) {
   EXPECT_EQ(pool->FreeCapacity(), 1);
 }
 
+TEST(InstancePoolProducerTest, AFreedWorkerGoesToTheWaitingProducerThatRunsLeast) {
+  auto pool = InstancePool::Create(Options(2)).value();
+  std::atomic<int> b_called{0};
+  auto a = pool->AddProducer([] {});
+  auto b = pool->AddProducer([&] { b_called.fetch_add(1); });
+  Gate first;
+  Gate second;
+  std::atomic<int> started{0};
+  for (Gate* gate : {&first, &second}) {
+    ASSERT_TRUE(a->HasFreeCapacity());
+    ASSERT_TRUE(a->Submit([&, gate](int) {
+                   started.fetch_add(1);
+                   gate->Wait();
+                 }).ok());
+  }
+  for (int i = 0; i < 2000 && started.load() < 2; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  // Both workers are A's. A asks for more, then B does: both wait.
+  EXPECT_FALSE(a->HasFreeCapacity());
+  EXPECT_FALSE(b->HasFreeCapacity());
+  first.Open();
+  for (int i = 0; i < 2000 && b_called.load() == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  EXPECT_EQ(b_called.load(), 1) << "B is told a worker is free";
+  // A still runs one item, B none: the free worker is B's, even though A asked first.
+  EXPECT_FALSE(a->HasFreeCapacity());
+  EXPECT_TRUE(b->HasFreeCapacity());
+  EXPECT_TRUE(a->HasFreeCapacity()) << "once B has claimed it, nobody is owed it";
+  second.Open();
+  a->WaitUntilIdle();
+  EXPECT_EQ(a->outstanding(), 0);
+}
+
+TEST(InstancePoolProducerTest, AFloodedProducerCannotStarveAnother) {
+  auto pool = InstancePool::Create(Options(1)).value();
+  std::atomic<int> a_runs{0};
+  std::atomic<bool> b_done{false};
+  std::atomic<bool> stop{false};
+  std::unique_ptr<InstancePool::Producer> a;
+  // A keeps the one worker busy: each of its items submits the next when it is A's turn.
+  std::function<void()> submit_a = [&] {
+    if (stop.load() || !a->HasFreeCapacity()) return;
+    (void)a->Submit([&](int) {
+      a_runs.fetch_add(1);
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
+    });
+  };
+  a = pool->AddProducer([&] { submit_a(); });
+  std::unique_ptr<InstancePool::Producer> b;
+  std::function<void()> submit_b = [&] {
+    if (b_done.load() || !b->HasFreeCapacity()) return;
+    (void)b->Submit([&](int) { b_done = true; });
+  };
+  b = pool->AddProducer([&] { submit_b(); });
+  submit_a();
+  for (int i = 0; i < 200 && a_runs.load() < 5; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  const int before = a_runs.load();
+  submit_b();  // refused now (A's item runs); B is called back with the next free worker
+  for (int i = 0; i < 2000 && !b_done.load(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  EXPECT_TRUE(b_done.load());
+  EXPECT_LE(a_runs.load() - before, 2) << "B ran within a batch or two of A's, not after A's flood";
+  stop = true;
+  a->WaitUntilIdle();
+  b->WaitUntilIdle();
+}
+
 }  // namespace
 }  // namespace mlship

@@ -114,7 +114,7 @@ TEST_F(HttpServerRoutesTest, InferReturnsTheModelsOutputsAsJson) {
   // The Backend got the decoded request.
   const std::optional<InferRequest> seen = backend_.last_request();
   ASSERT_TRUE(seen.has_value());
-  EXPECT_EQ(seen->model_version, "2");
+  EXPECT_EQ(seen->model_version, "") << "as the client named it; the Backend resolves the default";
   EXPECT_EQ(seen->id, "abc");
   EXPECT_EQ(seen->deadline, std::chrono::steady_clock::time_point::max());  // request_timeout 0: none
 }

@@ -35,11 +35,25 @@ TEST(KServeRouteTest, MatchesModelRoutesWithAndWithoutVersion) {
 TEST(KServeRouteTest, UnknownOrMalformedPathsMatchNothing) {
   for (const char* path : {"", "/", "v2", "/v1/models/a", "/v2/", "/v2//health/live", "/v2/health", "/v2/health/dead",
                            "/v2/models", "/v2/models/", "/v2/models/a/versions", "/v2/models/a/versions/1/x",
-                           "/v2/models/a/infer/more", "/v2/repository/index", "/metrics"}) {
+                           "/v2/models/a/infer/more", "/v2/repository", "/v2/repository/models/a",
+                           "/v2/repository/models/a/reload", "/v2/repository/index/x", "/metrics"}) {
     const Route route = ParseRoute(path);
     EXPECT_EQ(route.kind, RouteKind::kNone) << path;
     EXPECT_TRUE(route.model.empty()) << path;
   }
+}
+
+TEST(KServeRouteTest, MatchesTheRepositoryExtension) {
+  EXPECT_EQ(ParseRoute("/v2/repository/index").kind, RouteKind::kRepositoryIndex);
+  Route load = ParseRoute("/v2/repository/models/digits/load");
+  EXPECT_EQ(load.kind, RouteKind::kRepositoryLoad);
+  EXPECT_EQ(load.model, "digits");
+  EXPECT_EQ(load.method(), RouteMethod::kPost);
+  EXPECT_TRUE(load.is_repository());
+  Route unload = ParseRoute("/v2/repository/models/digits/unload");
+  EXPECT_EQ(unload.kind, RouteKind::kRepositoryUnload);
+  EXPECT_EQ(unload.model, "digits");
+  EXPECT_FALSE(ParseRoute("/v2/models/digits/infer").is_repository());
 }
 
 TEST(KServeRouteTest, OnlyHealthProbesSkipAuthentication) {

@@ -13,7 +13,7 @@
 
 #include "mlship/batching/batch.h"
 #include "mlship/batching/batcher_options.h"
-#include "mlship/batching/clock.h"
+#include "mlship/clock.h"
 #include "mlship/batching/internal/queue.h"
 #include "mlship/batching/task.h"
 #include "mlship/status.h"

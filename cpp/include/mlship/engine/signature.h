@@ -55,4 +55,10 @@ std::string_view OutputKindName(OutputKind kind);
 // "[-1, 64]"
 std::string ShapeToString(const std::vector<int64_t>& shape);
 
+// Parses a tensor declared on a command line, NAME:DTYPE:DIMS, e.g.
+// "x:FP32:-1,64" (DIMS comma-separated, -1 for a dynamic dimension, empty
+// for a scalar). `flag` names the flag in messages ("--input").
+// InvalidArgument naming the text and the form expected.
+StatusOr<TensorSpec> ParseTensorSpec(std::string_view text, std::string_view flag);
+
 }  // namespace mlship

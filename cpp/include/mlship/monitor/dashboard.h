@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "mlship/monitor/model_monitor.h"
 
@@ -17,8 +18,11 @@ std::string_view DashboardHtml();
 // The JSON served at GET /dashboard/data: model, version, uptime_s,
 // counters {succeeded, failed, inferences, executions}, queue_depth,
 // inflight, recent {p50_ms, p90_ms, p99_ms, throughput_rps} over the last
-// `recent_seconds`, health {serving, reason}, and drift [{feature, psi,
-// ks_statistic, drifted}] from the latest drift check.
-std::string DashboardJson(const ModelMonitor& monitor, int64_t recent_seconds = 5);
+// `recent_seconds`, health {serving, reason} from `health` (the model's
+// routing state), drift [{feature, psi, ks_statistic, drifted}] from the
+// latest drift check, and `models`: every model the server serves, so the
+// page can offer the others.
+std::string DashboardJson(const ModelMonitor& monitor, const HealthState& health,
+                          const std::vector<std::string>& models = {}, int64_t recent_seconds = 5);
 
 }  // namespace mlship::monitor

@@ -49,6 +49,20 @@ struct HealthWindow {
   double p99_seconds = 0.0;
 };
 
+// Which version of a model serves, as a routing policy reports it (the
+// policy lives in the deployment layer; the monitor and the dashboard only
+// show it).
+struct HealthState {
+  // True while the fallback version serves.
+  bool fallback_active = false;
+  // Why the last switch happened ("" before any).
+  std::string reason;
+  // Seconds since the last switch (or since the start).
+  double seconds_since_change = 0.0;
+  // Switches to the fallback so far.
+  int64_t fallback_switches = 0;
+};
+
 // The breach of `slo` in `window`, as a sentence naming the measured value
 // and the objective ("error rate 0.45 over the last 30 s exceeds 0.05"), or
 // nothing when the window meets the objective or holds too few requests.

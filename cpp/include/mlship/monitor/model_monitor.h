@@ -1,6 +1,8 @@
-// ModelMonitor: everything a deployment knows about how its model is doing:
-// metrics, recent latency and throughput, input drift and anomalies against
-// a reference, and the health policy that moves traffic to a fallback model.
+// ModelMonitor: everything a server knows about how one model version is
+// doing: metrics, recent latency and throughput, input drift and anomalies
+// against a reference, and its health against an SLO. It reports; it does
+// not decide which version serves (the deployment layer's router does, e.g.
+// its fallback policy reads JudgeSlo).
 #pragma once
 
 #include <atomic>
@@ -24,6 +26,7 @@
 #include "mlship/monitor/model_metrics.h"
 #include "mlship/monitor/prediction_drift.h"
 #include "mlship/monitor/prediction_window.h"
+#include "mlship/clock.h"
 #include "mlship/monitor/reference_profile.h"
 #include "mlship/status.h"
 
@@ -61,11 +64,13 @@ struct ModelMonitorOptions {
   // not fit), false turns it off. The live window, min_samples and
   // psi_threshold are drift's (above).
   std::optional<bool> classifier;
-  // When set (and a fallback exists), a breach moves traffic to the
-  // fallback. Default unset: no automatic fallback.
-  std::optional<SloOptions> slo;
-  // Whether a fallback model exists to move to.
-  bool has_fallback = false;
+  // The longest window, in seconds, JudgeSlo will be asked to judge (the
+  // router's SLO window), so enough history is kept. Default 0: only
+  // stats_window_seconds.
+  int64_t health_window_seconds = 0;
+  // Time for the monitor's thread, its windows and its judgements. Default
+  // (null): the real steady clock. Not owned; must outlive the monitor.
+  Clock* clock = nullptr;
   // Called with every alert, on the monitor's thread (or the thread that
   // asked for a drift check or a restore), without the monitor's locks held.
   // Keep it quick. May be empty.
@@ -113,18 +118,6 @@ struct MonitorSnapshot {
   LatencyStats recent;
 };
 
-// Which model serves, and why.
-struct HealthState {
-  // True while the fallback model serves.
-  bool fallback_active = false;
-  // Why the last switch happened ("" before any).
-  std::string reason;
-  // Seconds since the last switch (or since the start).
-  double seconds_since_change = 0.0;
-  // Switches to the fallback so far.
-  int64_t fallback_switches = 0;
-};
-
 // The current reference and what is measured against it. Immutable apart
 // from the (thread-safe) drift window and metrics.
 struct ReferenceState {
@@ -154,7 +147,7 @@ struct ReferenceState {
 };
 
 // Thread-safety: all methods are safe for concurrent use. The Record*,
-// CheckInputs, ObserveInputs and UsingFallback methods are for the request
+// CheckInputs and ObserveInputs methods are for the request
 // path: atomics, a per-thread-shard mutex (latency) and one short mutex per
 // batch (the drift window); no lock shared by every request. Everything else
 // runs on the monitor's own thread or on the caller's.
@@ -178,7 +171,7 @@ class ModelMonitor {
   // An inference request for this model was refused by the HTTP layer
   // before it was accepted (`reason`: a Status code name or another label,
   // see serving::RefusalReasonFor). Counted as a failed request, but never
-  // against the SLO: a fallback model would not change it.
+  // against the SLO: a fallback version would not change it.
   void RequestRefused(std::string_view reason);
   // Any other HTTP request the server refused (no model to attribute it to).
   void HttpRequestRefused(std::string_view reason) { metrics_->HttpRequestsRefused(reason)->Increment(); }
@@ -199,8 +192,6 @@ class ModelMonitor {
   // Records `n` predicted classes out of `num_classes` (lock-free; no-op
   // without a classifier reference or when num_classes differs from it).
   void ObservePredictions(const int64_t* classes, int64_t n, int64_t num_classes);
-  // Whether requests should run on the fallback model.
-  bool UsingFallback() const { return fallback_active_.load(std::memory_order_relaxed); }
   // Features per row the reference expects; 0 without a reference.
   int64_t reference_features() const;
 
@@ -229,10 +220,30 @@ class ModelMonitor {
   MonitorStats Stats() const;
   // Totals now and latency over the last `recent_seconds`.
   MonitorSnapshot Snapshot(int64_t recent_seconds) const;
-  HealthState Health() const;
-  // Moves traffic back to the primary. FailedPrecondition when it already
-  // serves.
-  Status Restore(const std::string& why);
+
+  // ---- Health, for routing policies ----
+
+  // Judges this version against `slo` over its window, counting only what
+  // happened after `since` (e.g. the last switch, so failures from before a
+  // restore are not judged twice): the breach as a sentence naming the
+  // measured value and the objective, or nothing (met, or too few
+  // requests). See JudgeHealth.
+  std::optional<std::string> JudgeSlo(const SloOptions& slo, Clock::TimePoint since) const;
+  // What happened since `since` (requests, server-side failures, p99), as
+  // far back as the history kept reaches (see KeepHistory).
+  HealthWindow WindowSince(Clock::TimePoint since) const;
+  // Marks now as a restart point for judgements counted "since" it.
+  void Checkpoint();
+  // Keeps counter history for at least `seconds` (a rollout's hold), up to
+  // 3600.
+  void KeepHistory(int64_t seconds);
+  // Publishes a routing decision about this version: the fallback gauge,
+  // and one more switch when `switched_to_fallback`.
+  void RecordFallbackState(bool fallback_active, bool switched_to_fallback);
+  // Logs `event` (labelled with this version) and hands it to on_alert.
+  void RaiseAlert(AlertEvent event);
+  // The monitor's clock.
+  Clock* clock() const { return clock_; }
 
   // Sets the queue depth gauge before metrics are read (the batcher knows
   // it; the monitor does not).
@@ -245,7 +256,7 @@ class ModelMonitor {
  private:
   // Counter values at one tick.
   struct CounterSnapshot {
-    std::chrono::steady_clock::time_point time;
+    Clock::TimePoint time;
     double succeeded = 0;
     double failed = 0;
     double server_failed = 0;
@@ -256,15 +267,13 @@ class ModelMonitor {
   explicit ModelMonitor(ModelMonitorOptions options);
   // Ticks until stopping_.
   void Loop();
-  void Tick(std::chrono::steady_clock::time_point now);
+  void Tick(Clock::TimePoint now);
   // The counters' values now.
-  CounterSnapshot Take(std::chrono::steady_clock::time_point now) const;
+  CounterSnapshot Take(Clock::TimePoint now) const;
   // The newest snapshot at least `seconds` old, not older than `floor`
   // (or the oldest kept).
-  CounterSnapshot Baseline(std::chrono::steady_clock::time_point now, double seconds,
-                    std::chrono::steady_clock::time_point floor) const;
-  // Switches to the fallback (or back) and raises the alert.
-  void SwitchTo(bool fallback, const std::string& why);
+  CounterSnapshot Baseline(Clock::TimePoint now, double seconds,
+                    Clock::TimePoint floor) const;
   void Emit(const AlertEvent& event);
   // The alert for pending_drift_ (which it empties). Needs reference_mu_.
   AlertEvent FeatureDriftAlertLocked(const ReferenceState& ref);
@@ -275,6 +284,8 @@ class ModelMonitor {
 
   // Validated options; immutable.
   const ModelMonitorOptions options_;
+  // options_.clock, or the system clock. Not owned.
+  Clock* const clock_;
   // This monitor's metrics.
   MetricsRegistry registry_;
   // Children in registry_; fixed after Create.
@@ -296,19 +307,20 @@ class ModelMonitor {
   // Drift events collected during one check. GUARDED_BY(reference_mu_)
   std::vector<DriftEvent> pending_drift_;
 
-  // Whether the fallback serves.
-  std::atomic<bool> fallback_active_{false};
-  // Guards the health fields below and snapshots_.
+  // History kept beyond the options' windows, in seconds (KeepHistory).
+  std::atomic<int64_t> keep_extra_seconds_{0};
+  // Guards snapshots_.
   mutable std::mutex health_mu_;
-  std::string health_reason_;                                   // GUARDED_BY(health_mu_)
-  std::chrono::steady_clock::time_point last_switch_;           // GUARDED_BY(health_mu_)
-  std::deque<CounterSnapshot> snapshots_;                             // GUARDED_BY(health_mu_)
-  std::chrono::steady_clock::time_point next_drift_check_;      // touched only by the thread
-  std::chrono::steady_clock::time_point started_;               // immutable
+  // Counter values at each tick, oldest first, kept for the longest window
+  // asked about. GUARDED_BY(health_mu_)
+  std::deque<CounterSnapshot> snapshots_;
+  Clock::TimePoint next_drift_check_;      // touched only by the thread
+  Clock::TimePoint started_;               // immutable
 
-  // Stops the thread.
+  // Stops the thread; it sleeps on clock_ through loop_waiter_.
   std::mutex loop_mu_;
   std::condition_variable loop_cv_;
+  ClockWaiter loop_waiter_{clock_, &loop_mu_, &loop_cv_};
   bool stopping_ = false;  // GUARDED_BY(loop_mu_)
   std::thread thread_;
 };

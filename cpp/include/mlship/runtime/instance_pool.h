@@ -11,6 +11,7 @@
 #include <mutex>
 #include <shared_mutex>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "mlship/status.h"
@@ -122,7 +123,8 @@ class InstancePool {
   bool TryRunHere(WorkItem& item);
 
   // Workers not claimed by outstanding work: instances minus items running
-  // or waiting, never below 0.
+  // or waiting, minus one for each waiting Producer (it is owed one), never
+  // below 0.
   int FreeCapacity() const;
   // FreeCapacity() > 0: a newly submitted item would start at once.
   bool HasFreeCapacity() const { return FreeCapacity() > 0; }
@@ -138,6 +140,57 @@ class InstancePool {
   // submitted, and joins them. Idempotent.
   void Shutdown();
 
+  // One producer of work among several sharing the pool (in a server, one
+  // model version's batcher). Its HasFreeCapacity is fair: when workers are
+  // short, a freed worker goes to the waiting producer running the fewest
+  // items (the one waiting longest among equals), so a flooded producer
+  // cannot starve the others, yet a producer alone may use every worker.
+  // The pool calls `on_capacity` (the producer's DispatchReady) when a
+  // worker it may get frees up. Destroying the Producer unregisters it; no
+  // call to its `on_capacity` is running once the destructor returns. Must
+  // not be destroyed from its own `on_capacity`.
+  class Producer {
+   public:
+    // Unregister().
+    ~Producer();
+    Producer(const Producer&) = delete;
+    Producer& operator=(const Producer&) = delete;
+
+    // True when a worker is free that no waiting producer with a better
+    // claim is owed; otherwise records this producer as waiting (it is then
+    // called back) and returns false. Cheap: one short lock. For the
+    // batcher's can_accept.
+    bool HasFreeCapacity();
+    // InstancePool::Submit, counted as this producer's.
+    Status Submit(WorkItem item);
+    // InstancePool::TryRunHere under the fairness rule of HasFreeCapacity.
+    bool TryRunHere(WorkItem& item);
+    // Items of this producer submitted and not yet finished.
+    int outstanding() const;
+    // Some worker is idle and no producer is waiting for one.
+    bool PoolHasIdleWorker() const { return pool_->FreeCapacity() > 0; }
+    // The pool's worker count.
+    int pool_instances() const { return pool_->instances(); }
+    // Blocks until outstanding() is 0 (e.g. after its batcher stopped, to
+    // know nothing of it still runs). Must not be called from a work item.
+    void WaitUntilIdle() const;
+    // Stops the pool calling `on_capacity`; when this returns, no call is
+    // running. Idempotent. Call it before destroying what `on_capacity`
+    // touches (the Producer stays usable for its other methods).
+    void Unregister();
+
+   private:
+    friend class InstancePool;
+    struct State;
+    Producer(InstancePool* pool, std::shared_ptr<State> state) : pool_(pool), state_(std::move(state)) {}
+    InstancePool* const pool_;
+    std::shared_ptr<State> state_;
+  };
+
+  // Registers a producer (see Producer). `on_capacity` must be cheap and must
+  // not call back into the pool's Producer destructor.
+  std::unique_ptr<Producer> AddProducer(std::function<void()> on_capacity);
+
   // The validated options.
   int instances() const { return options_.instances; }
   int intra_op_threads() const { return options_.intra_op_threads; }
@@ -150,12 +203,20 @@ class InstancePool {
   // The body of worker `index`.
   void WorkerLoop(int index, const WorkerStartHook& on_worker_start);
   // Runs `item`, counting an escaping exception, then frees its claim on a
-  // worker and calls the capacity listener.
-  void RunAndRelease(WorkItem item, int index);
+  // worker (and its producer's) and calls the capacity listeners.
+  void RunAndRelease(WorkItem item, Producer::State* producer, int index);
   // Spins for up to options_.idle_spin while no item is pending.
   void SpinForWork() const;
-  // Calls the capacity listener, if any.
+  // Calls the capacity listener, if any, and then the waiting producers'
+  // `on_capacity`, best claim first.
   void NotifyCapacityListener();
+  // Whether `producer` (null: a caller outside any producer) may take a
+  // free worker now: more workers are free than waiting producers with a
+  // better claim are owed. If not, marks the producer waiting. REQUIRES mu_.
+  bool ClaimLocked(Producer::State* producer);
+  // Queues `item` for `producer` (may be null). Unavailable when full.
+  Status SubmitFor(const std::shared_ptr<Producer::State>& producer, WorkItem item);
+  bool TryRunHereFor(Producer::State* producer, WorkItem& item);
 
   // Validated; immutable.
   const InstancePoolOptions options_;
@@ -168,8 +229,20 @@ class InstancePool {
   std::condition_variable work_cv_;
   // Signalled as workers finish their start hook. Waited on with mu_.
   std::condition_variable started_cv_;
+  // Signalled when a producer's last outstanding item finishes. Waited on
+  // with mu_.
+  mutable std::condition_variable producer_idle_cv_;
+  // A queued item and the producer it counts against (null: none).
+  struct Pending {
+    WorkItem item;
+    std::shared_ptr<Producer::State> producer;
+  };
   // Items waiting for a worker, oldest first. GUARDED_BY(mu_).
-  std::deque<WorkItem> pending_;
+  std::deque<Pending> pending_;
+  // Registered producers. GUARDED_BY(mu_).
+  std::vector<std::shared_ptr<Producer::State>> producers_;
+  // Hands out the order in which producers started waiting. GUARDED_BY(mu_).
+  uint64_t wait_sequence_ = 0;
   // pending_.size(), readable without mu_ by spinning workers.
   std::atomic<int> pending_count_{0};
   // Items submitted and not yet finished (waiting + running). GUARDED_BY(mu_).
@@ -181,7 +254,8 @@ class InstancePool {
   // Work items that threw. GUARDED_BY(mu_).
   int64_t uncaught_exceptions_ = 0;
 
-  // Held shared while calling listener_, exclusively while replacing it.
+  // Held shared while calling listener_ or a producer's on_capacity,
+  // exclusively while replacing listener_ or removing a producer.
   // Lock order: listener_mu_ -> whatever the listener takes (a batcher's mu_,
   // which may in turn take mu_ through HasFreeCapacity). Never taken with
   // mu_ held.

@@ -37,11 +37,18 @@ struct ModelInfo {
 struct InferRequest {
   // The model addressed.
   std::string model_name;
-  // The version addressed, resolved by Find(): never empty.
+  // The version addressed, as the client named it: a version, an alias, or
+  // empty for the model's default. The Backend resolves it as it takes the
+  // request (Find() resolved it earlier for decoding, but versions may swap
+  // in between); the response names the version that ran.
   std::string model_version;
-  // The client's request id ("id" in the JSON), echoed in the response; may
-  // be empty.
+  // The request id ("id" in the JSON, or one the server made up when the
+  // client sent none), echoed in the response; outcomes reported later join
+  // on it.
   std::string id;
+  // Keeps a client on one version of a traffic split (the mlship-routing-key
+  // header); empty: split at random.
+  std::string routing_key;
   // One tensor per Signature input, in Signature order, each with concrete
   // dimensions that fit the spec.
   std::vector<HostTensor> inputs;
@@ -87,6 +94,15 @@ struct RefusedRequest {
 // "header_too_large", anything else "http_error".
 std::string_view RefusalReasonFor(int http_status);
 
+// What joining reported outcomes to predictions did.
+struct OutcomeCounts {
+  // Ids whose prediction was found and joined.
+  int64_t matched = 0;
+  // Ids never predicted (or already joined, or expired), or whose labels do
+  // not match the rows predicted.
+  int64_t unknown = 0;
+};
+
 // The model side of the server.
 //
 // Implementations must be safe for concurrent use from several I/O threads
@@ -122,6 +138,12 @@ class Backend {
   // RefusedRequest), so the backend can count them. Called on an I/O thread:
   // must be quick and must not throw. Default: nothing.
   virtual void RequestRefused(const RefusedRequest& refused);
+
+  // POST /v2/models/{name}/outcomes: joins `labels` (one list per id, one
+  // value per row predicted) to the predictions of `name` by request id.
+  // Must be quick. Default: FailedPrecondition (outcomes not tracked).
+  virtual StatusOr<OutcomeCounts> RecordOutcomes(std::string_view name, const std::vector<std::string>& ids,
+                                                 const std::vector<std::vector<double>>& labels);
 };
 
 }  // namespace mlship::serving

@@ -10,10 +10,14 @@
 //   GET  /v2/models/{name}[/versions/{v}]         model metadata
 //   GET  /v2/models/{name}[/versions/{v}]/ready   model readiness
 //   POST /v2/models/{name}[/versions/{v}]/infer   inference
-//   GET  <extra routes added with AddGetRoute>
+//   POST /v2/repository/index                     repository index    (admin token)
+//   POST /v2/repository/models/{name}/load        load a model        (admin token)
+//   POST /v2/repository/models/{name}/unload      unload a model      (admin token)
+//   GET  <extra routes added with AddGetRoute / AddQueryRoute>
 //
 // Errors are always JSON {"error": "..."} with the HTTP status of the
-// Status code (400, 401, 404, 405, 413, 431, 503, 504, 500).
+// Status code (400, 401, 403, 404, 405, 413, 431, 503, 504, 500); every 503
+// carries Retry-After.
 #pragma once
 
 #include <chrono>
@@ -22,9 +26,11 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "mlship/serving/backend.h"
 #include "mlship/serving/codec_limits.h"
+#include "mlship/serving/repository_control.h"
 #include "mlship/status.h"
 
 namespace mlship::serving {
@@ -49,6 +55,12 @@ struct HttpServerOptions {
   // allow_insecure_public_bind. Printable ASCII without spaces; use at least
   // 32 random characters.
   std::string token;
+  // The bearer token of the repository endpoints (POST /v2/repository/...:
+  // index, load, unload), which change what the server serves. It must differ
+  // from `token`, so a client that may only infer cannot load or unload
+  // models. Empty (the default) turns those endpoints off: they answer 403.
+  // Same rules as `token`.
+  std::string admin_token;
   // Set to serve on a non-loopback address without a token. Default false;
   // leave it so except on a network you trust completely.
   bool allow_insecure_public_bind = false;
@@ -102,6 +114,9 @@ struct HttpContent {
 // Produces an extra route's response; runs on an I/O thread, so it must be
 // quick. An error Status becomes the matching HTTP error.
 using GetRouteHandler = std::function<StatusOr<HttpContent>()>;
+// The same, given the request's query string (the text after '?', possibly
+// empty), e.g. /dashboard/data?model=digits. Untrusted: parse with care.
+using QueryRouteHandler = std::function<StatusOr<HttpContent>(std::string_view query)>;
 
 // The server. Create() binds the port; Start() starts serving; Stop() (or
 // the destructor) drains and stops. Create, Start, Stop and the destructor
@@ -111,8 +126,11 @@ class HttpServer {
  public:
   // Validates `options` and binds the listening socket (so port() is known
   // and "address in use" is reported here). `backend` must outlive the
-  // server and every request handed to it.
-  static StatusOr<std::unique_ptr<HttpServer>> Create(const HttpServerOptions& options, Backend* backend);
+  // server and every request handed to it; so must `repository` (may be
+  // null: the repository endpoints then answer 404), which answers the
+  // repository endpoints when options.admin_token is set.
+  static StatusOr<std::unique_ptr<HttpServer>> Create(const HttpServerOptions& options, Backend* backend,
+                                                      RepositoryControl* repository = nullptr);
 
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;
@@ -124,6 +142,8 @@ class HttpServer {
   // route. Paths under /v2 are reserved; adding a path twice is an error.
   // May be called before or after Start().
   Status AddGetRoute(const std::string& path, GetRouteHandler handler);
+  // AddGetRoute for a handler that reads the query string.
+  Status AddQueryRoute(const std::string& path, QueryRouteHandler handler);
 
   // Starts the I/O threads and accepts connections. FailedPrecondition when
   // called twice or after Stop().

@@ -1,0 +1,47 @@
+// VersionOptions: how one loaded version of a model is batched, run and
+// watched. Set per version (deploy() keywords, the version's manifest, the
+// serve flags as defaults for every version); see options_schema.h for the
+// names users write.
+#pragma once
+
+#include <string>
+
+#include "mlship/batching/batcher_options.h"
+#include "mlship/monitor/model_monitor.h"
+#include "mlship/runtime/instance_pool.h"
+#include "mlship/status.h"
+
+namespace mlship {
+
+struct VersionOptions {
+  // ---- Affects behaviour ----
+
+  // Batching: max_batch_size (rows, default 32), max_queue_delay (default
+  // 0), max_queue_size (default 1024; full -> Unavailable/503),
+  // default_timeout (default none; expired -> DeadlineExceeded/504),
+  // preferred_batch_sizes (default none). See batcher_options.h.
+  BatcherOptions batcher;
+  // Metrics, stats, drift and anomaly checks for this version. Default true;
+  // false leaves its request path unmeasured (for measuring what monitoring
+  // costs). A fallback SLO needs it on the primary.
+  bool monitoring = true;
+  // Drift, anomaly, stats-window and classifier settings (see
+  // model_monitor.h). model, version, max_batch_size and the clock are
+  // filled in by the server; slo and has_fallback are routing settings
+  // (ModelOptions) and ignored here.
+  monitor::ModelMonitorOptions monitor;
+
+  // ---- Affects performance ----
+
+  // Torch threads each forward pass of this version may use, on whichever
+  // of the server's workers runs it. Default DefaultIntraOpThreads() (1);
+  // valid range >= 1. Big models whose matmuls gain from threads may set 2+
+  // (keep workers x threads close to the cores).
+  int intra_op_threads = DefaultIntraOpThreads();
+
+  // OK when every field is in range; otherwise InvalidArgument naming the
+  // first bad one with its value.
+  Status Validate() const;
+};
+
+}  // namespace mlship
