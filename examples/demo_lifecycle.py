@@ -1,5 +1,6 @@
 """mlship's model lifecycle: a verified repository, one server for its models and versions, a hot
-swap to a new version under load, and a rollback, with no failed request.
+swap to a new version under load, a rollback, and a guarded rollout of a bad version that
+rolls itself back, with no failed request.
 
 Run with `make demo` (after the main demo). Each stage prints what it did.
 """
@@ -111,10 +112,27 @@ def main() -> None:
     text = server.metrics_text()
     swaps = [line for line in text.splitlines() if line.startswith("mlship_swaps_total")]
     print("swaps:", "; ".join(swaps))
+
+    stage("6. Roll out a bad v3 under a guard: its shadow disagrees, the traffic goes back by itself")
+    weak = models.train(models.DigitsMLP(), X_train[:60], y_train[:60], epochs=1)
+    v3 = mlship.load(weak, example_inputs=X_test[:1])
+    print(f"v3: accuracy {np.mean(v3(X_test).argmax(1) == y_test):.3f}")
+    repo.add("digits", v3, metadata={"epochs": 1, "rows": 60})
+    load = Load(server.url, X_test[:1], v1.signature.inputs[0].name)
+    rollout = server.rollout("digits", "3", steps=[10, 50, 100], hold_s=5,
+                             guard=mlship.Guard(max_divergence=0.05, max_error_rate=0.01, min_requests=50))
+    print(f"started: {rollout}")
+    status = rollout.wait(timeout=60, poll_s=0.2)
+    counts = load.finish()
+    print(f"{status['state']} at step {status['step']} ({status['weight']:g}%): {status['reason']}")
+    print(f"answers by version: {counts}; failed requests: {load.failed}")
+    print(f"stable alias -> {repo.aliases('digits')['stable']} (saved in the repository)")
     server.stop()
     shutil.rmtree(root, ignore_errors=True)
     if load.failed:
         raise SystemExit(f"{load.failed} requests failed during the swaps")
+    if status["state"] != "rolled_back":
+        raise SystemExit(f"the guard should have rolled v3 back: {status}")
 
 
 if __name__ == "__main__":

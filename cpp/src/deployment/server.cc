@@ -52,6 +52,27 @@ StatusOr<std::vector<at::Tensor>> ReadTensors(const repository::VersionRecord& r
   return out;
 }
 
+// A rollout compares and swaps the two versions' answers: their outputs must
+// have the same names and types (shapes may differ only where one is dynamic).
+Status SameOutputs(const Router& router, const std::string& model, const std::string& from, const std::string& to) {
+  ASSIGN_OR_RETURN(serving::ModelInfo a, router.Find(model, from));
+  ASSIGN_OR_RETURN(serving::ModelInfo b, router.Find(model, to));
+  auto describe = [](const Signature& s) {
+    std::string out;
+    for (const TensorSpec& t : s.outputs) out += (out.empty() ? "" : ", ") + t.ToString();
+    return out;
+  };
+  bool same = a.signature.outputs.size() == b.signature.outputs.size();
+  for (std::size_t i = 0; same && i < a.signature.outputs.size(); ++i) {
+    same = a.signature.outputs[i].name == b.signature.outputs[i].name &&
+           a.signature.outputs[i].dtype == b.signature.outputs[i].dtype;
+  }
+  if (same) return Status::Ok();
+  return Status::InvalidArgument("version " + Shown(to) + " of " + Shown(model) + " has outputs " +
+                                 describe(b.signature) + " but version " + Shown(from) + " has " +
+                                 describe(a.signature) + "; a rollout needs the same outputs");
+}
+
 constexpr const char* kStableAlias = "stable";
 constexpr const char* kCanaryAlias = "canary";
 
@@ -720,6 +741,10 @@ StatusOr<RolloutStatus> Server::StartRollout(const std::string& model, RolloutOp
     std::lock_guard<std::mutex> lock(change_mu_);
     repository_model = repository_ && from_repository_.count(model) != 0;
   }
+  if (std::optional<VersionSlot> slot = router_->Slot(model, options.to); !repository_model && (!slot || !slot->loaded)) {
+    return Status::NotFound("model " + Shown(model) + " has no loaded version " + Shown(options.to) +
+                            " to roll out; deploy it first (default=False)");
+  }
   // The default stays on the stable version while the candidate loads: its
   // aliases and the default are pinned first (and recorded, for a
   // repository model, so the load below keeps them).
@@ -736,18 +761,14 @@ StatusOr<RolloutStatus> Server::StartRollout(const std::string& model, RolloutOp
     RETURN_IF_ERROR(repository_->SetRollout(model, config.ok() ? config->rollout : boost::json::object{}, aliases,
                                             kStableAlias));
   }
-  std::optional<VersionSlot> slot = router_->Slot(model, options.to);
-  if (!slot || !slot->loaded) {
-    if (!repository_model) {
-      return Status::NotFound("model " + Shown(model) + " has no loaded version " + Shown(options.to) +
-                              " to roll out; deploy it first (default=False)");
-    }
+  if (std::optional<VersionSlot> slot = router_->Slot(model, options.to); !slot || !slot->loaded) {
     RETURN_IF_ERROR(LoadModelNow(model, options.to));
   }
   if (std::optional<VersionSlot> from = router_->Slot(model, options.from); !from || !from->loaded) {
     return Status::NotFound("model " + Shown(model) + " has no loaded version " + Shown(options.from) +
                             " to roll out from");
   }
+  RETURN_IF_ERROR(SameOutputs(*router_, model, options.from, options.to));
   auto record = std::make_shared<RolloutRecord>();
   std::lock_guard<std::mutex> lock(record->mu);
   record->rollout = std::make_unique<mlship::Rollout>(options, clock_);

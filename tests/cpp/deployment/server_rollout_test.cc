@@ -168,7 +168,7 @@ TEST(ServerTrafficTest, OutcomesJoinPredictionsByRequestIdPerVersion) {
   }
   ids.push_back("never-seen");
   labels.push_back({0});
-  StatusOr<serving::OutcomeCounts> c = t.server->RecordOutcomes("m", ids, labels);
+  StatusOr<OutcomeCounts> c = t.server->RecordOutcomes("m", ids, labels);
   ASSERT_TRUE(c.ok()) << c.status().ToString();
   EXPECT_EQ(c->matched, 200);
   EXPECT_EQ(c->unknown, 1);
@@ -182,7 +182,7 @@ TEST(ServerTrafficTest, OutcomesJoinPredictionsByRequestIdPerVersion) {
 
 TEST(ServerTrafficTest, OutcomesForAModelThatDoesNotTrackThemAreRefused) {
   TwoVersions t;
-  StatusOr<serving::OutcomeCounts> c = t.server->RecordOutcomes("m", {"a"}, {{1}});
+  StatusOr<OutcomeCounts> c = t.server->RecordOutcomes("m", {"a"}, {{1}});
   EXPECT_EQ(c.status().code(), StatusCode::kFailedPrecondition);
   EXPECT_NE(c.status().message().find("track_outcomes"), std::string::npos);
 }

@@ -1,0 +1,225 @@
+"""Rollouts, A/B splits, shadows and outcomes from the public API, the HTTP endpoints and the
+CLI. Every policy runs on a fake clock: the test says when time passes."""
+
+from __future__ import annotations
+
+import json
+import random
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from http_helpers import infer_body, request
+
+import mlship
+from mlship import _core
+
+ADMIN = "a" * 32
+
+
+def wait_for(predicate, what: str, timeout: float = 20.0) -> None:
+    """Shadow copies finish on the shadow's own workers: poll (bounded) until they have."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.01)
+
+
+def ask(endpoint, X, start: int, count: int) -> None:
+    """`count` one-row requests, each with its own routing key and request id."""
+    for i in range(start, start + count):
+        endpoint.predict(X[i % len(X):i % len(X) + 1], routing_key=f"user-{i}", request_id=f"r{i}")
+
+
+def test_a_candidate_that_answers_differently_is_rolled_back_by_its_shadow(digits, digits_model, weak_model):
+    _, X_test, _, _ = digits
+    alerts = []
+    clock = _core.FakeClock()
+    with mlship.serve(http=False, clock=clock, on_alert=alerts.append, instances=2) as server:
+        server.deploy(digits_model, name="digits", version="1")
+        server.deploy(weak_model, name="digits", version="2", default=False)
+        rollout = server.rollout("digits", "2", steps=[10, 50, 100], hold_s=10,
+                                 guard=mlship.Guard(max_divergence=0.05, min_requests=20))
+        assert rollout.status()["rollout_from"] == "1", "from: the default version when it started"
+        assert rollout.state == "running" and rollout.status()["weight"] == 10
+        ask(server["digits"], X_test, 0, 150)
+        wait_for(lambda: server["digits"].shadow()["rows"] >= 20, "20 compared rows")
+        server.tick_policies()  # a breach is judged at once, the hold does not protect it
+        status = rollout.status()
+        assert status["state"] == "rolled_back", status
+        assert "answers differ" in status["reason"], status["reason"]
+        assert status["figures"]["divergence"] > 0.05
+        assert any(a.get("kind") == "rollback" or "rollback" in json.dumps(a) for a in alerts), alerts
+        answered = {server["digits"].predict(X_test[:1], routing_key=f"user-{i}") is not None for i in range(20)}
+        assert answered == {True}
+        assert server["digits"].shadow() is None, "the shadow ends with the rollout"
+        text = server.metrics_text()
+        assert 'mlship_rollout_rollbacks_total{model="digits",version="2"} 1' in text
+        assert 'mlship_rollout_state{model="digits",version="2",state="rolled_back"} 1' in text
+
+
+def test_a_healthy_candidate_takes_the_traffic_step_by_step(digits, mlp, digits_model):
+    _, X_test, _, _ = digits
+    clock = _core.FakeClock()
+    same = mlship.load(mlp, example_inputs=X_test[:1])
+    with mlship.serve(http=False, clock=clock, instances=2) as server:
+        server.deploy(digits_model, name="digits", version="1")
+        server.deploy(same, name="digits", version="2", default=False)
+        rollout = server.rollout("digits", "2", steps=[10, 50, 100], hold_s=10,
+                                 guard=mlship.Guard(max_divergence=0.01, max_error_rate=0.01, min_requests=20))
+        seen = []
+        for step, weight in enumerate((10, 50, 100)):
+            status = rollout.status()
+            assert (status["state"], status["step"], status["weight"]) == ("running", step, weight), status
+            ask(server["digits"], X_test, 1000 * step, 300)
+            server.tick_policies()
+            assert rollout.status()["weight"] == weight, "a step holds for hold_s"
+            clock.advance(11)
+            server.tick_policies()
+            seen.append(weight)
+        status = rollout.status()
+        assert status["state"] == "succeeded", status
+        assert seen == [10, 50, 100]
+        digits_info = next(m for m in server.models() if m["name"] == "digits")
+        assert digits_info["aliases"]["stable"] == "2" and "canary" not in digits_info["aliases"]
+        assert "succeeded" in repr(rollout) and "1 -> 2" in repr(rollout)
+
+
+def test_the_rollout_guard_and_controls_refuse_what_they_cannot_do(digits_model):
+    clock = _core.FakeClock()
+    with pytest.raises(ValueError, match="guard_max_error_rate"):
+        mlship.Guard(max_error_rate=2.0)
+    with mlship.serve(http=False, clock=clock) as server:
+        server.deploy(digits_model, name="digits", version="1")
+        with pytest.raises(mlship.NotFoundError):
+            server.rollout("digits", "7")
+        with pytest.raises(mlship.NotFoundError):
+            server.rollout_of("digits")
+        server.deploy(digits_model, name="digits", version="2", default=False)
+        rollout = server.rollout("digits", "2", steps=[20, 100], hold_s=5)
+        with pytest.raises(mlship.FailedPreconditionError, match="rollout"):
+            server.rollout("digits", "2")
+        with pytest.raises(mlship.FailedPreconditionError, match="traffic_split"):
+            server.configure("digits", traffic_split="1:50,2:50")
+        assert rollout.pause()["state"] == "paused"
+        clock.advance(100)
+        server.tick_policies()
+        assert rollout.status()["weight"] == 20, "paused: no step"
+        assert rollout.resume()["state"] == "running"
+        assert rollout.abort()["state"] == "aborted"
+        server.configure("digits", traffic_split="1:50,2:50")  # the split is the operator's again
+
+
+def test_an_ab_split_scores_each_version_on_delayed_shuffled_outcomes(digits, digits_model, weak_model):
+    """Online accuracy per version from outcomes that arrive late and out of order equals
+    what the same predictions score offline."""
+    _, X_test, _, y_test = digits
+    with mlship.serve(http=False) as server:
+        server.deploy(digits_model, name="digits", version="1")
+        server.deploy(weak_model, name="digits", version="2", default=False)
+        server.configure("digits", traffic_split="1:50,2:50", track_outcomes=True)
+        endpoint = server["digits"]
+        truth, predicted_by = {}, {"1": [], "2": []}
+        for i in range(300):
+            x = X_test[i:i + 1]
+            key = f"user-{i % 97}"  # a user's requests stay on one version
+            scores = endpoint.predict(x, routing_key=key, request_id=f"q{i}")
+            version = "1" if np.array_equal(scores, digits_model(x)) else "2"
+            predicted_by[version].append((f"q{i}", int(np.argmax(scores)), int(y_test[i])))
+            truth[f"q{i}"] = int(y_test[i])
+        assert len(predicted_by["1"]) > 60 and len(predicted_by["2"]) > 60, {k: len(v) for k, v in predicted_by.items()}
+        ids = list(truth)
+        random.Random(0).shuffle(ids)
+        recorded = endpoint.record_outcomes(ids[:150], [truth[i] for i in ids[:150]])
+        recorded2 = endpoint.record_outcomes(ids[150:] + ["never-asked"], [truth[i] for i in ids[150:]] + [3])
+        assert recorded["matched"] + recorded2["matched"] == 300 and recorded2["unknown"] == 1
+        assert endpoint.record_outcomes(ids[:5], [0] * 5) == {"matched": 0, "unknown": 5}, "each id counts once"
+        online = endpoint.online()
+        for version, rows in predicted_by.items():
+            offline = sum(p == y for _, p, y in rows) / len(rows)
+            assert online[version]["rows"] == len(rows)
+            assert online[version]["accuracy"] == pytest.approx(offline, abs=1e-12), version
+            assert online[version]["accuracy_low"] <= offline <= online[version]["accuracy_high"]
+        assert online["1"]["accuracy"] > online["2"]["accuracy"]
+        with pytest.raises(ValueError, match="one label per id"):
+            endpoint.record_outcomes(["a", "b"], [1])
+
+
+def test_outcomes_need_track_outcomes(digits_model, digits):
+    with mlship.serve(http=False) as server:
+        server.deploy(digits_model, name="digits", version="1")
+        server["digits"].predict(digits[1][:1], request_id="x")
+        with pytest.raises(mlship.FailedPreconditionError, match="track_outcomes"):
+            server["digits"].record_outcomes(["x"], [1])
+
+
+def test_a_rollout_over_http_and_the_cli_with_the_admin_token(tmp_path, digits, digits_model, weak_model):
+    """Start, watch and stop a rollout with `mlship rollout`; outcomes over HTTP; the split's
+    version in each response's header. The policy is ticked by the test (fake clock)."""
+    _, X_test, _, y_test = digits
+    repo = mlship.Repository(tmp_path / "models")
+    repo.add("digits", digits_model, aliases=["stable"])
+    repo.add("digits", weak_model)
+    clock = _core.FakeClock()
+    with mlship.serve(repo.root, port=0, admin_token=ADMIN, clock=clock, instances=2) as server:
+        server.set_default("digits", "1")
+        server.configure("digits", track_outcomes=True)
+        cli = [sys.executable, "-m", "mlship", "rollout", "digits", "--url", server.url]
+        refused = subprocess.run(cli + ["--to", "2", "--admin-token", "wrong"], capture_output=True, text=True,
+                                 timeout=120)
+        assert refused.returncode != 0 and "401" in refused.stderr + refused.stdout
+        started = subprocess.run(cli + ["--to", "2", "--steps", "25,100", "--hold-s", "30", "--max-divergence",
+                                        "0.05", "--min-requests", "20", "--admin-token", ADMIN, "--json"],
+                                 capture_output=True, text=True, timeout=120)
+        assert started.returncode == 0, started.stderr
+        status = json.loads(started.stdout)
+        assert (status["state"], status["weight"], status["rollout_from"]) == ("running", 25, "1")
+        versions = set()
+        outcomes = []
+        for i in range(120):
+            code, body, headers = request(server.url, "POST", "/v2/models/digits/infer",
+                                          infer_body("input", X_test[i:i + 1]),
+                                          headers={"mlship-routing-key": f"user-{i}"})
+            assert code == 200, body
+            assert headers["mlship-model-version"] == body["model_version"]
+            versions.add(body["model_version"])
+            outcomes.append({"id": body["id"], "label": int(y_test[i])})
+        assert versions == {"1", "2"}
+        code, body, _ = request(server.url, "POST", "/v2/models/digits/outcomes", {"outcomes": outcomes})
+        assert code == 200 and body == {"matched": 120, "unknown": 0}
+        code, body, _ = request(server.url, "POST", "/v2/models/digits/outcomes", {"outcomes": [{"id": 3}]})
+        assert code == 400 and "label" in body["error"]
+        wait_for(lambda: server["digits"].shadow()["rows"] >= 20, "20 compared rows")
+        server.tick_policies()
+        watched = subprocess.run(cli + ["--status", "--admin-token", ADMIN, "--json"], capture_output=True,
+                                 text=True, timeout=60)
+        status = json.loads(watched.stdout)
+        assert status["state"] == "rolled_back" and "answers differ" in status["reason"], status
+        code, body, _ = request(server.url, "POST", "/v2/repository/models/digits/rollout/status", {})
+        assert code == 401, "the rollout endpoints need the admin token"
+        assert 'mlship_rollout_rollbacks_total{model="digits",version="2"} 1' in server.metrics_text()
+    assert repo.aliases("digits")["stable"] == "1", "the rollback is saved in the repository"
+
+
+def test_a_repository_rollout_resumes_after_a_restart(tmp_path, digits_model, mlp, digits):
+    repo = mlship.Repository(tmp_path / "models")
+    repo.add("digits", digits_model, aliases=["stable"])
+    repo.add("digits", mlship.load(mlp, example_inputs=digits[1][:1]))
+    clock = _core.FakeClock()
+    with mlship.serve(repo.root, http=False, clock=clock) as server:
+        server.set_default("digits", "1")
+        server.rollout("digits", "2", steps=[10, 50, 100], hold_s=10, guard=mlship.Guard(min_requests=5))
+        ask(server["digits"], digits[1], 0, 100)
+        clock.advance(11)
+        server.tick_policies()
+        assert server.rollout_of("digits").status()["weight"] == 50
+    with mlship.serve(repo.root, http=False, clock=_core.FakeClock()) as server:
+        status = server.rollout_of("digits").status()
+        assert (status["state"], status["step"], status["weight"]) == ("running", 1, 50), status
+        server.rollout_of("digits").abort()
+    with mlship.serve(repo.root, http=False, clock=_core.FakeClock()) as server:
+        assert server.rollout_of("digits").state == "aborted"
+        np.testing.assert_array_equal(server.predict("digits", digits[1][:4]), digits_model(digits[1][:4]))
