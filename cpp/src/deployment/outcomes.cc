@@ -34,12 +34,14 @@ StatusOr<std::unique_ptr<OutcomeStore>> OutcomeStore::Create(OutcomeOptions opti
   return std::unique_ptr<OutcomeStore>(new OutcomeStore(options, clock != nullptr ? clock : SystemClock::Default()));
 }
 
-void OutcomeStore::Predicted(const std::string& id, const std::string& version, const at::Tensor& first_output) {
+void OutcomeStore::Predicted(const std::string& id, const std::string& version, const at::Tensor& first_output,
+                             std::optional<bool> classifier) {
   if (id.empty() || !first_output.defined() || first_output.dim() == 0) return;
   Prediction p;
   p.version = version;
   const at::Tensor out = first_output.detach();
-  if (out.dim() == 2 && out.size(1) >= 2 && at::isFloatingType(out.scalar_type())) {
+  const bool looks_like_scores = out.dim() == 2 && out.size(1) >= 2 && at::isFloatingType(out.scalar_type());
+  if (classifier.value_or(looks_like_scores) && out.dim() == 2) {
     p.classifier = true;
     const at::Tensor classes = out.argmax(1).to(at::kDouble).contiguous();
     p.values.assign(classes.data_ptr<double>(), classes.data_ptr<double>() + classes.numel());
@@ -141,8 +143,8 @@ AccuracyComparison OutcomeStore::Compare(const std::string& candidate, const std
   const double pooled = (static_cast<double>(c.candidate.correct) + static_cast<double>(c.stable.correct)) / (n1 + n2);
   const double se = std::sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2));
   if (se <= 0) return c;
-  c.z = (c.stable.accuracy - c.candidate.accuracy) / se;
-  c.p_value = 0.5 * std::erfc(c.z / std::sqrt(2.0));
+  c.z = (c.candidate.accuracy - c.stable.accuracy) / se;
+  c.p_value = 0.5 * std::erfc(-c.z / std::sqrt(2.0));  // P(Z <= z)
   return c;
 }
 

@@ -60,12 +60,13 @@ StatusOr<RolloutState> RolloutStateFromName(std::string_view name) {
   return Status::InvalidArgument("unknown rollout state '" + std::string(name.substr(0, 40)) + "'");
 }
 
-Rollout::Rollout(RolloutOptions options, Clock* clock, int step, RolloutState state)
+Rollout::Rollout(RolloutOptions options, Clock* clock, int step, RolloutState state, std::string reason)
     : options_(std::move(options)),
       clock_(clock != nullptr ? clock : SystemClock::Default()),
       step_(std::clamp(step, 0, static_cast<int>(options_.steps.size()) - 1)),
       state_(state),
-      step_started_(clock_->Now()) {}
+      step_started_(clock_->Now()),
+      reason_(std::move(reason)) {}
 
 double Rollout::weight() const {
   if (state_ == RolloutState::kRolledBack || state_ == RolloutState::kAborted) return 0.0;

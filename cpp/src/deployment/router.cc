@@ -159,7 +159,8 @@ namespace {
 
 // Where a shadow copy's answer meets the primary's.
 struct ShadowJoin {
-  explicit ShadowJoin(std::shared_ptr<ShadowStats> s, Clock::TimePoint t) : stats(std::move(s)), start(t) {}
+  ShadowJoin(std::shared_ptr<ShadowStats> s, Clock::TimePoint t, std::optional<bool> c)
+      : stats(std::move(s)), start(t), classifier(c) {}
   // Records once both sides have answered.
   void Primary(const StatusOr<std::vector<at::Tensor>>& result) {
     std::unique_lock<std::mutex> lock(mu);
@@ -186,11 +187,13 @@ struct ShadowJoin {
       stats->Failed();
       return;
     }
-    stats->Add(CompareShadow(a, b), latency);
+    stats->Add(CompareShadow(a, b, classifier), latency);
   }
 
   std::shared_ptr<ShadowStats> stats;
   Clock::TimePoint start;
+  // The shadow version's classifier option: how answers are compared.
+  std::optional<bool> classifier;
   std::mutex mu;
   bool primary_done = false;  // GUARDED_BY(mu)
   bool shadow_done = false;   // GUARDED_BY(mu)
@@ -240,7 +243,7 @@ std::function<void(const StatusOr<std::vector<at::Tensor>>&)> Router::StartShado
   copies.reserve(inputs.size());
   for (const at::Tensor& t : inputs) copies.push_back(t.clone());  // a model may write to its input
   Clock* clock = shadow->clock();
-  auto join = std::make_shared<ShadowJoin>(std::move(stats), clock->Now());
+  auto join = std::make_shared<ShadowJoin>(std::move(stats), clock->Now(), shadow->options().monitor.classifier);
   auto handle = std::make_shared<VersionHandle>(std::move(shadow));
   (*handle)->Enter(std::move(copies), TensorTask::TimePoint::max(),
                    [join, handle, clock](StatusOr<std::vector<at::Tensor>> result) {
@@ -522,7 +525,7 @@ void Router::Infer(serving::InferRequest request, serving::InferCallback done) {
         std::vector<at::Tensor> tensors;
         for (const auto& host : r->outputs) tensors.push_back(ToTensor(host));
         outputs = std::move(tensors);
-        if (track) track->Predicted(id, (*handle)->id().version, (*outputs)[0]);
+        if (track) track->Predicted(id, (*handle)->id().version, (*outputs)[0], (*handle)->options().monitor.classifier);
       }
       // The answer first: the comparison never delays it.
       done(std::move(r));

@@ -614,10 +614,9 @@ Status Server::LoadModelNow(const std::string& model, const std::string& version
     Status applied = ApplyRollout(model, *record->rollout);
     if (!applied.ok()) std::cerr << "mlship: the rollout of '" << model << "': " << applied.message() << std::endl;
   } else if (!config.rollout.empty()) {
-    const boost::json::value* state = config.rollout.if_contains("state");
-    if (state && state->is_string() && (state->get_string() == "running" || state->get_string() == "paused")) {
-      ResumeRollout(model, config.rollout);
-    }
+    // A running or paused rollout goes on; a finished one stays on record
+    // (its status answers) and keeps the aliases it left.
+    ResumeRollout(model, config.rollout);
   }
   if (!default_before.empty() && !default_after.empty() && default_after != default_before) {
     metrics_->Swapped(model, default_after, Seconds(clock_->Now() - switched));
@@ -710,7 +709,10 @@ void Server::ResumeRollout(const std::string& model, const boost::json::object& 
   }
   auto record = std::make_shared<RolloutRecord>();
   std::lock_guard<std::mutex> lock(record->mu);
-  record->rollout = std::make_unique<mlship::Rollout>(holder.rollout, clock_, static_cast<int>(step->get_int64()), *s);
+  const boost::json::value* reason = saved.if_contains("reason");
+  record->rollout = std::make_unique<mlship::Rollout>(holder.rollout, clock_, static_cast<int>(step->get_int64()), *s,
+                                                      reason && reason->is_string() ? std::string(reason->get_string())
+                                                                                    : std::string());
   if (std::optional<ShadowFigures> shadow = router_->Shadow(model)) record->shadow_at_step = *shadow;
   Status applied = ApplyRollout(model, *record->rollout);
   if (!applied.ok()) return;
@@ -972,17 +974,18 @@ StatusOr<Resolution> Server::ResolveForRequest(const std::string& model, const R
   return router_->Resolve(r.model, r.version);
 }
 
-TensorCallback Server::Observed(const std::string& model, const RequestOptions& request, const Resolution& r,
-                                const std::vector<at::Tensor>& inputs, TensorCallback done) {
+TensorCallback Server::Observed(const std::string& model, const RequestOptions& request, const std::string& version,
+                                const ModelVersion& answering, const std::vector<at::Tensor>& inputs,
+                                TensorCallback done) {
   // Policy-routed requests may be copied to the model's shadow; tracked
   // models remember the prediction for the outcome to come.
   std::function<void(const StatusOr<std::vector<at::Tensor>>&)> shadow;
-  if (request.version.empty()) shadow = router_->StartShadow(model, r.version, inputs);
+  if (request.version.empty()) shadow = router_->StartShadow(model, version, inputs);
   std::shared_ptr<OutcomeStore> track = request.request_id.empty() ? nullptr : router_->Outcomes(model);
   if (!shadow && !track) return done;
   return [done = std::move(done), shadow = std::move(shadow), track = std::move(track), id = request.request_id,
-          version = r.version](StatusOr<std::vector<at::Tensor>> result) {
-    if (track && result.ok() && !result->empty()) track->Predicted(id, version, (*result)[0]);
+          version, classifier = answering.options().monitor.classifier](StatusOr<std::vector<at::Tensor>> result) {
+    if (track && result.ok() && !result->empty()) track->Predicted(id, version, (*result)[0], classifier);
     std::optional<StatusOr<std::vector<at::Tensor>>> copy;
     if (shadow) copy = result;
     done(std::move(result));  // the answer first: the comparison never delays it
@@ -997,7 +1000,7 @@ void Server::Submit(const std::string& model, std::vector<at::Tensor> inputs, co
     done(r.ok() ? Status::Unavailable("model " + Shown(model) + " is not loaded") : r.status());
     return;
   }
-  done = Observed(model, request, *r, inputs, std::move(done));
+  done = Observed(model, request, r->version, *r->handle, inputs, std::move(done));
   auto handle = std::make_shared<VersionHandle>(std::move(r->handle));
   ModelVersion& v = **handle;
   v.Enter(std::move(inputs), request.deadline,
@@ -1044,7 +1047,7 @@ StatusOr<std::vector<at::Tensor>> Server::Predict(const std::string& model, std:
       }
       baton->Answered(std::shared_ptr<WakeupBaton::Waiter>(call, &call->waiter));
     };
-    if (observed) answer = Observed(model, request, r, inputs, std::move(answer));
+    if (observed) answer = Observed(model, request, r.version, *handle, inputs, std::move(answer));
     handle->Enter(std::move(inputs), request.deadline, std::move(answer), /*run_here=*/alone);
     // Queue first, then pass the baton. The caller woken by the pass often
     // preempted this thread at once (0.4 involuntary context switches per
@@ -1065,7 +1068,7 @@ StatusOr<std::vector<at::Tensor>> Server::Predict(const std::string& model, std:
   TensorCallback answer = [promise](StatusOr<std::vector<at::Tensor>> result) {
     promise->set_value(std::move(result));
   };
-  if (observed) answer = Observed(model, request, r, inputs, std::move(answer));
+  if (observed) answer = Observed(model, request, r.version, *handle, inputs, std::move(answer));
   handle->Enter(std::move(inputs), request.deadline, std::move(answer), /*run_here=*/alone);
   return future.get();
 }

@@ -20,7 +20,8 @@ ShadowFigures ShadowFigures::Since(const ShadowFigures& earlier) const {
   return d;
 }
 
-ShadowFigures CompareShadow(const std::vector<at::Tensor>& primary, const std::vector<at::Tensor>& shadow) {
+ShadowFigures CompareShadow(const std::vector<at::Tensor>& primary, const std::vector<at::Tensor>& shadow,
+                            std::optional<bool> classifier) {
   ShadowFigures f;
   f.compared = 1;
   if (primary.empty() || shadow.empty()) return f;
@@ -35,7 +36,7 @@ ShadowFigures CompareShadow(const std::vector<at::Tensor>& primary, const std::v
     f.max_abs_diff = diff.max().item<double>();
     f.sum_abs_diff = diff.sum().item<double>();
   }
-  if (a.dim() == 2 && a.size(1) >= 2) {
+  if (a.dim() == 2 && classifier.value_or(a.size(1) >= 2)) {
     f.agreeing_rows = (a.argmax(1) == b.argmax(1)).sum().item<int64_t>();
   } else if (a.dim() >= 1) {
     f.agreeing_rows = (diff.reshape({rows, -1}) <= 1e-5).all(1).sum().item<int64_t>();

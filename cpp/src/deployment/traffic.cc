@@ -23,7 +23,7 @@ StatusOr<TrafficSplit> TrafficSplit::Parse(std::string_view text) {
     const std::size_t colon = item.rfind(':');
     if (colon == std::string_view::npos) return bad("'" + std::string(item) + "' has no ':'");
     const std::string version(item.substr(0, colon));
-    RETURN_IF_ERROR(repository::ValidateName("version", version));
+    if (Status named = repository::ValidateName("version", version); !named.ok()) return bad(named.message());
     const std::string_view number = item.substr(colon + 1);
     double weight = 0;
     const auto [end, ec] = std::from_chars(number.data(), number.data() + number.size(), weight);

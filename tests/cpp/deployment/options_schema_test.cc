@@ -34,7 +34,11 @@ TEST(OptionsSchemaTest, EveryOptionReadsBackTheValueItWasSet) {
       one["fallback_version"] = "fb";
       one[spec.key == "slo_max_error_rate" ? "slo_p99_ms" : "slo_max_error_rate"] = 0.5;
     }
-    Status applied = ApplyOptions(one, {OptionScope::kServer, OptionScope::kModel, OptionScope::kVersion}, "t", o);
+    const std::vector<OptionScope> scopes =
+        spec.scope == OptionScope::kRollout
+            ? std::vector<OptionScope>{OptionScope::kRollout}
+            : std::vector<OptionScope>{OptionScope::kServer, OptionScope::kModel, OptionScope::kVersion};
+    Status applied = ApplyOptions(one, scopes, "t", o);
     EXPECT_TRUE(applied.ok()) << spec.key << ": " << applied.message();
     EXPECT_EQ(json::serialize(spec.get(o)), json::serialize(spec.get(defaults))) << spec.key;
   }

@@ -51,11 +51,14 @@ class StallingModel final : public Model {
   std::shared_future<void> gate_{released_.get_future().share()};
 };
 
-// Two versions of "m": "1" answers x + 1, "2" answers `candidate`.
+// Two versions of "m": "1" answers x + 1, "2" answers `candidate`;
+// `classifier` as the versions' option (default: judged by the outputs).
 struct TwoVersions {
-  explicit TwoVersions(std::shared_ptr<Model> candidate = nullptr, FakeClock* clock = nullptr) {
+  explicit TwoVersions(std::shared_ptr<Model> candidate = nullptr, FakeClock* clock = nullptr,
+                       std::optional<bool> classifier = std::nullopt) {
     o = InProcess();
     o.server.clock = clock;
+    o.version_options.monitor.classifier = classifier;
     o.version_options.monitor.on_alert = [this](const monitor::AlertEvent& e) {
       std::lock_guard<std::mutex> lock(mu);
       alerts.push_back(e.kind + ": " + e.message);
@@ -112,7 +115,7 @@ TEST(ServerTrafficTest, BadSettingsAreRefusedAndNothingChanges) {
 
 TEST(ServerTrafficTest, AStalledShadowNeverTakesTheLiveTrafficsWorkers) {
   auto stalling = std::make_shared<StallingModel>();
-  TwoVersions t(stalling);
+  TwoVersions t(stalling, nullptr, /*classifier=*/false);
   stalling->Stall();
   ASSERT_TRUE(t.server->Configure("m", boost::json::object{{"shadow_version", "2"}}).ok());
   // Every live request is answered while the shadow hangs: were a live
@@ -145,6 +148,10 @@ TEST(ServerTrafficTest, AShadowIsComparedOnTheSameRequestsAndNeverAnswers) {
   TwoVersions t(Loaded(SavedScale(1, 1)));  // the same numbers as "1"
   ASSERT_TRUE(t.server->Configure("m", boost::json::object{{"shadow_version", "2"}}).ok());
   for (int i = 0; i < 30; ++i) EXPECT_EQ(t.Ask(torch::rand({2, 4})), "1");
+  for (int i = 0; i < 500 && t.server->router().Shadow("m")->compared + t.server->router().Shadow("m")->skipped < 30;
+       ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));  // the last copy finishing; bounded
+  }
   ShadowFigures f = t.server->router().Shadow("m").value();
   EXPECT_EQ(f.compared + f.skipped, 30);
   EXPECT_GT(f.compared, 0);
@@ -154,7 +161,7 @@ TEST(ServerTrafficTest, AShadowIsComparedOnTheSameRequestsAndNeverAnswers) {
 }
 
 TEST(ServerTrafficTest, OutcomesJoinPredictionsByRequestIdPerVersion) {
-  TwoVersions t;
+  TwoVersions t(nullptr, nullptr, /*classifier=*/false);
   ASSERT_TRUE(t.server->Configure("m", boost::json::object{{"track_outcomes", true},
                                                             {"traffic_split", "1:50,2:50"}}).ok());
   // Regressors: "1" is off by 1 on every value, "2" by 2, against a label of x.
@@ -263,7 +270,11 @@ TEST(ServerRolloutTest, ACandidateThatAnswersDifferentlyIsCaughtByItsShadow) {
   RolloutOptions r = Steps("2");
   r.guard.max_divergence = 0.05;
   ASSERT_TRUE(t.server->StartRollout("m", r).ok());
-  for (int i = 0; i < 200; ++i) t.Ask(torch::rand({1, 4}), "user-" + std::to_string(i));
+  // Copies run on spare capacity only, so the shadow compares a sample:
+  // ask until it has compared enough rows (bounded).
+  for (int i = 0; i < 20'000 && t.server->router().Shadow("m")->rows < 10; ++i) {
+    t.Ask(torch::rand({1, 4}), "user-" + std::to_string(i));
+  }
   t.server->TickPolicies();
   RolloutStatus s = t.server->RolloutAction("m", "status").value();
   EXPECT_EQ(s.state, RolloutState::kRolledBack) << s.reason;
@@ -305,7 +316,8 @@ TEST_F(RepositoryServerTest, ARolloutIsSavedInTheRepositoryAndResumesAfterAResta
   {
     auto server = Server::Create(o, root_).value();
     ASSERT_TRUE(server->StartRollout("m", Steps("2")).ok());
-    for (int i = 0; i < 50; ++i) ASSERT_TRUE(server->Predict("m", {Row(1)}, {.routing_key = std::to_string(i)}).ok());
+    // 10% of 300: past the step's 10 requests.
+    for (int i = 0; i < 300; ++i) ASSERT_TRUE(server->Predict("m", {Row(1)}, {.routing_key = std::to_string(i)}).ok());
     clock.Advance(seconds(11));
     server->TickPolicies();
     ASSERT_EQ(server->RolloutAction("m", "status")->weight, 50);

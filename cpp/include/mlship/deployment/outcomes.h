@@ -62,7 +62,8 @@ struct OnlineScore {
 struct AccuracyComparison {
   OnlineScore candidate;
   OnlineScore stable;
-  // One-sided two-proportion z-test that the candidate is less accurate.
+  // One-sided two-proportion z-test that the candidate is less accurate:
+  // z < 0 when it scored lower; p_value = P(Z <= z) under equal accuracies.
   double z = 0.0;
   double p_value = 1.0;
 };
@@ -82,7 +83,8 @@ class OutcomeStore {
   // Remembers what `version` predicted for request `id` (its first output:
   // classes for a [rows, classes >= 2] float output, else the first value of
   // each row). An empty id, or one already waiting, is ignored.
-  void Predicted(const std::string& id, const std::string& version, const at::Tensor& first_output);
+  void Predicted(const std::string& id, const std::string& version, const at::Tensor& first_output,
+                 std::optional<bool> classifier = std::nullopt);
   // Joins labels to predictions: labels[i] has one value per row predicted
   // for ids[i]. A row count that differs counts the id as unknown.
   OutcomeCounts Record(const std::vector<std::string>& ids, const std::vector<std::vector<double>>& labels);

@@ -105,8 +105,10 @@ class Rollout {
   };
 
   // `options` must be valid (Validate) with `from` filled in; starts at
-  // `step`, now. `clock` is not owned.
-  Rollout(RolloutOptions options, Clock* clock, int step = 0, RolloutState state = RolloutState::kRunning);
+  // `step`, now, in `state` with `reason` (a resumed rollout's record).
+  // `clock` is not owned.
+  Rollout(RolloutOptions options, Clock* clock, int step = 0, RolloutState state = RolloutState::kRunning,
+          std::string reason = "");
 
   // Judges `figures` (measured since the step began): a breach rolls back
   // (also while paused); a step that held for `hold` with enough requests

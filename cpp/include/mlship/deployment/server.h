@@ -282,9 +282,10 @@ class Server final : public VersionLoader, public serving::RepositoryControl {
   // per on_unloaded).
   StatusOr<Resolution> ResolveForRequest(const std::string& model, const RequestOptions& request);
   // `done` wrapped to feed the model's shadow and outcome store, when they
-  // apply to this request (else `done` itself).
-  TensorCallback Observed(const std::string& model, const RequestOptions& request, const Resolution& r,
-                          const std::vector<at::Tensor>& inputs, TensorCallback done);
+  // apply to this request (else `done` itself). `answering` is `version`'s
+  // unit (its options say how outputs are compared).
+  TensorCallback Observed(const std::string& model, const RequestOptions& request, const std::string& version,
+                          const ModelVersion& answering, const std::vector<at::Tensor>& inputs, TensorCallback done);
 
   ServingOptions defaults_;
   // defaults_.server.clock or the system clock; not owned.

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <mutex>
+#include <optional>
 #include <vector>
 
 namespace mlship {
@@ -18,9 +19,9 @@ struct ShadowFigures {
   int64_t skipped = 0;
   // Copies the shadow failed on while the primary answered.
   int64_t failed = 0;
-  // Rows compared, and rows whose argmax agreed (classifier-shaped first
-  // output, [rows, classes >= 2]; for other outputs rows agree when every
-  // element is within 1e-5).
+  // Rows compared, and rows whose argmax agreed (a classifier: see
+  // CompareShadow; for other outputs rows agree when every element is
+  // within 1e-5).
   int64_t rows = 0;
   int64_t agreeing_rows = 0;
   // Over every element of the first output.
@@ -42,8 +43,11 @@ struct ShadowFigures {
 };
 
 // Compares the first output of a shadow with the primary's. Shapes that
-// differ count every row as disagreeing.
-ShadowFigures CompareShadow(const std::vector<at::Tensor>& primary, const std::vector<at::Tensor>& shadow);
+// differ count every row as disagreeing. `classifier` is the version's
+// option: true compares argmax per row, false every value, nullopt (auto)
+// argmax for a [rows, classes >= 2] output.
+ShadowFigures CompareShadow(const std::vector<at::Tensor>& primary, const std::vector<at::Tensor>& shadow,
+                            std::optional<bool> classifier = std::nullopt);
 
 // Running totals for one (model, shadow version), and the copies in
 // flight. Thread-safe.
