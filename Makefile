@@ -9,8 +9,8 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 # The CPU build of torch; override e.g. `make test TORCH_SPEC=torch==2.13.0`.
 TORCH_SPEC ?= torch==2.13.0
-PY_DEPS := numpy "pybind11>=3" "scikit-build-core>=0.10" pytest scikit-learn scipy "tritonclient[http]" fastapi uvicorn flask gunicorn tqdm pandas prometheus-client selenium matplotlib nbclient nbformat ipykernel httpx2
-APT_PACKAGES := g++ cmake ninja-build libeigen3-dev libgtest-dev libboost1.81-dev libboost-json1.81-dev libboost-program-options1.81-dev libssl-dev wrk prometheus chromium chromium-driver
+PY_DEPS := numpy "pybind11>=3" "scikit-build-core>=0.10" pytest scikit-learn scipy "tritonclient[http]" fastapi uvicorn flask gunicorn tqdm pandas prometheus-client selenium matplotlib nbclient nbformat ipykernel httpx2 pyyaml kubernetes-validate check-jsonschema "ray[serve]"
+APT_PACKAGES := g++ cmake ninja-build libeigen3-dev libgtest-dev libboost1.81-dev libboost-json1.81-dev libboost-program-options1.81-dev libssl-dev wrk prometheus chromium chromium-driver podman busybox-static iproute2
 BUILD_DIR := build/py
 JOBS ?= 2
 STAMPS := .stamps
@@ -45,6 +45,9 @@ $(STAMPS)/venv: Makefile | $(STAMPS)/apt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q "$(TORCH_SPEC)"
 	$(PIP) install -q $(PY_DEPS) "$(TORCH_SPEC)"
+	@# The KServe SDK only for its API types (the tests read them to check KServe manifests);
+	@# without its dependencies, which are the whole KServe model server.
+	$(PIP) install -q --no-deps kserve==0.21.0
 	@touch $@
 
 # Build and install the package (editable) with the C++ tests, incrementally.

@@ -1,5 +1,5 @@
 """The ``mlship`` command line (also ``python -m mlship``): ``serve``, ``repo``, ``rollout``, ``optimize``,
-``evaluate``.
+``evaluate``, ``containerize``, ``k8s`` and ``ci``.
 
 The option flags of ``serve`` come from the options schema in the core, as do those of the
 C++ ``mlship-server``, so a model moves between the two servers unchanged.
@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from mlship import _cli_evaluate, _cli_optimize, _cli_repo, _cli_rollout, _errors
+from mlship import _cli_ci, _cli_evaluate, _cli_optimize, _cli_repo, _cli_rollout, _cli_ship, _errors
 from mlship._cli_flags import add_schema_flags, given_options
 
 
@@ -175,6 +175,8 @@ def build_parser() -> argparse.ArgumentParser:
     _cli_rollout.add_parser(subparsers)
     _cli_optimize.add_parser(subparsers)
     _cli_evaluate.add_parser(subparsers)
+    _cli_ship.add_parsers(subparsers)
+    _cli_ci.add_parser(subparsers)
     return parser
 
 
