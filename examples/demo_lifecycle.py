@@ -43,21 +43,25 @@ def post(url: str, path: str, body: dict | None = None, token: str | None = None
 
 
 class Load:
-    """Four HTTP clients sending the same digits, counting answers per version (bounded in time)."""
+    """Four HTTP clients sending the rows of `x` in turn, one per request, counting answers per
+    version (bounded in time)."""
 
     def __init__(self, url: str, x: np.ndarray, name: str) -> None:
         self.url, self.stop, self.lock = url, threading.Event(), threading.Lock()
         self.by_version: dict[str, int] = {}
         self.failed = 0
-        self.body = {"inputs": [{"name": name, "shape": list(x.shape), "datatype": "FP32", "data": x.ravel().tolist()}]}
+        self.bodies = [{"inputs": [{"name": name, "shape": [1, x.shape[1]], "datatype": "FP32",
+                                    "data": row.tolist()}]} for row in x]
         self.threads = [threading.Thread(target=self._client) for _ in range(4)]
         for t in self.threads:
             t.start()
 
     def _client(self) -> None:
         deadline = time.monotonic() + 120
+        sent = 0
         while not self.stop.is_set() and time.monotonic() < deadline:
-            status, body = post(self.url, "/v2/models/digits/infer", self.body)
+            status, body = post(self.url, "/v2/models/digits/infer", self.bodies[sent % len(self.bodies)])
+            sent += 1
             with self.lock:
                 if status == 200:
                     self.by_version[body["model_version"]] = self.by_version.get(body["model_version"], 0) + 1
@@ -92,7 +96,7 @@ def main() -> None:
     print(f"serving {[m['name'] for m in server.models()]} at {server.url}")
 
     stage("4. Add v2 and move the traffic to it while four clients keep sending")
-    load = Load(server.url, X_test[:1], v1.signature.inputs[0].name)
+    load = Load(server.url, X_test[:64], v1.signature.inputs[0].name)
     time.sleep(1.0)
     repo.add("digits", v2, golden=X_test[:8], metadata={"epochs": 15})
     status, _ = post(server.url, "/v2/repository/models/digits/load", token=ADMIN)
@@ -118,7 +122,7 @@ def main() -> None:
     v3 = mlship.load(weak, example_inputs=X_test[:1])
     print(f"v3: accuracy {np.mean(v3(X_test).argmax(1) == y_test):.3f}")
     repo.add("digits", v3, metadata={"epochs": 1, "rows": 60})
-    load = Load(server.url, X_test[:1], v1.signature.inputs[0].name)
+    load = Load(server.url, X_test[:64], v1.signature.inputs[0].name)
     rollout = server.rollout("digits", "3", steps=[10, 50, 100], hold_s=5,
                              guard=mlship.Guard(max_divergence=0.05, max_error_rate=0.01, min_requests=50))
     print(f"started: {rollout}")

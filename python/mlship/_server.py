@@ -77,6 +77,17 @@ class Server:
                 found = self._interfaces[text] = _Interface(Signature.from_json(text))
             return found
 
+    def _model_and_version(self, name: str, model: Any, version: str | None,
+                           example_inputs: Any) -> tuple[Model, str]:
+        """``model`` loaded, and ``version`` or the next integer version of ``name``."""
+        if not isinstance(model, Model):
+            model = load(model, example_inputs)
+        if version is None:
+            numbers = [int(v["version"]) for m in self.models() if m["name"] == name for v in m["versions"]
+                       if v["version"].isdigit()]
+            version = str(max(numbers, default=0) + 1)
+        return model, version
+
     def deploy(self, model: Any, *, name: str = "model", version: str | None = None, default: bool = True,
                example_inputs: Any = None, reference: Any = None, on_alert: Callable[[dict[str, Any]], None] | None = None,
                golden: Any = None, rtol: float | None = None, atol: float | None = None,
@@ -90,12 +101,7 @@ class Server:
         keys of the options schema, see docs/serving.md); an unknown key is an error.
         Returns the model's endpoint.
         """
-        if not isinstance(model, Model):
-            model = load(model, example_inputs)
-        if version is None:
-            numbers = [int(v["version"]) for m in self.models() if m["name"] == name for v in m["versions"]
-                       if v["version"].isdigit()]
-            version = str(max(numbers, default=0) + 1)
+        model, version = self._model_and_version(name, model, version, example_inputs)
         self._core.deploy(name, version, model._core, _options.to_json(settings), default,
                           reference=_as_reference(reference), on_alert=on_alert, rtol=rtol, atol=atol,
                           **_golden_args(model, golden))
@@ -106,12 +112,7 @@ class Server:
         """Serves ``model`` as a new version of ``name`` and moves the traffic to it, then
         drains and frees the version that served before (what :meth:`Deployment.update`
         does). Returns the new version."""
-        if not isinstance(model, Model):
-            model = load(model, example_inputs)
-        if version is None:
-            numbers = [int(v["version"]) for m in self.models() if m["name"] == name for v in m["versions"]
-                       if v["version"].isdigit()]
-            version = str(max(numbers, default=0) + 1)
+        model, version = self._model_and_version(name, model, version, example_inputs)
         current = self._interface(name, "")
         self._core.swap(name, version, model._core, rtol=rtol, atol=atol,
                         **_golden_args(_CurrentModel(self, name, current), golden))

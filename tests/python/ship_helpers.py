@@ -36,7 +36,7 @@ def running(cmd: Sequence[str], env: dict[str, str] | None = None, start_timeout
     proc = subprocess.Popen(list(cmd), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
                             start_new_session=True)
     try:
-        yield _wait_for_url(proc, start_timeout, url_pattern)
+        yield wait_for_url(proc, start_timeout, url_pattern)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)  # its own session: takes any children with it
@@ -44,7 +44,8 @@ def running(cmd: Sequence[str], env: dict[str, str] | None = None, start_timeout
         proc.stdout.close()
 
 
-def _wait_for_url(proc: subprocess.Popen, timeout: float, pattern: str) -> Running:
+def wait_for_url(proc: subprocess.Popen, timeout: float, pattern: str) -> Running:
+    """Reads ``proc``'s output until a line matches ``pattern`` (its group 1 is the URL), bounded."""
     selector = selectors.DefaultSelector()
     selector.register(proc.stdout, selectors.EVENT_READ)
     deadline = time.monotonic() + timeout

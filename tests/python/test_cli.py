@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import selectors
 import signal
 import subprocess
 import sys
@@ -13,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 from http_helpers import infer_body, request
+from ship_helpers import wait_for_url
 
 import mlship
 from mlship._cli import build_parser, server_executable
@@ -31,24 +31,11 @@ def saved(mlp, tmp_path_factory) -> tuple[str, mlship.Model]:
 def start(cmd: list[str], env: dict | None = None) -> tuple[subprocess.Popen, str]:
     """Starts a server and reads its URL from the line it prints (bounded wait)."""
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
-    selector = selectors.DefaultSelector()
-    selector.register(proc.stdout, selectors.EVENT_READ)
-    deadline = time.monotonic() + 120
-    seen = []
-    while time.monotonic() < deadline:
-        if not selector.select(timeout=1):
-            if proc.poll() is not None:
-                break
-            continue
-        line = proc.stdout.readline()
-        if not line:
-            break
-        seen.append(line)
-        found = re.search(r"at (http://[\d.]+:\d+)", line)
-        if found:
-            return proc, found.group(1)
-    proc.kill()
-    raise AssertionError(f"server did not start: {''.join(seen)}")
+    try:
+        return proc, wait_for_url(proc, 120, r"at (http://[\d.]+:\d+)").url
+    except AssertionError:
+        proc.kill()
+        raise
 
 
 def stop(proc: subprocess.Popen, sig: int = signal.SIGTERM) -> tuple[int, str]:

@@ -115,6 +115,12 @@ Rollout::Decision Rollout::Judge(const RolloutFigures& figures) {
   if (state_ == RolloutState::kPaused) return Decision::kHold;
   const bool held = clock_->Now() - step_started_ >= options_.hold;
   if (!held || figures.candidate.requests < options_.guard.min_requests) return Decision::kHold;
+  // A divergence guard must have judged before the step ends: the shadow
+  // compares a sample (copies run on spare capacity), which under load may
+  // lag the requests. At 100% no stable traffic is left to copy.
+  const bool compared = options_.guard.max_divergence >= 1.0 || weight() >= 100.0 ||
+                        (figures.shadow && figures.shadow->rows >= options_.guard.min_requests);
+  if (!compared) return Decision::kHold;
   return step_ + 1 < static_cast<int>(options_.steps.size()) ? Decision::kAdvance : Decision::kSucceed;
 }
 

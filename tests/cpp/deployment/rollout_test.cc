@@ -302,6 +302,25 @@ TEST(RolloutTest, EachStepHoldsForItsTimeAndItsRequestsThenAdvancesToSuccess) {
   EXPECT_EQ(r.Judge(Requests(500, 500)), Rollout::Decision::kHold) << "a finished rollout is not judged";
 }
 
+TEST(RolloutTest, WithADivergenceGuardAStepEndsOnlyOnceItsShadowHasCompared) {
+  FakeClock clock;
+  RolloutOptions o = Options();
+  o.guard.max_divergence = 0.05;
+  Rollout r(o, &clock);
+  clock.Advance(std::chrono::seconds(30));
+  RolloutFigures f = Requests(500);
+  EXPECT_EQ(r.Judge(f), Rollout::Decision::kHold) << "no shadow figures yet: the divergence is unjudged";
+  f.shadow = ShadowFigures{};
+  f.shadow->rows = f.shadow->agreeing_rows = 5;
+  EXPECT_EQ(r.Judge(f), Rollout::Decision::kHold) << "5 compared rows, 20 needed";
+  f.shadow->rows = f.shadow->agreeing_rows = 20;
+  ASSERT_EQ(r.Judge(f), Rollout::Decision::kAdvance);
+  r.Advance();
+  r.Advance();
+  clock.Advance(std::chrono::seconds(30));
+  EXPECT_EQ(r.Judge(Requests(500)), Rollout::Decision::kSucceed) << "at 100% no stable traffic is left to copy";
+}
+
 TEST(RolloutTest, AnErrorRateBreachRollsBackAtOnceWithTheFiguresInTheReason) {
   FakeClock clock;
   Rollout r(Options(), &clock);

@@ -41,7 +41,8 @@ struct RolloutGuard {
   // p < 0.05). Default 0: not checked. Needs the model to track outcomes.
   double min_accuracy = 0.0;
   // Requests (or compared rows, or outcomes) the candidate needs in a step
-  // before it is judged, and before the step may end. Default 100.
+  // before it is judged, and before the step may end; with a divergence
+  // guard a step below 100% also needs that many compared rows. Default 100.
   int64_t min_requests = 100;
 };
 
