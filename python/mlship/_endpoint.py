@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import json
 from typing import Any, Callable
 
 from mlship._model import Model, _numpy_from_dlpack
@@ -103,7 +104,7 @@ class ModelEndpoint:
         """Live figures per version from the outcomes joined so far: ``{version: {"rows",
         "classifier", "accuracy", "accuracy_low", "accuracy_high" (95% Wilson interval),
         "mse", "mae"}}``."""
-        return {v: dict(d) for v, d in self._server.online(self._name).items()}
+        return self.traffic()["online"]
 
     def shadow(self) -> dict[str, Any] | None:
         """How the shadow version (``shadow_version``, or a rollout's candidate) compares
@@ -111,8 +112,12 @@ class ModelEndpoint:
         "failed", "rows", "agreement", "max_abs_diff", "mean_abs_diff", "mean_latency_ms"}``,
         or None without a shadow. ``skipped`` copies were dropped because the shadow was
         busy: a shadow never delays or fails a live request."""
-        found = self._server.shadow(self._name)
-        return dict(found) if found is not None else None
+        return self.traffic()["shadow"]
+
+    def traffic(self) -> dict[str, Any]:
+        """The model's traffic policies now: ``{"rollout": status or None, "shadow":
+        :meth:`shadow`, "online": :meth:`online`}``, as ``GET /dashboard/data`` shows them."""
+        return json.loads(self._server.traffic_json(self._name))
 
     # ---- Monitoring ----
 

@@ -10,6 +10,7 @@ import sys
 
 import numpy as np
 import pytest
+import torch
 from http_helpers import infer_body, request
 
 import mlship
@@ -206,7 +207,59 @@ def test_a_rollout_over_http_and_the_cli_with_the_admin_token(tmp_path, digits, 
         code, body, _ = request(server.url, "POST", "/v2/repository/models/digits/rollout/status", {})
         assert code == 401, "the rollout endpoints need the admin token"
         assert 'mlship_rollout_rollbacks_total{model="digits",version="2"} 1' in server.metrics_text()
+        code, board, _ = request(server.url, "GET", "/dashboard/data?model=digits")
+        assert code == 200 and board["traffic"]["rollout"]["state"] == "rolled_back", board.get("traffic")
+        assert sum(o["rows"] for o in board["traffic"]["online"].values()) == 120
     assert repo.aliases("digits")["stable"] == "1", "the rollback is saved in the repository"
+
+
+class Picky(torch.nn.Module):
+    """The digits MLP, except that it fails on any value over 100."""
+
+    def __init__(self, inner: torch.nn.Module) -> None:
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if bool((x > 100).any()):
+            raise RuntimeError("picky: a value over 100")
+        return self.inner(x)
+
+
+def test_a_candidate_that_fails_a_fifth_of_its_requests_is_rolled_back_over_http(tmp_path, digits, mlp,
+                                                                                digits_model):
+    """Clients see failures only from the candidate's share until the guard judges; after the
+    rollback the stable version answers everything."""
+    _, X_test, _, _ = digits
+    repo = mlship.Repository(tmp_path / "models")
+    repo.add("digits", digits_model, aliases=["stable"])
+    repo.add("digits", mlship.load(torch.jit.script(Picky(mlp).eval()), example_inputs=X_test[:1]))
+    clock = _core.FakeClock()
+    name = digits_model.signature.inputs[0].name
+    with mlship.serve(repo.root, port=0, admin_token=ADMIN, clock=clock) as server:
+        server.set_default("digits", "1")
+        code, status, _ = request(server.url, "POST", "/v2/repository/models/digits/rollout",
+                                  {"rollout_to": "2", "rollout_steps": [20, 100], "rollout_hold_s": 60,
+                                   "guard_max_error_rate": 0.05, "guard_min_requests": 20},
+                                  headers={"Authorization": f"Bearer {ADMIN}"})
+        assert code == 200 and status["state"] == "running", status
+
+        def send(count: int, start: int) -> int:
+            failed = 0
+            for i in range(start, start + count):
+                x = X_test[i % 300:i % 300 + 1] * (1000 if i % 5 == 0 else 1)  # one in five is "picky"
+                code, body, _ = request(server.url, "POST", "/v2/models/digits/infer", infer_body(name, x),
+                                        headers={"mlship-routing-key": f"user-{i}"})
+                assert code in (200, 500), (code, body)
+                failed += code != 200
+            return failed
+
+        failed = send(400, 0)
+        assert 0 < failed < 40, f"{failed} of 400 failed: only the candidate's 20% can fail, a fifth of those"
+        server.tick_policies()
+        status = server.rollout_of("digits").status()
+        assert status["state"] == "rolled_back" and "error rate" in status["reason"], status
+        assert send(300, 1000) == 0, "after the rollback the stable version answers everything"
 
 
 def test_a_repository_rollout_resumes_after_a_restart(tmp_path, digits_model, mlp, digits):

@@ -378,43 +378,11 @@ void RegisterServer(py::module_& m) {
           },
           py::arg("name"), py::arg("ids"), py::arg("labels"))
       .def(
-          "online",
+          "traffic_json",
           [](const Server& self, const std::string& name) {
-            py::dict out;
-            std::shared_ptr<OutcomeStore> store = self.router().Outcomes(name);
-            if (!store) return out;
-            for (const std::string& v : store->Versions()) {
-              OnlineScore score = store->Score(v);
-              py::dict d;
-              d["rows"] = score.rows;
-              d["classifier"] = score.classifier;
-              d["accuracy"] = score.accuracy;
-              d["accuracy_low"] = score.accuracy_low;
-              d["accuracy_high"] = score.accuracy_high;
-              d["mse"] = score.mse;
-              d["mae"] = score.mae;
-              out[py::str(v)] = d;
-            }
-            return out;
+            return boost::json::serialize(self.TrafficJson(name));
           },
-          py::arg("name"), "Live accuracy (or MSE/MAE) per version from the outcomes joined so far.")
-      .def(
-          "shadow",
-          [](const Server& self, const std::string& name) -> py::object {
-            std::optional<ShadowFigures> f = self.router().Shadow(name);
-            if (!f) return py::none();
-            py::dict d;
-            d["compared"] = f->compared;
-            d["skipped"] = f->skipped;
-            d["failed"] = f->failed;
-            d["rows"] = f->rows;
-            d["agreement"] = f->agreement();
-            d["max_abs_diff"] = f->max_abs_diff;
-            d["mean_abs_diff"] = f->mean_abs_diff();
-            d["mean_latency_ms"] = f->mean_latency_seconds() * 1000.0;
-            return d;
-          },
-          py::arg("name"), "How the model's shadow version compares with the versions that answered.")
+          py::arg("name"), "The model's rollout, shadow and online accuracy per version, as JSON (Server::TrafficJson).")
       .def(
           "rollout",
           [](Server& self, const std::string& name, const std::string& options_json) {

@@ -108,6 +108,42 @@ boost::json::object RolloutJson(const std::string& model, const RolloutStatus& s
   return out;
 }
 
+boost::json::object Server::TrafficJson(const std::string& model) const {
+  namespace json = boost::json;
+  json::object out;
+  out["rollout"] = nullptr;
+  if (std::shared_ptr<RolloutRecord> record = RolloutRecordOf(model)) {
+    std::lock_guard<std::mutex> lock(record->mu);
+    out["rollout"] = RolloutJson(model, record->rollout->status());
+  }
+  out["shadow"] = nullptr;
+  if (std::optional<ShadowFigures> f = router_->Shadow(model)) {
+    out["shadow"] = json::object{{"compared", f->compared},
+                                 {"skipped", f->skipped},
+                                 {"failed", f->failed},
+                                 {"rows", f->rows},
+                                 {"agreement", f->agreement()},
+                                 {"max_abs_diff", f->max_abs_diff},
+                                 {"mean_abs_diff", f->mean_abs_diff()},
+                                 {"mean_latency_ms", f->mean_latency_seconds() * 1000.0}};
+  }
+  json::object online;
+  if (std::shared_ptr<OutcomeStore> store = router_->Outcomes(model)) {
+    for (const std::string& v : store->Versions()) {
+      const OnlineScore score = store->Score(v);
+      online[v] = json::object{{"rows", score.rows},
+                               {"classifier", score.classifier},
+                               {"accuracy", score.accuracy},
+                               {"accuracy_low", score.accuracy_low},
+                               {"accuracy_high", score.accuracy_high},
+                               {"mse", score.mse},
+                               {"mae", score.mae}};
+    }
+  }
+  out["online"] = std::move(online);
+  return out;
+}
+
 Server::Server(ServingOptions defaults)
     : defaults_(std::move(defaults)),
       clock_(defaults_.server.clock != nullptr ? defaults_.server.clock : SystemClock::Default()),
@@ -1136,8 +1172,9 @@ Status Server::AddMonitoringRoutes() {
       return Status::FailedPrecondition("monitoring is off for model " + Shown(model));
     }
     (*v)->RefreshGauges();
-    return serving::HttpContent{monitor::DashboardJson(*(*v)->monitor(), Health(model), models),
-                                "application/json"};
+    return serving::HttpContent{
+        monitor::DashboardJson(*(*v)->monitor(), Health(model), models, 5, boost::json::serialize(TrafficJson(model))),
+        "application/json"};
   });
 }
 

@@ -162,6 +162,13 @@ class Server final : public VersionLoader, public serving::RepositoryControl {
   StatusOr<RolloutStatus> StartRollout(const std::string& model, RolloutOptions options);
   // "status", "pause", "resume" or "abort" the rollout of `model`.
   StatusOr<RolloutStatus> RolloutAction(const std::string& model, const std::string& action);
+  // The traffic policies of `model` now, as JSON (the dashboard and the
+  // Python API read it): "rollout" (RolloutJson, or null without one),
+  // "shadow" ({compared, skipped, failed, rows, agreement, max_abs_diff,
+  // mean_abs_diff, mean_latency_ms}, or null without a shadow) and "online"
+  // ({version: {rows, classifier, accuracy, accuracy_low, accuracy_high,
+  // mse, mae}} from the outcomes joined so far; empty without tracking).
+  boost::json::object TrafficJson(const std::string& model) const;
 
   // ---- Outcomes ----
 

@@ -21,8 +21,10 @@ std::string_view DashboardHtml();
 // `recent_seconds`, health {serving, reason} from `health` (the model's
 // routing state), drift [{feature, psi, ks_statistic, drifted}] from the
 // latest drift check, and `models`: every model the server serves, so the
-// page can offer the others.
+// page can offer the others. A non-empty `traffic_json` (the model's
+// rollout, shadow and online accuracy, as JSON) is added as "traffic".
 std::string DashboardJson(const ModelMonitor& monitor, const HealthState& health,
-                          const std::vector<std::string>& models = {}, int64_t recent_seconds = 5);
+                          const std::vector<std::string>& models = {}, int64_t recent_seconds = 5,
+                          std::string_view traffic_json = {});
 
 }  // namespace mlship::monitor
