@@ -74,6 +74,8 @@ class Session : public Responder, public std::enable_shared_from_this<Session> {
   // The connection, with per-operation timeouts.
   boost::beast::tcp_stream stream_;
   // Bytes read but not yet parsed; persists across keep-alive requests.
+  // Bounded (max_header_bytes + 64 KiB) so that no header, chunk header or
+  // pipelined burst can grow it without limit.
   boost::beast::flat_buffer buffer_;
   // Parses the request being read; re-created for each request.
   std::optional<http::request_parser<http::string_body>> parser_;
@@ -86,6 +88,9 @@ class Session : public Responder, public std::enable_shared_from_this<Session> {
   // The current request's target, once its header is read (empty before);
   // read only to attribute a refusal. Reuses its buffer across requests.
   std::string request_target_;
+  // The current request's Origin when allowed_origins lets it read the
+  // response (echoed in Access-Control-Allow-Origin); empty otherwise.
+  std::string cors_origin_;
   // Set when the current request reached Backend::Infer.
   bool handed_to_backend_ = false;
   // Set when the connection must close after the current response.

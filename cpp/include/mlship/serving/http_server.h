@@ -27,6 +27,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "mlship/serving/backend.h"
 #include "mlship/serving/codec_limits.h"
@@ -64,6 +65,20 @@ struct HttpServerOptions {
   // Set to serve on a non-loopback address without a token. Default false;
   // leave it so except on a network you trust completely.
   bool allow_insecure_public_bind = false;
+  // Host names (the Host header without its port; "*" for any) served
+  // besides the loopback names. On a loopback address the server answers
+  // only localhost, 127.0.0.1, [::1] and these, so a web page reaching it
+  // through DNS rebinding (under its own name) is refused with 403; on any
+  // other address, when set, only these. Empty (the default): loopback
+  // names only on loopback, no check elsewhere. The health probes are never
+  // checked. E.g. {"mlship.internal"}.
+  std::vector<std::string> allowed_hosts;
+  // Web origins ("https://app.example.com", exact) whose pages may call the
+  // server from a browser: their requests pass the Origin check and their
+  // responses carry Access-Control-Allow-Origin. Requests with any other
+  // Origin header get 403, except the server's own origin where the Host is
+  // checked. Empty (the default): no other site.
+  std::vector<std::string> allowed_origins;
   // Deadline given to the Backend with each inference request, counted from
   // when the request was decoded. Zero (the default) sets no deadline.
   std::chrono::milliseconds request_timeout{0};
