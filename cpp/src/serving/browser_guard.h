@@ -33,4 +33,10 @@ std::optional<HttpResponse> ScreenBrowserRequest(const ServerState& state, const
 // (the session echoes it in Access-Control-Allow-Origin); empty otherwise.
 std::string_view AllowedCorsOrigin(const ServerState& state, const http::request_header<>& header);
 
+// Sets the headers that keep browsers from misusing a response: no MIME
+// sniffing, no framing (clickjacking), and for HTML (the dashboard) a
+// Content-Security-Policy that allows only its own inline script and style
+// and requests to this server.
+void AddBrowserSafetyHeaders(HttpResponse& response);
+
 }  // namespace mlship::serving::internal

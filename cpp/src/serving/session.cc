@@ -60,6 +60,7 @@ Session::Session(ServerState& state, tcp::socket socket, Mode mode)
 }
 
 Session::~Session() {
+  ReleaseInflightBytes();
   state_.UnregisterSession(this);
   if (mode_ == Mode::kServe) {
     state_.open_connections.fetch_sub(1);
@@ -125,6 +126,12 @@ void Session::OnHeader(beast::error_code ec, std::size_t) {
     phase_ = Phase::kHandling;
     if (parser_->is_done()) return Respond(std::move(*denial));
     return RespondAndClose(std::move(*denial));
+  }
+  if (!ChargeInflightBytes()) {
+    phase_ = Phase::kHandling;
+    return RespondAndClose(ErrorResponse(
+        503, "the server holds as many request bytes as its budget allows (max_inflight_bytes = " +
+                 std::to_string(state_.options.max_inflight_bytes) + "); retry later"));
   }
   if (request_version_ >= 11 && !parser_->is_done() &&
       beast::iequals(header[http::field::expect], "100-continue")) {
@@ -205,12 +212,15 @@ void Session::RespondAndClose(HttpResponse response) {
 void Session::Respond(HttpResponse response) {
   if (phase_ == Phase::kWriting || phase_ == Phase::kClosing) return;  // one response per request
   phase_ = Phase::kWriting;
+  // The request and its tensors are done with once it is answered.
+  ReleaseInflightBytes();
   if (!handed_to_backend_ && response.result_int() >= 400) ReportRefusal(static_cast<int>(response.result_int()));
   const bool keep_alive = request_keep_alive_ && !close_after_write_ && !draining_ && !state_.draining.load();
   response_ = std::move(response);
   response_.version(request_version_);
   response_.keep_alive(keep_alive);
   response_.set(http::field::server, "mlship");
+  AddBrowserSafetyHeaders(response_);
   if (!cors_origin_.empty()) {
     response_.set(http::field::access_control_allow_origin, cors_origin_);
     response_.set(http::field::vary, "Origin");
@@ -238,6 +248,26 @@ void Session::ReportRefusal(int http_status) {
   } catch (...) {
     // Counting must never cost the client its answer.
   }
+}
+
+bool Session::ChargeInflightBytes() {
+  const std::size_t budget = state_.options.max_inflight_bytes;
+  if (budget == 0 || parser_->is_done()) return true;  // no budget, or no body
+  const auto length = parser_->content_length();  // none when chunked
+  const std::size_t body = length ? static_cast<std::size_t>(*length) : state_.options.max_body_bytes;
+  const std::size_t charge = body > budget / 2 ? budget : 2 * body;
+  std::size_t held = state_.inflight_bytes.load();
+  do {
+    if (held + charge > budget) return false;
+  } while (!state_.inflight_bytes.compare_exchange_weak(held, held + charge));
+  charged_bytes_ = charge;
+  return true;
+}
+
+void Session::ReleaseInflightBytes() {
+  if (charged_bytes_ == 0) return;
+  state_.inflight_bytes.fetch_sub(charged_bytes_);
+  charged_bytes_ = 0;
 }
 
 void Session::OnWrite(beast::error_code ec, std::size_t) {

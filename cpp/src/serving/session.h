@@ -64,6 +64,11 @@ class Session : public Responder, public std::enable_shared_from_this<Session> {
   // discards the client's leftovers (bounded in time and bytes).
   void Close(bool drain_client);
   void OnLinger(boost::beast::error_code ec, std::size_t bytes);
+  // Counts the current request against max_inflight_bytes; false (nothing
+  // counted) when the budget has no room for it.
+  bool ChargeInflightBytes();
+  // Gives back what the current request counted.
+  void ReleaseInflightBytes();
   // Tells the Backend about an error response to a request it never saw.
   void ReportRefusal(int http_status);
 
@@ -102,6 +107,8 @@ class Session : public Responder, public std::enable_shared_from_this<Session> {
   bool draining_ = false;
   // Where the session is.
   Phase phase_ = Phase::kAwaitingRequest;
+  // What the current request counts against max_inflight_bytes.
+  std::size_t charged_bytes_ = 0;
   // Scratch space for draining the client's leftovers when closing.
   std::vector<char> linger_buffer_;
   // Bytes discarded while closing, bounded by kMaxLingerBytes.

@@ -95,5 +95,19 @@ TEST_F(HttpServerBrowserTest, InferNeedsJsonOrOctetStream) {
   EXPECT_EQ(response.result_int(), 415);
 }
 
+TEST_F(HttpServerBrowserTest, PagesCannotBeFramedAndHtmlGetsAContentSecurityPolicy) {
+  StartServer();
+  ASSERT_TRUE(server_
+                  ->AddGetRoute("/page", [] { return StatusOr<HttpContent>(HttpContent{"<p>hi</p>", "text/html"}); })
+                  .ok());
+  Response page = Connect()->Get("/page");
+  EXPECT_EQ(page.result_int(), 200);
+  EXPECT_EQ(page[http::field::x_frame_options], "DENY");
+  EXPECT_TRUE(Contains(std::string(page["Content-Security-Policy"]), "frame-ancestors 'none'"));
+  Response json = Connect()->Get("/v2");
+  EXPECT_EQ(json["X-Content-Type-Options"], "nosniff");
+  EXPECT_EQ(json["Content-Security-Policy"], "");
+}
+
 }  // namespace
 }  // namespace mlship::serving::testing

@@ -96,6 +96,15 @@ struct HttpServerOptions {
   // and closed (beyond it by more than 64, closed without an answer).
   // Default 1024; keep it under the process's open-file limit.
   std::size_t max_connections = 1024;
+  // Most bytes all requests in flight may hold together, so that
+  // connections x body size cannot exhaust the machine. Each request counts
+  // twice its Content-Length (the body and the tensors decoded from it; a
+  // chunked body counts as max_body_bytes) from its header until it is
+  // answered, capped at this budget (so one request of any
+  // allowed size still runs alone). Beyond it new requests get 503 with
+  // Retry-After. Default 512 MiB, which fits a small container; 0 turns the
+  // budget off.
+  std::size_t max_inflight_bytes = std::size_t{512} << 20;
   // How long a connection may sit idle between requests (keep-alive), and
   // the longest a single read or write of one request may take. Default 60 s.
   std::chrono::milliseconds idle_timeout{std::chrono::seconds(60)};
