@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import selectors
 import signal
 import subprocess
 import sys
@@ -13,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 from http_helpers import infer_body, request
+from server_process import start, stop
 
 import mlship
 from mlship._cli import build_parser, server_executable
@@ -26,35 +26,6 @@ def saved(mlp, tmp_path_factory) -> tuple[str, mlship.Model]:
     path = str(tmp_path_factory.mktemp("cli") / "digits.pt")
     model.save(path)
     return path, model
-
-
-def start(cmd: list[str], env: dict | None = None) -> tuple[subprocess.Popen, str]:
-    """Starts a server and reads its URL from the line it prints (bounded wait)."""
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
-    selector = selectors.DefaultSelector()
-    selector.register(proc.stdout, selectors.EVENT_READ)
-    deadline = time.monotonic() + 120
-    seen = []
-    while time.monotonic() < deadline:
-        if not selector.select(timeout=1):
-            if proc.poll() is not None:
-                break
-            continue
-        line = proc.stdout.readline()
-        if not line:
-            break
-        seen.append(line)
-        found = re.search(r"at (http://[\d.]+:\d+)", line)
-        if found:
-            return proc, found.group(1)
-    proc.kill()
-    raise AssertionError(f"server did not start: {''.join(seen)}")
-
-
-def stop(proc: subprocess.Popen, sig: int = signal.SIGTERM) -> tuple[int, str]:
-    proc.send_signal(sig)
-    out, _ = proc.communicate(timeout=60)
-    return proc.returncode, out
 
 
 @pytest.mark.parametrize("kind", ["python", "native"])
