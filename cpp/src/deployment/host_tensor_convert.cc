@@ -8,9 +8,6 @@
 namespace mlship {
 
 at::Tensor ToTensor(const serving::HostTensor& host) {
-  // A shape the bytes do not cover would let the model read past them.
-  TORCH_CHECK(host.IsConsistent(), "tensor '", host.name, "' holds ", host.byte_size,
-              " bytes, which do not match its shape and dtype");
   auto keep = host.data;  // the deleter owns a reference to the bytes
   return at::from_blob(
       host.data.get(), host.shape, [keep](void*) mutable { keep.reset(); },
