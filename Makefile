@@ -22,7 +22,7 @@ SOURCES := $(shell find cpp python -type f \( -name '*.cc' -o -name '*.h' -o -na
 export CMAKE_BUILD_PARALLEL_LEVEL := $(JOBS)
 export MAX_JOBS := $(JOBS)
 
-.PHONY: all demo test test-cpp test-python bench build clean system-deps
+.PHONY: all demo test test-cpp test-python test-sanitize fuzz bench build clean system-deps
 
 all: build
 
@@ -71,12 +71,37 @@ test: build
 	$(PY) -m pytest -q || status=1; \
 	exit $$status
 
+# The torch-free layers (common, batching, serving) and their GoogleTests
+# under AddressSanitizer + UndefinedBehaviorSanitizer, in their own build
+# folder (no torch, no Python: a few minutes on 2 cores).
+SANITIZE_DIR := build/sanitize
+SANITIZE_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+FUZZ_ITERATIONS ?= 5000000
+
+$(SANITIZE_DIR)/build.ninja: CMakeLists.txt | $(STAMPS)/apt
+	cmake -S . -B $(SANITIZE_DIR) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMLSHIP_TORCH_FREE=ON \
+	  -DMLSHIP_SANITIZE=ON -DMLSHIP_BUILD_TESTS=ON
+
+test-sanitize: $(SANITIZE_DIR)/build.ninja
+	cmake --build $(SANITIZE_DIR) -j$(JOBS)
+	cd $(SANITIZE_DIR) && $(SANITIZE_ENV) ctest --output-on-failure -j$(JOBS)
+	@# The fuzz run again, longer and with its counts in the output (about 2 s).
+	set -o pipefail; $(SANITIZE_ENV) MLSHIP_FUZZ_ITERATIONS=200000 \
+	  $(SANITIZE_DIR)/tests/cpp/serving/serving_kserve_decode_fuzz_test | grep -E '^\[ *(fuzz|PASSED|FAILED)'
+
+# The decoder's random-mutation fuzz, long, under the sanitizers
+# (`make test` runs a short one).
+fuzz: $(SANITIZE_DIR)/build.ninja
+	cmake --build $(SANITIZE_DIR) -j$(JOBS) --target serving_kserve_decode_fuzz_test
+	$(SANITIZE_ENV) MLSHIP_FUZZ_ITERATIONS=$(FUZZ_ITERATIONS) $(SANITIZE_DIR)/tests/cpp/serving/serving_kserve_decode_fuzz_test
+
 bench: build
 	$(PY) bench/engine_bench.py
 	$(PY) bench/serve_bench.py
 	$(PY) bench/optimize_bench.py
 	$(PY) bench/monitor_bench.py
 	$(PY) bench/apps_bench.py
+	$(PY) bench/hardening_bench.py
 
 demo: build
 	$(PY) examples/demo.py

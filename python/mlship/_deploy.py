@@ -220,6 +220,8 @@ def deploy(
     token: str | None = None,
     admin_token: str | None = None,
     insecure: bool = False,
+    allowed_hosts: str | None = None,
+    allowed_origins: str | None = None,
     http: bool = True,
     example_inputs: Any = None,
     preferred_batch_sizes: list[int] | None = None,
@@ -266,6 +268,13 @@ def deploy(
     admin_token : str, optional
         The bearer token of the repository endpoints (``POST /v2/repository/...``), distinct
         from ``token``. Defaults to ``MLSHIP_ADMIN_TOKEN``; without one those endpoints are off.
+    allowed_hosts : str, optional
+        Host names (comma-separated) the server answers besides ``localhost``,
+        ``127.0.0.1`` and ``[::1]``; on loopback any other ``Host`` header gets 403, which
+        stops DNS-rebinding pages (docs/security.md).
+    allowed_origins : str, optional
+        Web origins (comma-separated, e.g. ``"https://app.example.com"``) whose pages may
+        call the server; requests with any other ``Origin`` get 403.
     http : bool
         False serves in-process only (``predict``/``submit``/``apredict``).
     limits : mlship.Limits, optional
@@ -337,6 +346,8 @@ def deploy(
         "token": token if token is not None else os.environ.get("MLSHIP_TOKEN") or None,
         "admin_token": admin_token if admin_token is not None else os.environ.get("MLSHIP_ADMIN_TOKEN") or None,
         "insecure": insecure,
+        "allowed_hosts": allowed_hosts,
+        "allowed_origins": allowed_origins,
         "http": http,
         "preferred_batch_sizes": preferred_batch_sizes,
         **(limits or Limits()).as_options(),

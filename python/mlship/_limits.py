@@ -22,6 +22,10 @@ class Limits:
     max_connections : int
         Most connections open at once; beyond it new ones get 503 and are closed.
         Default 1024 (keep it under the process's open-file limit).
+    max_inflight_bytes : int
+        Most bytes all requests in flight may hold together (each counts twice its body,
+        from its header until it is answered); beyond it new requests get 503 with
+        ``Retry-After``. Default 512 MiB; 0 turns the budget off.
     max_json_depth : int
         Deepest JSON nesting accepted (nested ``data`` of rank r needs r + 3). Deeper
         requests get 400 before they are built. Default 64.
@@ -45,6 +49,7 @@ class Limits:
     max_body_bytes: int = _options.default("max_body_bytes")
     max_header_bytes: int = _options.default("max_header_bytes")
     max_connections: int = _options.default("max_connections")
+    max_inflight_bytes: int = _options.default("max_inflight_bytes")
     max_json_depth: int = _options.default("max_json_depth")
     max_elements_per_tensor: int = _options.default("max_elements_per_tensor")
     idle_timeout_ms: int = _options.default("idle_timeout_ms")

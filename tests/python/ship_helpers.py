@@ -5,12 +5,13 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import selectors
 import signal
 import subprocess
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+
+from server_process import read_line_matching
 
 
 @dataclass
@@ -46,23 +47,11 @@ def running(cmd: Sequence[str], env: dict[str, str] | None = None, start_timeout
 
 def wait_for_url(proc: subprocess.Popen, timeout: float, pattern: str) -> Running:
     """Reads ``proc``'s output until a line matches ``pattern`` (its group 1 is the URL), bounded."""
-    selector = selectors.DefaultSelector()
-    selector.register(proc.stdout, selectors.EVENT_READ)
-    deadline = time.monotonic() + timeout
     lines: list[str] = []
-    while time.monotonic() < deadline:
-        if not selector.select(timeout=1):
-            if proc.poll() is not None:
-                break
-            continue
-        line = proc.stdout.readline()
-        if not line:
-            break
-        lines.append(line)
-        found = re.search(pattern, line)
-        if found:
-            return Running(proc, found.group(1), lines)
-    raise AssertionError(f"the server did not start within {timeout} s: {''.join(lines)}")
+    line = read_line_matching(proc, pattern, lines, seconds=timeout)
+    if line is None:
+        raise AssertionError(f"the server did not start within {timeout} s: {''.join(lines)}")
+    return Running(proc, re.search(pattern, line).group(1), lines)
 
 
 def child_pid(pid: int, timeout: float = 10) -> int:

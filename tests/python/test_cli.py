@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 from http_helpers import infer_body, request
-from ship_helpers import wait_for_url
+from server_process import start, stop
 
 import mlship
 from mlship._cli import build_parser, server_executable
@@ -26,22 +26,6 @@ def saved(mlp, tmp_path_factory) -> tuple[str, mlship.Model]:
     path = str(tmp_path_factory.mktemp("cli") / "digits.pt")
     model.save(path)
     return path, model
-
-
-def start(cmd: list[str], env: dict | None = None) -> tuple[subprocess.Popen, str]:
-    """Starts a server and reads its URL from the line it prints (bounded wait)."""
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
-    try:
-        return proc, wait_for_url(proc, 120, r"at (http://[\d.]+:\d+)").url
-    except AssertionError:
-        proc.kill()
-        raise
-
-
-def stop(proc: subprocess.Popen, sig: int = signal.SIGTERM) -> tuple[int, str]:
-    proc.send_signal(sig)
-    out, _ = proc.communicate(timeout=60)
-    return proc.returncode, out
 
 
 @pytest.mark.parametrize("kind", ["python", "native"])

@@ -214,6 +214,35 @@ OptionSpec StringOption(std::string key, OptionScope scope, std::string help, Ac
   return s;
 }
 
+// A comma-separated list ("a.example.com,b.example.com") stored in a
+// std::vector<std::string> field; spaces around the items are dropped.
+template <typename Access>
+OptionSpec StringListOption(std::string key, OptionScope scope, std::string help, Access access) {
+  OptionSpec s{key, scope, OptionType::kString, std::move(help), FlagFor(key), nullptr, nullptr};
+  s.set = [access](const json::value& v, ServingOptions& o) -> Status {
+    std::vector<std::string> items;
+    const std::string_view text = v.get_string();
+    std::size_t start = 0;
+    while (start <= text.size()) {
+      std::size_t end = text.find(',', start);
+      if (end == std::string_view::npos) end = text.size();
+      std::string_view item = text.substr(start, end - start);
+      while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
+      while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
+      if (!item.empty()) items.emplace_back(item);
+      start = end + 1;
+    }
+    access(o) = std::move(items);
+    return Status::Ok();
+  };
+  s.get = [access](const ServingOptions& o) {
+    std::string joined;
+    for (const std::string& item : access(o)) joined += (joined.empty() ? "" : ",") + item;
+    return json::value(joined);
+  };
+  return s;
+}
+
 // The SLO of the model's fallback policy, created on first use.
 monitor::SloOptions& Slo(ServingOptions& o) {
   if (!o.model.slo) o.model.slo.emplace();
@@ -291,6 +320,14 @@ std::vector<OptionSpec> BuildSchema() {
                            "bearer token of the repository endpoints (load, unload, index), distinct from --token "
                            "(prefer MLSHIP_ADMIN_TOKEN); without it those endpoints are off",
                            [](auto& o) -> auto& { return o.server.http.admin_token; }));
+  t.push_back(StringListOption("allowed_hosts", S::kServer,
+                               "Host names served besides localhost/127.0.0.1/[::1] (comma-separated; * = any); a "
+                               "loopback server refuses other names (DNS rebinding)",
+                               [](auto& o) -> auto& { return o.server.http.allowed_hosts; }));
+  t.push_back(StringListOption("allowed_origins", S::kServer,
+                               "web origins whose pages may call the server (comma-separated, e.g. "
+                               "https://app.example.com); other Origin headers get 403",
+                               [](auto& o) -> auto& { return o.server.http.allowed_origins; }));
   t.push_back(BoolOption("insecure", S::kServer, "allow a non-loopback host without a token",
                          [](auto& o) -> auto& { return o.server.http.allow_insecure_public_bind; }));
   OptionSpec http = BoolOption("http", S::kServer, "serve HTTP (false: in-process only)",
@@ -308,6 +345,10 @@ std::vector<OptionSpec> BuildSchema() {
                         [](auto& o) -> auto& { return o.server.http.max_header_bytes; }, 1024, int64_t{1} << 30));
   t.push_back(IntOption("max_connections", S::kServer, "most open connections; beyond it 503",
                         [](auto& o) -> auto& { return o.server.http.max_connections; }, 1));
+  t.push_back(IntOption("max_inflight_bytes", S::kServer,
+                        "most bytes all requests in flight may hold (each counts twice its body); beyond it 503 "
+                        "(0 = no budget)",
+                        [](auto& o) -> auto& { return o.server.http.max_inflight_bytes; }, 0));
   t.push_back(IntOption("max_json_depth", S::kServer, "deepest JSON nesting accepted; deeper get 400",
                         [](auto& o) -> auto& { return o.server.http.codec.max_json_depth; }, 4, 1024));
   t.push_back(IntOption("max_elements_per_tensor", S::kServer, "most elements in one tensor; beyond it 413",

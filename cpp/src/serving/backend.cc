@@ -26,9 +26,11 @@ std::string_view RefusalReasonFor(int http_status) {
     case 400: return StatusCodeName(StatusCode::kInvalidArgument);
     case 401: return StatusCodeName(StatusCode::kUnauthenticated);
     case 404: return StatusCodeName(StatusCode::kNotFound);
+    case 403: return "forbidden";
     case 405: return "method_not_allowed";
     case 409: return StatusCodeName(StatusCode::kFailedPrecondition);
     case 413: return StatusCodeName(StatusCode::kResourceExhausted);
+    case 415: return "unsupported_media_type";
     case 431: return "header_too_large";
     case 500: return StatusCodeName(StatusCode::kInternal);
     case 503: return StatusCodeName(StatusCode::kUnavailable);

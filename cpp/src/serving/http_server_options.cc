@@ -48,6 +48,13 @@ Status ValidateHttpServerOptions(const HttpServerOptions& options) {
         " without a token would let anyone who can reach this machine use the models; set a token, or ask for "
         "insecure mode by name (allow_insecure_public_bind / --insecure), or bind 127.0.0.1");
   }
+  for (const auto* list : {&options.allowed_hosts, &options.allowed_origins}) {
+    const char* what = list == &options.allowed_hosts ? "allowed_hosts" : "allowed_origins";
+    for (const std::string& entry : *list) {
+      if (entry.empty()) return Status::InvalidArgument(std::string(what) + " must not hold an empty name");
+      RETURN_IF_ERROR(ValidateToken(entry, what));
+    }
+  }
   if (options.io_threads < 1 || options.io_threads > 256) {
     return Status::InvalidArgument("io_threads must be in 1..256; was " + std::to_string(options.io_threads));
   }

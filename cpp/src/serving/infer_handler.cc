@@ -9,6 +9,7 @@
 #include <boost/asio/post.hpp>
 
 #include "mlship/serving/kserve_codec.h"
+#include "decode_pool.h"
 #include "request_handler.h"
 
 namespace mlship::serving::internal {
@@ -111,32 +112,27 @@ class PendingInfer {
   std::atomic<bool> completed_{false};
 };
 
-}  // namespace
-
-void HandleInfer(ServerState& state, const Route& route, HttpRequest request, std::shared_ptr<Responder> responder) {
-  if (state.draining.load()) return responder->Respond(ErrorResponse(503, "the server is shutting down"));
-  StatusOr<ModelInfo> info = state.backend->Find(route.model, route.version);
-  if (!info.ok()) return responder->Respond(ErrorResponse(info.status()));
-  if (!state.backend->ModelReady(info->name, info->version)) {
-    return responder->Respond(
-        ErrorResponse(503, "model '" + info->name + "' version '" + info->version + "' is not ready; retry later"));
-  }
-
+// Decodes an infer request's body against the model's signature.
+StatusOr<DecodedInferRequest> DecodeBody(const ServerState& state, const ModelInfo& info, const HttpRequest& request) {
   const std::string_view body = request.body();
   std::optional<std::size_t> json_length;
   if (const auto header = request.find(kInferenceHeaderContentLength); header != request.end()) {
-    StatusOr<std::size_t> length =
-        ParseInferenceHeaderLength({header->value().data(), header->value().size()}, body.size());
-    if (!length.ok()) return responder->Respond(ErrorResponse(length.status()));
-    json_length = *length;
+    ASSIGN_OR_RETURN(json_length,
+                     ParseInferenceHeaderLength({header->value().data(), header->value().size()}, body.size()));
   }
-  StatusOr<DecodedInferRequest> decoded = DecodeInferRequest(body, json_length, info->signature, state.options.codec);
+  return DecodeInferRequest(body, json_length, info.signature, state.options.codec);
+}
+
+// The rest of an infer request once its body is decoded: runs on the
+// connection's strand.
+void StartInfer(ServerState& state, const Route& route, const ModelInfo& info, HttpRequest request,
+                StatusOr<DecodedInferRequest> decoded, std::shared_ptr<Responder> responder) {
   if (!decoded.ok()) return responder->Respond(ErrorResponse(decoded.status()));
   request.body().clear();
   request.body().shrink_to_fit();  // the tensors hold their own copy now
 
   InferRequest infer;
-  infer.model_name = info->name;
+  infer.model_name = info.name;
   // A client that sent no id gets one, so outcomes reported later can join.
   if (decoded->id.empty()) decoded->id = NewRequestId();
   if (const auto key = request.find(kRoutingKeyHeader); key != request.end()) {
@@ -162,7 +158,7 @@ void HandleInfer(ServerState& state, const Route& route, HttpRequest request, st
   responder->HandedToBackend();
   auto pending = std::make_shared<PendingInfer>(
       state.shared_from_this(), std::move(responder),
-      InferResponseHeader{info->name, info->version, std::move(decoded->id)}, std::move(decoded->outputs));
+      InferResponseHeader{info.name, info.version, std::move(decoded->id)}, std::move(decoded->outputs));
   InferCallback done = [pending](StatusOr<InferResponse> result) { pending->Complete(std::move(result)); };
   try {
     state.backend->Infer(std::move(infer), done);
@@ -170,6 +166,39 @@ void HandleInfer(ServerState& state, const Route& route, HttpRequest request, st
     // The exception's text may hold internals; the client gets a plain 500.
     done(Status::Internal("the model backend failed to accept the request"));
   }
+}
+
+}  // namespace
+
+void HandleInfer(ServerState& state, const Route& route, HttpRequest request, std::shared_ptr<Responder> responder) {
+  if (state.draining.load()) return responder->Respond(ErrorResponse(503, "the server is shutting down"));
+  StatusOr<ModelInfo> info = state.backend->Find(route.model, route.version);
+  if (!info.ok()) return responder->Respond(ErrorResponse(info.status()));
+  if (!state.backend->ModelReady(info->name, info->version)) {
+    return responder->Respond(
+        ErrorResponse(503, "model '" + info->name + "' version '" + info->version + "' is not ready; retry later"));
+  }
+  if (request.body().size() < kOffloadDecodeBytes) {
+    StatusOr<DecodedInferRequest> decoded = DecodeBody(state, *info, request);
+    return StartInfer(state, route, *info, std::move(request), std::move(decoded), std::move(responder));
+  }
+  // A big body is decoded on the decode pool, so this I/O thread goes on
+  // answering probes and small requests meanwhile. The job holds the state
+  // (whose io_context the strand belongs to) and work on it until its answer
+  // is posted back; the posted handler holds only the work, so a handler
+  // left in a stopped io_context cannot keep that io_context alive.
+  asio::post(DecodePool(), [state = state.shared_from_this(), work = asio::make_work_guard(state.io), route,
+                            info = std::move(*info), request = std::move(request),
+                            responder = std::move(responder)]() mutable {
+    StatusOr<DecodedInferRequest> decoded = DecodeBody(*state, info, request);
+    ServerState* raw_state = state.get();
+    asio::post(responder->executor(), [raw_state, work = std::move(work), route = std::move(route),
+                                       info = std::move(info), request = std::move(request),
+                                       decoded = std::move(decoded), responder]() mutable {
+      // Running means the io_context runs, so the state is alive.
+      StartInfer(*raw_state, route, info, std::move(request), std::move(decoded), std::move(responder));
+    });
+  });
 }
 
 }  // namespace mlship::serving::internal

@@ -139,18 +139,21 @@ StatusOr<std::optional<std::size_t>> ReadBinarySize(const json::object& input, c
   return std::optional<std::size_t>(static_cast<std::size_t>(size->get_int64()));
 }
 
-Status ReadBinaryData(const TensorSpec& spec, std::size_t declared, BinarySection& binary, HostTensor& tensor) {
+// Copies the input's binary bytes into a fresh tensor, after checking the
+// declared size against the shape and the bytes the body really holds, so a
+// hostile shape never gets an allocation the body does not pay for.
+StatusOr<HostTensor> ReadBinaryData(const TensorSpec& spec, std::vector<int64_t> shape, std::size_t byte_size,
+                                    std::size_t declared, BinarySection& binary) {
   const std::string name = Quoted(spec.name);
   if (!binary.present) {
     return Status::InvalidArgument("input " + name + " declares parameters.binary_data_size but the request has no " +
                                    std::string(kInferenceHeaderContentLength) +
                                    " header to say where the JSON ends and binary data begins");
   }
-  if (declared != tensor.byte_size) {
-    return Status::InvalidArgument("input " + name + ": shape " + ShapeToString(tensor.shape) + " of " +
-                                   std::string(DTypeName(spec.dtype)) + " needs " +
-                                   std::to_string(tensor.byte_size) + " bytes; parameters.binary_data_size is " +
-                                   std::to_string(declared));
+  if (declared != byte_size) {
+    return Status::InvalidArgument("input " + name + ": shape " + ShapeToString(shape) + " of " +
+                                   std::string(DTypeName(spec.dtype)) + " needs " + std::to_string(byte_size) +
+                                   " bytes; parameters.binary_data_size is " + std::to_string(declared));
   }
   const std::size_t remaining = binary.bytes.size() - binary.consumed;
   if (declared > remaining) {
@@ -158,15 +161,16 @@ Status ReadBinaryData(const TensorSpec& spec, std::size_t declared, BinarySectio
                                    " but only " + std::to_string(remaining) +
                                    " bytes of binary data remain after the JSON and earlier binary inputs");
   }
-  if (declared > 0) std::memcpy(tensor.data.get(), binary.bytes.data() + binary.consumed, declared);
+  const uint8_t* bytes = reinterpret_cast<const uint8_t*>(binary.bytes.data()) + binary.consumed;
+  if (spec.dtype == DType::kBool) RETURN_IF_ERROR(internal::CheckBinaryBools(bytes, declared, spec.name));
   binary.consumed += declared;
-  if (spec.dtype == DType::kBool) return internal::CheckBinaryBools(tensor.data.get(), tensor.byte_size, spec.name);
-  return Status::Ok();
+  return HostTensor::CopyOf(spec.name, spec.dtype, std::move(shape), bytes);
 }
 
 // Decodes one entry of "inputs" into slots[spec index].
 Status DecodeInput(const json::value& item, std::size_t position, const Signature& signature,
-                   const CodecLimits& limits, BinarySection& binary, std::vector<std::optional<HostTensor>>& slots) {
+                   const CodecLimits& limits, BinarySection& binary, internal::DataDiversion& diversion,
+                   std::vector<std::optional<HostTensor>>& slots) {
   const json::object* input = item.if_object();
   if (input == nullptr) {
     return Status::InvalidArgument("inputs[" + std::to_string(position) +
@@ -192,8 +196,16 @@ Status DecodeInput(const json::value& item, std::size_t position, const Signatur
   RETURN_IF_ERROR(CheckDatatype(*input, spec));
   ASSIGN_OR_RETURN(std::vector<int64_t> shape, ReadShape(*input, spec));
   RETURN_IF_ERROR(CheckShape(spec, shape));
+  // Every size is checked, with arithmetic that cannot wrap, before any
+  // memory is claimed for the tensor.
   const std::optional<int64_t> elements = CheckedNumElements(shape);
-  if (!elements || *elements > limits.max_elements_per_tensor) {
+  const std::optional<std::size_t> byte_size = CheckedByteSize(shape, spec.dtype);
+  if (elements && !byte_size) {
+    return Status::ResourceExhausted("input " + Quoted(name) + ": shape " + ShapeToString(shape) + " of " +
+                                     std::string(DTypeName(spec.dtype)) +
+                                     " needs more bytes than this machine can address; send smaller batches");
+  }
+  if (!elements || !byte_size || *elements > limits.max_elements_per_tensor) {
     return Status::ResourceExhausted("input " + Quoted(name) + ": shape " + ShapeToString(shape) +
                                      " holds more than the " + std::to_string(limits.max_elements_per_tensor) +
                                      " elements one tensor may have; send smaller batches");
@@ -209,22 +221,41 @@ Status DecodeInput(const json::value& item, std::size_t position, const Signatur
                                    " has no 'data' (nor parameters.binary_data_size for binary data)");
   }
 
-  HostTensor tensor = HostTensor::Allocate(spec.name, spec.dtype, std::move(shape));
+  std::optional<HostTensor> tensor;
   if (binary_size.has_value()) {
-    RETURN_IF_ERROR(ReadBinaryData(spec, *binary_size, binary, tensor));
+    ASSIGN_OR_RETURN(tensor, ReadBinaryData(spec, std::move(shape), *byte_size, *binary_size, binary));
   } else {
     if (!data->is_array()) {
       return Status::InvalidArgument("input " + Quoted(name) + ": 'data' must be an array (flat or nested); got " +
                                      std::string(JsonKindName(*data)));
     }
-    const int64_t count = internal::CountDataElements(data->get_array());
+    // The parse took the array's leaves out of the document (see
+    // DataDiversion); the document holds an empty array in their place.
+    std::optional<internal::DivertedData>* leaves =
+        position < diversion.by_input.size() ? &diversion.by_input[position] : nullptr;
+    const int64_t count = leaves != nullptr && leaves->has_value() ? (*leaves)->count() : 0;
     if (count != *elements) {
-      return Status::InvalidArgument("input " + Quoted(name) + ": shape " + ShapeToString(tensor.shape) + " needs " +
+      return Status::InvalidArgument("input " + Quoted(name) + ": shape " + ShapeToString(shape) + " needs " +
                                      std::to_string(*elements) + " elements; 'data' holds " + std::to_string(count));
     }
-    RETURN_IF_ERROR(internal::ReadJsonData(data->get_array(), spec.dtype, spec.name, tensor.data.get()));
+    internal::JsonDataWriter converted(spec.dtype);
+    if (leaves != nullptr && leaves->has_value()) {
+      internal::DivertedData& diverted = **leaves;
+      if (diverted.converted && diverted.converted->dtype() != spec.dtype) {
+        return Status::InvalidArgument("input " + Quoted(name) + ": 'datatype' appears more than once");
+      }
+      if (diverted.converted) {
+        converted = std::move(*diverted.converted);
+      } else {
+        // The datatype came after the data: convert the kept leaves now.
+        for (const json::value& leaf : diverted.leaves) converted.Add(leaf);
+        diverted.leaves = {};
+      }
+    }
+    RETURN_IF_ERROR(converted.status(spec.name));
+    tensor = HostTensor::Adopt(spec.name, spec.dtype, std::move(shape), converted.TakeBytes());
   }
-  slots[index] = std::move(tensor);
+  slots[index] = std::move(*tensor);
   return Status::Ok();
 }
 
@@ -303,7 +334,9 @@ StatusOr<DecodedInferRequest> DecodeInferRequest(std::string_view body, std::opt
 
   // One arena for the whole document: freed at once when decoding ends.
   json::monotonic_resource arena;
-  ASSIGN_OR_RETURN(json::value root, internal::ParseJsonPrecisely(json_text, limits.max_json_depth, &arena));
+  internal::DataDiversion diversion;
+  ASSIGN_OR_RETURN(json::value root,
+                   internal::ParseJsonPrecisely(json_text, limits.max_json_depth, &arena, &diversion));
   const json::object* request = root.if_object();
   if (request == nullptr) {
     return Status::InvalidArgument("request body must be a JSON object with an 'inputs' array; got " +
@@ -331,7 +364,7 @@ StatusOr<DecodedInferRequest> DecodeInferRequest(std::string_view body, std::opt
   std::vector<std::optional<HostTensor>> slots(signature.inputs.size());
   std::size_t position = 0;
   for (const json::value& item : inputs->get_array()) {
-    RETURN_IF_ERROR(DecodeInput(item, position++, signature, limits, binary, slots));
+    RETURN_IF_ERROR(DecodeInput(item, position++, signature, limits, binary, diversion, slots));
   }
   if (binary.consumed != binary.bytes.size()) {
     return Status::InvalidArgument("the body carries " + std::to_string(binary.bytes.size()) +

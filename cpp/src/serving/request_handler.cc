@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "auth.h"
+#include "browser_guard.h"
 #include "kserve_metadata.h"
 
 #ifndef MLSHIP_VERSION
@@ -96,6 +97,7 @@ HttpResponse HandleModelReady(const ServerState& state, const Route& route) {
 
 std::optional<HttpResponse> ScreenRequestHeader(const ServerState& state, const http::request_header<>& header) {
   const Route route = ParseRoute(ToStringView(header.target()));
+  if (std::optional<HttpResponse> refusal = ScreenBrowserRequest(state, header, route)) return refusal;
   if (route.is_repository() && state.repository != nullptr) {
     // Loading and unloading change what the server serves: only the admin
     // token opens them, and without one they are off.

@@ -66,6 +66,8 @@ struct ServerState : std::enable_shared_from_this<ServerState> {
   std::atomic<std::size_t> open_connections{0};
   // Sessions answering 503 because the server was full; bounded separately.
   std::atomic<std::size_t> rejecting_connections{0};
+  // Bytes that requests in flight count against max_inflight_bytes.
+  std::atomic<std::size_t> inflight_bytes{0};
   // Set by Stop(): readiness turns false, new requests get 503 and
   // connections close after their current response.
   std::atomic<bool> draining{false};

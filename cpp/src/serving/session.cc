@@ -13,6 +13,7 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/string.hpp>
 
+#include "browser_guard.h"
 #include "request_handler.h"
 #include "route.h"
 
@@ -29,6 +30,20 @@ constexpr std::chrono::milliseconds kMaxLingerTime{2000};
 constexpr std::size_t kMaxLingerBytes = std::size_t{4} << 20;
 constexpr std::size_t kLingerChunkBytes = 16 << 10;
 
+// What the read buffer may hold beyond max_header_bytes. The parser moves
+// body bytes out of the buffer as they arrive, so the buffer only ever
+// holds an incomplete header, an incomplete chunk header (size and
+// extensions) or pipelined requests; Beast 1.81 bounds neither chunk
+// extensions nor this buffer by itself. Over the bound a read fails with
+// buffer_overflow and the client gets 431.
+constexpr std::size_t kReadBufferSlackBytes = 64 << 10;
+// A keep-alive connection keeps at most this much buffer between requests.
+constexpr std::size_t kIdleReadBufferBytes = 16 << 10;
+
+std::size_t ReadBufferLimit(const HttpServerOptions& options) {
+  return options.max_header_bytes + kReadBufferSlackBytes;
+}
+
 // HTTP/1.1 interim response for clients that wait before sending a body
 // (curl does for bodies over 1 KiB).
 constexpr std::string_view kContinueResponse = "HTTP/1.1 100 Continue\r\n\r\n";
@@ -36,7 +51,7 @@ constexpr std::string_view kContinueResponse = "HTTP/1.1 100 Continue\r\n\r\n";
 }  // namespace
 
 Session::Session(ServerState& state, tcp::socket socket, Mode mode)
-    : state_(state), mode_(mode), stream_(std::move(socket)) {
+    : state_(state), mode_(mode), stream_(std::move(socket)), buffer_(ReadBufferLimit(state.options)) {
   if (mode_ == Mode::kServe) {
     state_.open_connections.fetch_add(1);
   } else {
@@ -45,6 +60,7 @@ Session::Session(ServerState& state, tcp::socket socket, Mode mode)
 }
 
 Session::~Session() {
+  ReleaseInflightBytes();
   state_.UnregisterSession(this);
   if (mode_ == Mode::kServe) {
     state_.open_connections.fetch_sub(1);
@@ -71,9 +87,11 @@ void Session::Start() {
 void Session::Drain() {
   asio::post(stream_.get_executor(), [self = shared_from_this()] {
     self->draining_ = true;
-    // Only a connection waiting for its next request is cut short; the
-    // others notice draining_ when their current request is done.
-    if (self->phase_ == Phase::kAwaitingRequest) self->stream_.cancel();
+    // A connection waiting for its next request is closed, and one whose
+    // body is still arriving gets its 503 now (see OnReadError) instead of
+    // holding the stop until drain_timeout or idle_timeout. The others
+    // notice draining_ when their current request is done.
+    if (self->phase_ == Phase::kAwaitingRequest || self->phase_ == Phase::kReadingBody) self->stream_.cancel();
   });
 }
 
@@ -81,7 +99,11 @@ void Session::ReadHeader() {
   if (draining_ || state_.draining.load()) return Close(/*drain_client=*/false);
   phase_ = Phase::kAwaitingRequest;
   request_target_.clear();
+  cors_origin_.clear();
   handed_to_backend_ = false;
+  // What a big header or pipelined burst made the buffer grow to is given
+  // back once it has been parsed.
+  if (buffer_.size() == 0 && buffer_.capacity() > kIdleReadBufferBytes) buffer_.shrink_to_fit();
   parser_.emplace();
   parser_->body_limit(state_.options.max_body_bytes);
   parser_->header_limit(static_cast<std::uint32_t>(std::min<std::size_t>(state_.options.max_header_bytes, UINT32_MAX)));
@@ -96,6 +118,7 @@ void Session::OnHeader(beast::error_code ec, std::size_t) {
   request_target_.assign(header.target().data(), header.target().size());
   request_version_ = header.version();
   request_keep_alive_ = header.keep_alive();
+  cors_origin_.assign(AllowedCorsOrigin(state_, header));
   if (state_.draining.load()) return RespondAndClose(ErrorResponse(503, "the server is shutting down"));
   if (std::optional<HttpResponse> denial = ScreenRequestHeader(state_, header)) {
     // A request without a body is complete, so the connection can go on;
@@ -103,6 +126,12 @@ void Session::OnHeader(beast::error_code ec, std::size_t) {
     phase_ = Phase::kHandling;
     if (parser_->is_done()) return Respond(std::move(*denial));
     return RespondAndClose(std::move(*denial));
+  }
+  if (!ChargeInflightBytes()) {
+    phase_ = Phase::kHandling;
+    return RespondAndClose(ErrorResponse(
+        503, "the server holds as many request bytes as its budget allows (max_inflight_bytes = " +
+                 std::to_string(state_.options.max_inflight_bytes) + "); retry later"));
   }
   if (request_version_ >= 11 && !parser_->is_done() &&
       beast::iequals(header[http::field::expect], "100-continue")) {
@@ -119,6 +148,11 @@ void Session::OnHeader(beast::error_code ec, std::size_t) {
 
 void Session::ReadBody() {
   phase_ = Phase::kReadingBody;
+  // Drain() may have come while the 100 Continue was being written.
+  if (draining_) {
+    return RespondAndClose(ErrorResponse(503, "the server is shutting down; the request body was not complete, "
+                                              "retry the request"));
+  }
   stream_.expires_after(state_.options.idle_timeout);
   http::async_read(stream_, buffer_, *parser_, beast::bind_front_handler(&Session::OnBody, shared_from_this()));
 }
@@ -148,6 +182,17 @@ void Session::OnReadError(beast::error_code ec) {
     return RespondAndClose(ErrorResponse(431, "the request line and headers are larger than this server's limit of " +
                                                   std::to_string(state_.options.max_header_bytes) + " bytes"));
   }
+  if (ec == http::error::buffer_overflow) {
+    return RespondAndClose(ErrorResponse(
+        431, "a header or chunk header (chunk size and extensions) is longer than this server reads at once (" +
+                 std::to_string(ReadBufferLimit(state_.options)) + " bytes)"));
+  }
+  if (ec == asio::error::operation_aborted && phase_ == Phase::kReadingBody && draining_) {
+    // Drain() cut short a body still on its way: answer, so the client
+    // knows to retry elsewhere; Close() then lingers at most kMaxLingerTime.
+    return RespondAndClose(ErrorResponse(503, "the server is shutting down; the request body was not complete, "
+                                              "retry the request"));
+  }
   const bool client_went_away = ec == http::error::end_of_stream || ec == http::error::partial_message ||
                                 ec == asio::error::eof || ec == asio::error::connection_reset ||
                                 ec == asio::error::operation_aborted || ec == beast::error::timeout;
@@ -167,12 +212,19 @@ void Session::RespondAndClose(HttpResponse response) {
 void Session::Respond(HttpResponse response) {
   if (phase_ == Phase::kWriting || phase_ == Phase::kClosing) return;  // one response per request
   phase_ = Phase::kWriting;
+  // The request and its tensors are done with once it is answered.
+  ReleaseInflightBytes();
   if (!handed_to_backend_ && response.result_int() >= 400) ReportRefusal(static_cast<int>(response.result_int()));
   const bool keep_alive = request_keep_alive_ && !close_after_write_ && !draining_ && !state_.draining.load();
   response_ = std::move(response);
   response_.version(request_version_);
   response_.keep_alive(keep_alive);
   response_.set(http::field::server, "mlship");
+  AddBrowserSafetyHeaders(response_);
+  if (!cors_origin_.empty()) {
+    response_.set(http::field::access_control_allow_origin, cors_origin_);
+    response_.set(http::field::vary, "Origin");
+  }
   response_.prepare_payload();
   stream_.expires_after(state_.options.idle_timeout);
   http::async_write(stream_, response_, beast::bind_front_handler(&Session::OnWrite, shared_from_this()));
@@ -196,6 +248,26 @@ void Session::ReportRefusal(int http_status) {
   } catch (...) {
     // Counting must never cost the client its answer.
   }
+}
+
+bool Session::ChargeInflightBytes() {
+  const std::size_t budget = state_.options.max_inflight_bytes;
+  if (budget == 0 || parser_->is_done()) return true;  // no budget, or no body
+  const auto length = parser_->content_length();  // none when chunked
+  const std::size_t body = length ? static_cast<std::size_t>(*length) : state_.options.max_body_bytes;
+  const std::size_t charge = body > budget / 2 ? budget : 2 * body;
+  std::size_t held = state_.inflight_bytes.load();
+  do {
+    if (held + charge > budget) return false;
+  } while (!state_.inflight_bytes.compare_exchange_weak(held, held + charge));
+  charged_bytes_ = charge;
+  return true;
+}
+
+void Session::ReleaseInflightBytes() {
+  if (charged_bytes_ == 0) return;
+  state_.inflight_bytes.fetch_sub(charged_bytes_);
+  charged_bytes_ = 0;
 }
 
 void Session::OnWrite(beast::error_code ec, std::size_t) {

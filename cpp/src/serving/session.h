@@ -64,6 +64,11 @@ class Session : public Responder, public std::enable_shared_from_this<Session> {
   // discards the client's leftovers (bounded in time and bytes).
   void Close(bool drain_client);
   void OnLinger(boost::beast::error_code ec, std::size_t bytes);
+  // Counts the current request against max_inflight_bytes; false (nothing
+  // counted) when the budget has no room for it.
+  bool ChargeInflightBytes();
+  // Gives back what the current request counted.
+  void ReleaseInflightBytes();
   // Tells the Backend about an error response to a request it never saw.
   void ReportRefusal(int http_status);
 
@@ -74,6 +79,8 @@ class Session : public Responder, public std::enable_shared_from_this<Session> {
   // The connection, with per-operation timeouts.
   boost::beast::tcp_stream stream_;
   // Bytes read but not yet parsed; persists across keep-alive requests.
+  // Bounded (max_header_bytes + 64 KiB) so that no header, chunk header or
+  // pipelined burst can grow it without limit.
   boost::beast::flat_buffer buffer_;
   // Parses the request being read; re-created for each request.
   std::optional<http::request_parser<http::string_body>> parser_;
@@ -86,6 +93,9 @@ class Session : public Responder, public std::enable_shared_from_this<Session> {
   // The current request's target, once its header is read (empty before);
   // read only to attribute a refusal. Reuses its buffer across requests.
   std::string request_target_;
+  // The current request's Origin when allowed_origins lets it read the
+  // response (echoed in Access-Control-Allow-Origin); empty otherwise.
+  std::string cors_origin_;
   // Set when the current request reached Backend::Infer.
   bool handed_to_backend_ = false;
   // Set when the connection must close after the current response.
@@ -97,6 +107,8 @@ class Session : public Responder, public std::enable_shared_from_this<Session> {
   bool draining_ = false;
   // Where the session is.
   Phase phase_ = Phase::kAwaitingRequest;
+  // What the current request counts against max_inflight_bytes.
+  std::size_t charged_bytes_ = 0;
   // Scratch space for draining the client's leftovers when closing.
   std::vector<char> linger_buffer_;
   // Bytes discarded while closing, bounded by kMaxLingerBytes.

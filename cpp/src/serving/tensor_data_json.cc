@@ -18,21 +18,6 @@ namespace {
 // Why one JSON value could not become an element.
 enum class Conversion { kOk, kWrongType, kNotInteger, kOutOfRange };
 
-// Visits the leaves of flat or nested `data` in row-major order, counting
-// them in `index`. Recursion depth is bounded by the parser's max_depth.
-template <typename Visit>
-Status ForEachLeaf(const json::array& data, int64_t& index, Visit& visit) {
-  for (const json::value& value : data) {
-    if (const json::array* nested = value.if_array()) {
-      RETURN_IF_ERROR(ForEachLeaf(*nested, index, visit));
-    } else {
-      RETURN_IF_ERROR(visit(value, index));
-      ++index;
-    }
-  }
-  return Status::Ok();
-}
-
 template <typename T>
 Conversion ToInteger(const json::value& value, T& out) {
   using Limits = std::numeric_limits<T>;
@@ -145,23 +130,45 @@ struct Float16Element {
   static constexpr std::string_view kExpected = "numbers";
 };
 
+// Element::Convert with the Conversion as an int, so JsonDataWriter can hold
+// it through a plain function pointer.
 template <typename Element>
-Status ReadElements(const json::array& data, DType dtype, std::string_view input, uint8_t* out) {
-  const std::size_t element_size = DTypeSize(dtype);
-  auto visit = [&](const json::value& value, int64_t index) -> Status {
-    const Conversion result = Element::Convert(value, out + static_cast<std::size_t>(index) * element_size);
-    if (result == Conversion::kOk) return Status::Ok();
-    std::string message = "input '" + std::string(input) + "': element " + std::to_string(index) + " is " +
-                          DescribeJsonValue(value);
-    if (result == Conversion::kOutOfRange) {
-      message += ", out of range for " + std::string(DTypeName(dtype)) + " (" + Element::Range() + ")";
-    } else {
-      message += "; " + std::string(DTypeName(dtype)) + " data must be " + std::string(Element::kExpected);
-    }
-    return Status::InvalidArgument(std::move(message));
-  };
-  int64_t index = 0;
-  return ForEachLeaf(data, index, visit);
+int ConvertAs(const json::value& value, uint8_t* slot) {
+  return static_cast<int>(Element::Convert(value, slot));
+}
+
+// Why `value` did not convert, in words.
+template <typename Element>
+std::string ConversionError(const json::value& value, int64_t index, DType dtype, Conversion result) {
+  std::string message = "element " + std::to_string(index) + " is " + DescribeJsonValue(value);
+  if (result == Conversion::kOutOfRange) {
+    message += ", out of range for " + std::string(DTypeName(dtype)) + " (" + Element::Range() + ")";
+  } else {
+    message += "; " + std::string(DTypeName(dtype)) + " data must be " + std::string(Element::kExpected);
+  }
+  return message;
+}
+
+// Calls visit.template operator()<Element>() for `dtype`'s element type;
+// returns false for BF16, which has none.
+template <typename Visit>
+bool WithElement(DType dtype, Visit&& visit) {
+  switch (dtype) {
+    case DType::kBool: visit(BoolElement{}); return true;
+    case DType::kInt8: visit(IntegerElement<int8_t>{}); return true;
+    case DType::kInt16: visit(IntegerElement<int16_t>{}); return true;
+    case DType::kInt32: visit(IntegerElement<int32_t>{}); return true;
+    case DType::kInt64: visit(IntegerElement<int64_t>{}); return true;
+    case DType::kUInt8: visit(IntegerElement<uint8_t>{}); return true;
+    case DType::kUInt16: visit(IntegerElement<uint16_t>{}); return true;
+    case DType::kUInt32: visit(IntegerElement<uint32_t>{}); return true;
+    case DType::kUInt64: visit(IntegerElement<uint64_t>{}); return true;
+    case DType::kFloat16: visit(Float16Element{}); return true;
+    case DType::kFloat32: visit(Float32Element{}); return true;
+    case DType::kFloat64: visit(Float64Element{}); return true;
+    case DType::kBFloat16: break;
+  }
+  return false;
 }
 
 // Appends one number written by std::to_chars: the shortest text that reads
@@ -199,34 +206,31 @@ void AppendPlain(std::string& out, const uint8_t* bytes, int64_t count) {
 
 }  // namespace
 
-int64_t CountDataElements(const json::array& data) {
-  int64_t count = 0;
-  for (const json::value& value : data) {
-    const json::array* nested = value.if_array();
-    count += nested != nullptr ? CountDataElements(*nested) : 1;
-  }
-  return count;
+JsonDataWriter::JsonDataWriter(DType dtype) : dtype_(dtype), element_size_(DTypeSize(dtype)), convert_(nullptr) {
+  WithElement(dtype, [this](auto element) { convert_ = &ConvertAs<decltype(element)>; });
 }
 
-Status ReadJsonData(const json::array& data, DType dtype, std::string_view input, uint8_t* out) {
-  switch (dtype) {
-    case DType::kBool: return ReadElements<BoolElement>(data, dtype, input, out);
-    case DType::kInt8: return ReadElements<IntegerElement<int8_t>>(data, dtype, input, out);
-    case DType::kInt16: return ReadElements<IntegerElement<int16_t>>(data, dtype, input, out);
-    case DType::kInt32: return ReadElements<IntegerElement<int32_t>>(data, dtype, input, out);
-    case DType::kInt64: return ReadElements<IntegerElement<int64_t>>(data, dtype, input, out);
-    case DType::kUInt8: return ReadElements<IntegerElement<uint8_t>>(data, dtype, input, out);
-    case DType::kUInt16: return ReadElements<IntegerElement<uint16_t>>(data, dtype, input, out);
-    case DType::kUInt32: return ReadElements<IntegerElement<uint32_t>>(data, dtype, input, out);
-    case DType::kUInt64: return ReadElements<IntegerElement<uint64_t>>(data, dtype, input, out);
-    case DType::kFloat16: return ReadElements<Float16Element>(data, dtype, input, out);
-    case DType::kFloat32: return ReadElements<Float32Element>(data, dtype, input, out);
-    case DType::kFloat64: return ReadElements<Float64Element>(data, dtype, input, out);
-    case DType::kBFloat16: break;
+void JsonDataWriter::Add(const json::value& leaf) {
+  const int64_t index = count_++;
+  if (convert_ == nullptr || !first_error_.empty()) return;
+  const std::size_t offset = bytes_.size();
+  bytes_.resize(offset + element_size_);
+  const auto result = static_cast<Conversion>(convert_(leaf, bytes_.data() + offset));
+  if (result == Conversion::kOk) return;
+  WithElement(dtype_, [&](auto element) {
+    first_error_ = ConversionError<decltype(element)>(leaf, index, dtype_, result);
+  });
+  bytes_ = {};  // nothing more is kept once the request is known to fail
+}
+
+Status JsonDataWriter::status(std::string_view input) const {
+  if (convert_ == nullptr) {
+    return Status::InvalidArgument("input '" + std::string(input) +
+                                   "': BF16 has no JSON form in KServe v2; send it as binary data "
+                                   "(parameters.binary_data_size) or convert it to FP32");
   }
-  return Status::InvalidArgument("input '" + std::string(input) +
-                                 "': BF16 has no JSON form in KServe v2; send it as binary data "
-                                 "(parameters.binary_data_size) or convert it to FP32");
+  if (first_error_.empty()) return Status::Ok();
+  return Status::InvalidArgument("input '" + std::string(input) + "': " + first_error_);
 }
 
 Status CheckBinaryBools(const uint8_t* bytes, std::size_t count, std::string_view input) {

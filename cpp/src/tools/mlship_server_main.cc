@@ -6,17 +6,23 @@
 //   MLSHIP_ADMIN_TOKEN=... mlship-server --repository models/ --port 8000
 //
 // SIGINT/SIGTERM stop it gracefully: readiness goes false, new requests get
-// 503, accepted ones are answered, then it exits 0. Exit codes: 0 after a
+// 503, accepted ones are answered, then it exits 0. A second SIGINT/SIGTERM
+// during that drain ends the process at once (exit 1), so an operator (or a
+// supervisor that signals twice) is never kept waiting. Exit codes: 0 after a
 // graceful stop, 1 when the model (or the fallback, or the reference against
 // the model) cannot be loaded or served, 2 on bad flags, including a
 // --reference file that is not a float32/float64 .npy file.
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
 #include <iostream>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
+
+#include <pthread.h>
 
 #include "mlship/deployment/deployment.h"
 #include "mlship/engine/model.h"
@@ -40,6 +46,33 @@ std::string Getenv(const char* name) {
   return value ? value : "";
 }
 
+// Waits for SIGINT or SIGTERM, then runs `stop` (the graceful drain) on
+// another thread while still listening: a second signal exits at once.
+// `signals` holds SIGINT, SIGTERM and SIGUSR1 (which the drain thread sends
+// when it is done), blocked in every thread.
+int ServeUntilSignalled(const sigset_t& signals, const std::function<void()>& stop) {
+  int received = 0;
+  do {
+    sigwait(&signals, &received);
+  } while (received == SIGUSR1);
+  std::cout << "mlship-server: " << (received == SIGTERM ? "SIGTERM" : "SIGINT")
+            << ", draining (send it again to stop now)" << std::endl;
+  const pthread_t main_thread = pthread_self();
+  std::thread drain([&stop, main_thread] {
+    stop();
+    pthread_kill(main_thread, SIGUSR1);
+  });
+  sigwait(&signals, &received);
+  if (received != SIGUSR1) {
+    std::cout << "mlship-server: second " << (received == SIGTERM ? "SIGTERM" : "SIGINT")
+              << ", stopping now without waiting for requests in flight" << std::endl;
+    std::_Exit(1);
+  }
+  drain.join();
+  std::cout << "mlship-server: stopped" << std::endl;
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -49,6 +82,7 @@ int main(int argc, char** argv) {
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGINT);
   sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGUSR1);  // the drain's "done" (see ServeUntilSignalled)
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
   auto flags = mlship::ParseServerFlags(std::vector<std::string>(argv + 1, argv + argc), Getenv("MLSHIP_TOKEN"),
@@ -78,12 +112,7 @@ int main(int argc, char** argv) {
     std::cout << "mlship-server: serving repository " << flags->repository << " (models: "
               << (models.empty() ? "none" : models) << ") at " << UrlOf(host, (*server)->port()) << " (" << settings
               << ")" << std::endl;
-    int received = 0;
-    sigwait(&stop_signals, &received);
-    std::cout << "mlship-server: " << (received == SIGTERM ? "SIGTERM" : "SIGINT") << ", draining" << std::endl;
-    (*server)->Stop(/*drain=*/true);
-    std::cout << "mlship-server: stopped" << std::endl;
-    return 0;
+    return ServeUntilSignalled(stop_signals, [&server] { (*server)->Stop(/*drain=*/true); });
   }
 
   // The reference file is read before any model loads, so a bad one is a
@@ -117,10 +146,5 @@ int main(int argc, char** argv) {
             << settings << ", reference=" << (!flags->reference_path.empty() ? "on" : "off")
             << ", fallback=" << (fallback ? "on" : "off") << ")" << std::endl;
 
-  int received = 0;
-  sigwait(&stop_signals, &received);
-  std::cout << "mlship-server: " << (received == SIGTERM ? "SIGTERM" : "SIGINT") << ", draining" << std::endl;
-  (*dep)->Stop(/*drain=*/true);
-  std::cout << "mlship-server: stopped" << std::endl;
-  return 0;
+  return ServeUntilSignalled(stop_signals, [&dep] { (*dep)->Stop(/*drain=*/true); });
 }

@@ -65,7 +65,7 @@ TEST_F(HttpServerAuthTest, UnauthenticatedBodiesAreRefusedBeforeTheyAreRead) {
   // Announce a large body but send none: the 401 must come without waiting for it.
   auto client = Connect();
   Response response;
-  ASSERT_FALSE(client->SendRaw("POST /v2/models/doubler/infer HTTP/1.1\r\nHost: x\r\nContent-Length: 50000000\r\n\r\n",
+  ASSERT_FALSE(client->SendRaw("POST /v2/models/doubler/infer HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 50000000\r\n\r\n",
                                response));
   EXPECT_EQ(response.result_int(), 401);
   EXPECT_FALSE(response.keep_alive());

@@ -64,6 +64,31 @@ TEST_F(HttpServerLifecycleTest, StopClosesIdleKeepAliveConnectionsPromptly) {
   EXPECT_EQ(client->WaitForClose(), boost::asio::error::eof);
 }
 
+TEST_F(HttpServerLifecycleTest, AHalfSentBodyGets503AndDoesNotHoldTheStop) {
+  // Drain and idle timeouts far longer than any test: before the fix, Stop()
+  // waited for the body until drain_timeout and the client got no answer,
+  // so this test could only finish by failing on its client's timeout.
+  HttpServerOptions options;
+  options.drain_timeout = std::chrono::minutes(10);
+  options.idle_timeout = std::chrono::minutes(10);
+  StartServer(options);
+  auto client = Connect();
+  // 100-continue tells us the server has read the header and waits for the body.
+  Response interim;
+  ASSERT_FALSE(client->SendRaw("POST /v2/models/doubler/infer HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                               "Content-Type: application/json\r\nContent-Length: 1000\r\n"
+                               "Expect: 100-continue\r\n\r\n",
+                               interim));
+  ASSERT_EQ(interim.result_int(), 100);
+  auto stopping = std::async(std::launch::async, [this] { server_->Stop(); });
+  Response response;
+  ASSERT_FALSE(client->SendRaw("{\"inputs\": [", response));  // a tenth of the body, then nothing
+  EXPECT_EQ(response.result_int(), 503);
+  EXPECT_TRUE(Contains(ErrorMessage(response), "shutting down"));
+  EXPECT_EQ(stopping.wait_for(std::chrono::seconds(60)), std::future_status::ready);
+  EXPECT_EQ(backend_.infer_calls(), 0);
+}
+
 TEST_F(HttpServerLifecycleTest, StopLetsRequestsInFlightFinish) {
   StartServer();
   backend_.set_behavior(FakeBackend::Behavior::kHold);

@@ -3,6 +3,8 @@
 // garbage that must never take it down.
 #include <gtest/gtest.h>
 
+#include <cstdio>
+#include <future>
 #include <random>
 #include <thread>
 
@@ -64,6 +66,88 @@ TEST_F(HttpServerLimitsTest, ChunkedBodiesWithinTheLimitAreServed) {
   Response response;
   ASSERT_FALSE(Connect()->Send(std::move(request), response));
   EXPECT_EQ(response.result_int(), 200) << response.body();
+}
+
+TEST_F(HttpServerLimitsTest, AnEndlessChunkExtensionGets431InsteadOfBeingBuffered) {
+  // Beast 1.81 buffers a chunk extension whole; the session's bounded read
+  // buffer stops it at max_header_bytes + 64 KiB. The extension here never
+  // ends, so only a server that gave up early can answer at all. No token is
+  // needed to reach /v2/health/live, which made this the cheapest attack.
+  HttpServerOptions options;
+  options.token = "secret-token-for-this-test";
+  StartServer(options);
+  const std::string head =
+      "GET /v2/health/live HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n1;ext=";
+  Response response;
+  ASSERT_FALSE(Connect()->SendRaw(head + std::string(2 << 20, 'a'), response));
+  EXPECT_EQ(response.result_int(), 431);
+  EXPECT_TRUE(Contains(ErrorMessage(response), "chunk header")) << ErrorMessage(response);
+  EXPECT_EQ(Connect()->Get("/v2/health/live").result_int(), 200);
+}
+
+TEST_F(HttpServerLimitsTest, ChunkExtensionsWithinTheBoundAreServed) {
+  StartServer();
+  const std::string body = DoublerRequest({1, 2, 3});
+  char size[16];
+  std::snprintf(size, sizeof size, "%zx", body.size());
+  const std::string request = "POST /v2/models/doubler/infer HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                              "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n" +
+                              std::string(size) + ";note=" + std::string(1000, 'n') + "\r\n" + body + "\r\n0\r\n\r\n";
+  Response response;
+  ASSERT_FALSE(Connect()->SendRaw(request, response));
+  EXPECT_EQ(response.result_int(), 200) << response.body();
+}
+
+TEST_F(HttpServerLimitsTest, BigBodiesAreDecodedOffTheIoThreadAndAnsweredInOrder) {
+  // Bodies from 256 KiB on go to the decode pool and come back to their
+  // connection; one I/O thread serves both connections meanwhile.
+  HttpServerOptions options;
+  options.io_threads = 1;
+  StartServer(options);
+  std::vector<float> values(90000);
+  for (std::size_t i = 0; i < values.size(); ++i) values[i] = static_cast<float>(i % 1000);
+  const std::string body = DoublerRequest(values);
+  ASSERT_GE(body.size(), std::size_t{256} << 10);
+  auto client = Connect();
+  for (int round = 0; round < 2; ++round) {  // the keep-alive connection carries on after one
+    Response response = client->Post("/v2/models/doubler/infer", body);
+    ASSERT_EQ(response.result_int(), 200) << response.body().substr(0, 200);
+    EXPECT_TRUE(Contains(response.body(), "\"data\":[0,2,4,6,")) << response.body().substr(0, 200);
+  }
+  std::string bad = body;
+  bad.replace(bad.find("\"data\":[0") + 8, 1, "\"zero\"");
+  Response refused = client->Post("/v2/models/doubler/infer", bad);
+  EXPECT_EQ(refused.result_int(), 400);
+  EXPECT_TRUE(Contains(ErrorMessage(refused), "element 0 is a string")) << ErrorMessage(refused);
+  EXPECT_EQ(Connect()->Get("/v2/health/live").result_int(), 200);
+}
+
+TEST_F(HttpServerLimitsTest, RequestsBeyondTheInflightBudgetGet503UntilBytesAreGivenBack) {
+  // Each request counts twice its body. With room for one held request of
+  // this size, a second one is refused at its header, before its body is read.
+  const std::string body = DoublerRequest(std::vector<float>(30000, 1.0f));
+  HttpServerOptions options;
+  options.max_inflight_bytes = 3 * body.size();
+  StartServer(options);
+  backend_.set_behavior(FakeBackend::Behavior::kHold);
+  auto held = std::async(std::launch::async, [this, &body] {
+    TestClient client(port_);
+    return client.Post("/v2/models/doubler/infer", body);
+  });
+  ASSERT_TRUE(backend_.WaitForHeld(1, std::chrono::seconds(30)));
+  Response refused;
+  ASSERT_FALSE(Connect()->Send(MakeRequest(http::verb::post, "/v2/models/doubler/infer", body), refused));
+  EXPECT_EQ(refused.result_int(), 503);
+  EXPECT_TRUE(Contains(ErrorMessage(refused), "max_inflight_bytes")) << ErrorMessage(refused);
+  EXPECT_EQ(refused[http::field::retry_after], "1");
+  // Requests without a body do not count.
+  EXPECT_EQ(Connect()->Get("/v2/health/live").result_int(), 200);
+  backend_.Release();
+  EXPECT_EQ(held.get().result_int(), 200);
+  backend_.set_behavior(FakeBackend::Behavior::kCompute);
+  // The first request's bytes were given back when its answer was written.
+  Response after = Connect()->Post("/v2/models/doubler/infer", body);
+  EXPECT_EQ(after.result_int(), 200) << after.body().substr(0, 200);
 }
 
 TEST_F(HttpServerLimitsTest, HeadersOverTheLimitGet431) {
@@ -137,9 +221,9 @@ TEST_F(HttpServerLimitsTest, IdleConnectionsAreClosedAfterTheTimeout) {
 TEST_F(HttpServerLimitsTest, PipelinedRequestsAreAnsweredInOrder) {
   StartServer();
   const std::string body = DoublerRequest({1, 2, 3});
-  const std::string infer = "POST /v2/models/doubler/infer HTTP/1.1\r\nHost: x\r\nContent-Length: " +
+  const std::string infer = "POST /v2/models/doubler/infer HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: " +
                             std::to_string(body.size()) + "\r\n\r\n" + body;
-  const std::string live = "GET /v2/health/live HTTP/1.1\r\nHost: x\r\n\r\n";
+  const std::string live = "GET /v2/health/live HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
   auto client = Connect();
   Response first;
   ASSERT_FALSE(client->SendRaw(infer + live + infer, first));
@@ -158,7 +242,7 @@ TEST_F(HttpServerLimitsTest, ExpectContinueIsAnsweredBeforeTheBody) {
   const std::string body = DoublerRequest({1, 2, 3});
   auto client = Connect();
   Response interim;
-  ASSERT_FALSE(client->SendRaw("POST /v2/models/doubler/infer HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+  ASSERT_FALSE(client->SendRaw("POST /v2/models/doubler/infer HTTP/1.1\r\nHost: 127.0.0.1\r\nExpect: 100-continue\r\n"
                                "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n",
                                interim));
   EXPECT_EQ(interim.result_int(), 100);

@@ -83,6 +83,9 @@ Request MakeRequest(http::verb verb, const std::string& target, std::string body
   Request request{verb, target, 11};
   request.set(http::field::host, "127.0.0.1");
   request.keep_alive(true);
+  // What every KServe client sends with a body; the server refuses browser
+  // types (text/plain, forms) on infer.
+  if (!body.empty()) request.set(http::field::content_type, "application/json");
   for (const auto& [name, value] : headers) request.set(name, value);
   request.body() = std::move(body);
   return request;

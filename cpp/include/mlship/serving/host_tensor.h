@@ -41,7 +41,8 @@ struct HostTensor {
 
   // Product of the dimensions (1 for a scalar of shape []).
   int64_t NumElements() const;
-  // NumElements() * DTypeSize(dtype): the bytes a tensor of this shape needs.
+  // NumElements() * DTypeSize(dtype): the bytes a tensor of this shape needs;
+  // 0 when that product does not fit in std::size_t (see CheckedByteSize).
   std::size_t ExpectedByteSize() const;
   // True when byte_size matches the shape and dtype and the data is present.
   bool IsConsistent() const;
@@ -59,6 +60,8 @@ struct HostTensor {
   // A zero-filled tensor owning a fresh buffer of the right size. The shape
   // must hold non-negative dimensions whose product fits in int64_t.
   static HostTensor Allocate(std::string name, DType dtype, std::vector<int64_t> shape);
+  // A tensor owning `bytes`, which must be ExpectedByteSize() long.
+  static HostTensor Adopt(std::string name, DType dtype, std::vector<int64_t> shape, std::vector<uint8_t> bytes);
   // A tensor owning a copy of `bytes` (which must be ExpectedByteSize() long).
   static HostTensor CopyOf(std::string name, DType dtype, std::vector<int64_t> shape, const void* bytes);
 };
@@ -66,5 +69,11 @@ struct HostTensor {
 // The product of `shape`, or nullopt when a dimension is negative or the
 // product overflows int64_t. Used to validate untrusted shapes.
 std::optional<int64_t> CheckedNumElements(const std::vector<int64_t>& shape);
+
+// The bytes a tensor of `shape` and `dtype` needs, or nullopt when the
+// element count or the byte count overflows (e.g. [2^31, 2^31] of FP32 is
+// 2^64 bytes, which would wrap to 0). Check this before allocating for an
+// untrusted shape.
+std::optional<std::size_t> CheckedByteSize(const std::vector<int64_t>& shape, DType dtype);
 
 }  // namespace mlship::serving

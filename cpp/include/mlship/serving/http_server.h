@@ -27,6 +27,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "mlship/serving/backend.h"
 #include "mlship/serving/codec_limits.h"
@@ -64,6 +65,20 @@ struct HttpServerOptions {
   // Set to serve on a non-loopback address without a token. Default false;
   // leave it so except on a network you trust completely.
   bool allow_insecure_public_bind = false;
+  // Host names (the Host header without its port; "*" for any) served
+  // besides the loopback names. On a loopback address the server answers
+  // only localhost, 127.0.0.1, [::1] and these, so a web page reaching it
+  // through DNS rebinding (under its own name) is refused with 403; on any
+  // other address, when set, only these. Empty (the default): loopback
+  // names only on loopback, no check elsewhere. The health probes are never
+  // checked. E.g. {"mlship.internal"}.
+  std::vector<std::string> allowed_hosts;
+  // Web origins ("https://app.example.com", exact) whose pages may call the
+  // server from a browser: their requests pass the Origin check and their
+  // responses carry Access-Control-Allow-Origin. Requests with any other
+  // Origin header get 403, except the server's own origin where the Host is
+  // checked. Empty (the default): no other site.
+  std::vector<std::string> allowed_origins;
   // Deadline given to the Backend with each inference request, counted from
   // when the request was decoded. Zero (the default) sets no deadline.
   std::chrono::milliseconds request_timeout{0};
@@ -81,6 +96,15 @@ struct HttpServerOptions {
   // and closed (beyond it by more than 64, closed without an answer).
   // Default 1024; keep it under the process's open-file limit.
   std::size_t max_connections = 1024;
+  // Most bytes all requests in flight may hold together, so that
+  // connections x body size cannot exhaust the machine. Each request counts
+  // twice its Content-Length (the body and the tensors decoded from it; a
+  // chunked body counts as max_body_bytes) from its header until it is
+  // answered, capped at this budget (so one request of any
+  // allowed size still runs alone). Beyond it new requests get 503 with
+  // Retry-After. Default 512 MiB, which fits a small container; 0 turns the
+  // budget off.
+  std::size_t max_inflight_bytes = std::size_t{512} << 20;
   // How long a connection may sit idle between requests (keep-alive), and
   // the longest a single read or write of one request may take. Default 60 s.
   std::chrono::milliseconds idle_timeout{std::chrono::seconds(60)};

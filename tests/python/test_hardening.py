@@ -1,0 +1,272 @@
+"""Issue 15's attacks, each sent to both servers (in-process ``mlship.deploy`` and the
+Python-free ``mlship-server``), with the bound asserted by status codes and by the server
+process's peak RSS (VmHWM, reset before each measurement through /proc/<pid>/clear_refs)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import threading
+import time
+
+import numpy as np
+import pytest
+import torch
+from http_helpers import request
+from server_process import read_line_matching, start
+
+import mlship
+from mlship._cli import server_executable
+
+MiB = 1 << 20
+FEATURES = 4
+
+
+class Echo(torch.nn.Module):
+    """y = x; with x[0, 0] = n > 0 it first spins n times (a request that holds the drain)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = x
+        for _ in range(int(x[0, 0].item())):
+            y = y + 0.0
+        return y
+
+
+@pytest.fixture(scope="module")
+def model() -> mlship.Model:
+    return mlship.load(torch.jit.script(Echo()), example_inputs=torch.zeros(1, FEATURES))
+
+
+INPUT = "x"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def input_name(model) -> None:
+    global INPUT
+    INPUT = model.signature.inputs[0].name
+
+
+@pytest.fixture(scope="module")
+def saved(model, tmp_path_factory) -> str:
+    path = str(tmp_path_factory.mktemp("hardening") / "echo.pt")
+    model.save(path)
+    return path
+
+
+class Served:
+    """A server of either kind: its URL and the pid whose memory counts."""
+
+    def __init__(self, url: str, pid: int, stop):
+        self.url, self.pid, self.stop = url, pid, stop
+
+    @property
+    def port(self) -> int:
+        return int(self.url.rsplit(":", 1)[1])
+
+
+FLAGS = {"max_batch_size": 1 << 20, "max_elements_per_tensor": (1 << 63) - 1, "drain_timeout_ms": 600_000,
+         "idle_timeout_ms": 600_000}
+
+
+@pytest.fixture(params=["deploy", "native"])
+def server(request, model, saved):
+    if request.param == "deploy":
+        dep = mlship.deploy(model, name="echo", port=0, max_batch_size=FLAGS["max_batch_size"],
+                            limits=mlship.Limits(max_elements_per_tensor=FLAGS["max_elements_per_tensor"],
+                                                 drain_timeout_ms=FLAGS["drain_timeout_ms"],
+                                                 idle_timeout_ms=FLAGS["idle_timeout_ms"]))
+        yield Served(dep.url, os.getpid(), dep.stop)
+        dep.stop()
+        return
+    flags = [f"--{key.replace('_', '-')}={value}" for key, value in FLAGS.items()]
+    proc, url = start([str(server_executable()), saved, "--name", "echo", "--port", "0", *flags])
+    yield Served(url, proc.pid, lambda: proc.send_signal(signal.SIGTERM))
+    if proc.poll() is None:
+        proc.kill()
+    proc.communicate(timeout=60)
+
+
+def status_kib(pid: int, field: str) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        return int(re.search(rf"^{field}:\s+(\d+) kB", f.read(), re.M).group(1))
+
+
+class PeakGrowth:
+    """Peak RSS growth of `pid` over a block, in bytes (VmHWM after minus VmRSS before)."""
+
+    def __init__(self, pid: int):
+        self.pid = pid
+
+    def __enter__(self):
+        with open(f"/proc/{self.pid}/clear_refs", "w") as f:
+            f.write("5")  # resets VmHWM to the current RSS
+        self.before = status_kib(self.pid, "VmRSS")
+        return self
+
+    def __exit__(self, *exc):
+        self.bytes = (status_kib(self.pid, "VmHWM") - self.before) * 1024
+
+
+def raw(port: int, data: bytes, read_until_close: bool = False) -> bytes:
+    """Sends `data` on a fresh connection and returns what the server answers (one read,
+    or everything until it closes)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=60) as s:
+        s.sendall(data)
+        answer = s.recv(65536)
+        while read_until_close:
+            more = s.recv(65536)
+            if not more:
+                break
+            answer += more
+        return answer
+
+
+def raw_discarding(port: int, data: bytes) -> tuple[int, int]:
+    """Sends `data` and reads the answer until the server closes, keeping only its status
+    and size (so a client in this process adds little to the memory measured)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=120) as s:
+        s.sendall(data)
+        first = s.recv(65536)
+        size = len(first)
+        while chunk := s.recv(1 << 20):
+            size += len(chunk)
+        return status_of(first), size
+
+
+def status_of(answer: bytes) -> int:
+    return int(answer.split(b" ", 2)[1])
+
+
+def infer(url: str, body: bytes | str, headers: dict | None = None) -> tuple[int, object, dict]:
+    """POST .../infer with `body` (its NAME standing for the model's input name)."""
+    if isinstance(body, str):
+        body = body.replace('"NAME"', json.dumps(INPUT))
+    return request(url, "POST", "/v2/models/echo/infer", body,
+                   headers={"Content-Type": "application/json", **(headers or {})})
+
+
+def good_infer_works(url: str) -> None:
+    x = [[0.0, 1.0, 2.0, 3.0]]
+    status, body, _ = infer(url, json.dumps(
+        {"inputs": [{"name": INPUT, "shape": [1, FEATURES], "datatype": "FP32", "data": x}]}))
+    assert status == 200, body
+    assert body["outputs"][0]["data"] == [0.0, 1.0, 2.0, 3.0]
+
+
+def test_an_endless_chunk_extension_gets_431_without_buffering(server):
+    head = b"GET /v2/health/live HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n1;ext="
+    with PeakGrowth(server.pid) as growth:
+        answer = raw(server.port, head + b"a" * (3 * MiB))
+    assert status_of(answer) == 431, answer[:200]
+    assert growth.bytes < 32 * MiB, f"peak RSS grew {growth.bytes / MiB:.0f} MiB"
+    good_infer_works(server.url)
+
+
+def test_a_shape_the_body_does_not_pay_for_is_refused_before_allocating(server):
+    hostile = [
+        '{"inputs":[{"name":"NAME","shape":[16777216,4],"datatype":"FP32","data":[]}]}',
+        '{"inputs":[{"name":"NAME","shape":[4194304,4],"datatype":"FP32","parameters":{"binary_data_size":0}}]}',
+    ]
+    with PeakGrowth(server.pid) as growth:
+        for body in hostile * 5:
+            binary = "binary_data_size" in body
+            length = len(body.replace('"NAME"', json.dumps(INPUT)))
+            headers = {"Inference-Header-Content-Length": str(length)} if binary else {}
+            status, answer, _ = infer(server.url, body, headers)
+            assert status == 400, answer
+            assert ("binary_data_size is 0" if binary else "'data' holds 0") in answer["error"]
+    # Each used to zero-fill 256 MiB before the count was checked.
+    assert growth.bytes < 64 * MiB, f"peak RSS grew {growth.bytes / MiB:.0f} MiB"
+    good_infer_works(server.url)
+
+
+def test_a_byte_size_that_would_wrap_is_refused_not_run(server):
+    # 2^60 x 4 = 2^62 elements fit in int64; times 4 bytes they are 2^64, which wrapped to 0.
+    json_part = ('{"inputs":[{"name":"NAME","shape":[1152921504606846976,4],"datatype":"FP32",'
+                 '"parameters":{"binary_data_size":0}}]}')
+    json_part = json_part.replace('"NAME"', json.dumps(INPUT))
+    status, answer, _ = infer(server.url, json_part,
+                              {"Inference-Header-Content-Length": str(len(json_part)),
+                               "Content-Type": "application/octet-stream"})
+    assert status == 413, answer  # it used to reach the model with 0 bytes: SIGSEGV
+    good_infer_works(server.url)
+
+
+def test_big_json_data_costs_about_its_elements_not_a_tree(server):
+    rows = 1 << 18  # 1 Mi FP32 elements, about 4 MiB of JSON
+    body = ('{"inputs":[{"name":%s,"shape":[%d,%d],"datatype":"FP32","data":[' % (json.dumps(INPUT), rows, FEATURES)
+            + ",".join(["0.5"] * (rows * FEATURES)) + "]}]}").encode()
+    head = (b"POST /v2/models/echo/infer HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            b"Connection: close\r\nContent-Length: %d\r\n\r\n" % len(body))
+    with PeakGrowth(server.pid) as growth:
+        status, size = raw_discarding(server.port, head + body)
+    assert status == 200
+    assert size > 4 * rows * FEATURES  # the echoed data came back
+    # A tree of JSON values cost 16 bytes per element twice over plus its arena (about 15x
+    # the body); the body, the tensor, the output and the response text stay under 10x.
+    assert growth.bytes < 10 * len(body), (
+        f"peak RSS grew {growth.bytes / MiB:.0f} MiB for a {len(body) / MiB:.1f} MiB body")
+
+
+def test_browser_requests_are_refused(server):
+    x = '{"inputs":[{"name":"NAME","shape":[1,4],"datatype":"FP32","data":[0,1,2,3]}]}'
+    x = x.replace('"NAME"', json.dumps(INPUT))
+    status, answer, _ = request(server.url, "POST", "/v2/models/echo/infer", x, {"Content-Type": "text/plain"})
+    assert status == 415, answer
+    status, answer, _ = request(server.url, "GET", "/metrics", None, {"Host": "rebound.example:8000"})
+    assert status == 403 and "DNS rebinding" in answer["error"]
+    status, answer, _ = infer(server.url, x, {"Origin": "https://evil.example"})
+    assert status == 403 and "allowed_origins" in answer["error"]
+    good_infer_works(server.url)
+
+
+def test_a_half_sent_body_gets_503_and_does_not_hold_the_stop(server):
+    head = (b"POST /v2/models/echo/infer HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 1000\r\nExpect: 100-continue\r\n\r\n")
+    with socket.create_connection(("127.0.0.1", server.port), timeout=60) as s:
+        s.sendall(head)
+        assert b"100 Continue" in s.recv(4096)  # the server read the header and waits for the body
+        s.sendall(b'{"inputs": [')
+        stopping = threading.Thread(target=server.stop)
+        stopping.start()
+        answer = s.recv(65536)
+        stopping.join(timeout=60)
+    assert not stopping.is_alive(), "stop() waited for the half-sent body"
+    assert status_of(answer) == 503, answer[:200]
+
+
+def test_a_second_sigterm_stops_mlship_server_at_once(saved):
+    proc, url = start([str(server_executable()), saved, "--name", "echo", "--port", "0",
+                       "--drain-timeout-ms=600000"])
+    try:
+        spin = np.zeros((1, FEATURES), np.float32)
+        spin[0, 0] = 1e9  # minutes of work: the drain would wait for it
+        body = json.dumps({"inputs": [{"name": INPUT, "shape": [1, FEATURES], "datatype": "FP32",
+                                       "data": spin.tolist()}]})
+        def hold() -> None:
+            try:
+                infer(url, body)
+            except OSError:  # the server is stopped under it: that is the point
+                pass
+
+        threading.Thread(target=hold, daemon=True).start()
+        for _ in range(600):  # bounded: until the request is in the model
+            _, metrics, _ = request(url, "GET", "/metrics")
+            if re.search(rb"^mlship_inflight_requests\{[^}]*\} [1-9]", metrics, re.M):
+                break
+            time.sleep(0.05)  # polling for a state, bounded above
+        else:
+            pytest.fail("the request never reached the model")
+        proc.send_signal(signal.SIGTERM)
+        assert read_line_matching(proc, r"draining") is not None
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=60)  # the drain alone would take minutes
+        assert proc.returncode == 1, out
+        assert "second SIGTERM" in out
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate(timeout=60)
