@@ -1,8 +1,9 @@
 """Rollout benchmark: what a shadow costs the version that answers.
 
-The digits MLP (version 1) and an identical retrained copy (version 2) are served from one
-repository by the Python-free `mlship-server`, under `wrk -c32`. Three settings, each in its
-own server, measured in alternating rounds so that the noise of the machine falls on all:
+The digits MLP is served twice from one repository (versions 1 and 2, the same weights, so
+every compared row must agree) by the Python-free `mlship-server`, under `wrk` at concurrency
+2 (the machine has spare capacity) and 32 (it has none). Three settings, each in its own
+server, measured in alternating rounds so that the noise of the machine falls on all:
 
 - none: version 1 answers, no shadow (the baseline);
 - shadow 10%: a tenth of the requests is copied to version 2 and compared;
@@ -41,6 +42,7 @@ from serve_bench import Server, free_port, request_body, wrk  # noqa: E402
 import mlship  # noqa: E402
 from mlship._cli import server_executable  # noqa: E402
 
+CONCURRENCY = (2, 32)
 SETTINGS = {"none": {}, "shadow 10%": {"shadow_version": "2", "shadow_sample_rate": 0.1},
             "shadow 100%": {"shadow_version": "2", "shadow_sample_rate": 1.0}}
 
@@ -67,12 +69,12 @@ def main() -> None:
 
     X_train, X_test, y_train, _ = models.digits_split()
     work = Path(tempfile.mkdtemp(prefix="mlship-rollout-bench-"))
-    figures: dict[str, list[dict[str, Any]]] = {label: [] for label in SETTINGS}
+    figures: dict[tuple[str, int], list[dict[str, Any]]] = {(label, c): [] for label in SETTINGS for c in CONCURRENCY}
     try:
         repo = mlship.Repository(work / "models")
-        for seed in (0, 1):
-            torch.manual_seed(seed)
-            net = models.train(models.DigitsMLP(), X_train, y_train, epochs=2).eval()
+        torch.manual_seed(0)
+        net = models.train(models.DigitsMLP(), X_train, y_train, epochs=2).eval()
+        for _ in range(2):
             repo.add("digits", mlship.load(net, example_inputs=torch.zeros(1, 64)))
         name = repo.load("digits", "1").signature.inputs[0].name
         body = request_body(X_test[:1], name)
@@ -87,31 +89,36 @@ def main() -> None:
                                         "--instances", str(args.instances)], port, body, dict(os.environ), ROOT)
                 try:
                     wrk(port, lua, 8, 1)  # warm-up
-                    result = wrk(port, lua, 32, seconds)
-                    result.update(shadow_counts(port))
-                    figures[label].append(result)
+                    for c in CONCURRENCY:
+                        before = shadow_counts(port)
+                        result = wrk(port, lua, c, seconds)
+                        after = shadow_counts(port)
+                        result.update({k: after[k] - before[k] for k in ("rows", "skipped_requests")},
+                                      agreement=after["agreement"])
+                        figures[(label, c)].append(result)
                 finally:
                     server.stop()
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
-    def med(label: str, key: str) -> float:
-        return statistics.median(r[key] for r in figures[label])
+    def med(label: str, c: int, key: str) -> float:
+        return statistics.median(r[key] for r in figures[(label, c)])
 
-    print(f"Primary under a shadow (digits MLP, mlship-server, {args.instances} workers per version, wrk -c32 "
-          f"{seconds:g} s, {os.cpu_count()} cores shared with wrk; median of {rounds} rounds)\n")
-    header = (f"{'setting':<12} | {'req/s':>8} | {'÷ none':>6} | {'p50 ms':>7} | {'p99 ms':>7} | {'p99 ÷ none':>10} | "
-              f"{'compared':>8} | {'skipped':>8} | {'agree':>5} | errors")
+    print(f"Primary under a shadow (digits MLP, mlship-server, {args.instances} workers, wrk {seconds:g} s per cell, "
+          f"{os.cpu_count()} cores shared with wrk; median of {rounds} rounds)\n")
+    header = (f"{'setting':<12} | {'conc':>4} | {'req/s':>8} | {'÷ none':>6} | {'p50 ms':>7} | {'p99 ms':>7} | "
+              f"{'p99 ÷ none':>10} | {'compared':>8} | {'skipped':>8} | {'agree':>5} | errors")
     print(header)
     print("-" * len(header))
-    for label in SETTINGS:
-        print(f"{label:<12} | {med(label, 'rps'):>8.0f} | {med(label, 'rps') / med('none', 'rps'):>5.2f}x | "
-              f"{med(label, 'p50_ms'):>7.2f} | {med(label, 'p99_ms'):>7.2f} | "
-              f"{med(label, 'p99_ms') / med('none', 'p99_ms'):>9.2f}x | {med(label, 'rows'):>8.0f} | "
-              f"{med(label, 'skipped_requests'):>8.0f} | {med(label, 'agreement'):>5.2f} | "
-              f"{sum(r['errors'] for r in figures[label])}")
+    for c in CONCURRENCY:
+        for label in SETTINGS:
+            print(f"{label:<12} | {c:>4} | {med(label, c, 'rps'):>8.0f} | "
+                  f"{med(label, c, 'rps') / med('none', c, 'rps'):>5.2f}x | {med(label, c, 'p50_ms'):>7.2f} | "
+                  f"{med(label, c, 'p99_ms'):>7.2f} | {med(label, c, 'p99_ms') / med('none', c, 'p99_ms'):>9.2f}x | "
+                  f"{med(label, c, 'rows'):>8.0f} | {med(label, c, 'skipped_requests'):>8.0f} | "
+                  f"{med(label, c, 'agreement'):>5.2f} | {sum(r['errors'] for r in figures[(label, c)])}")
     if args.json:
-        args.json.write_text(json.dumps(figures, indent=2))
+        args.json.write_text(json.dumps({f"{k[0]} c{k[1]}": v for k, v in figures.items()}, indent=2))
 
 
 if __name__ == "__main__":
