@@ -19,8 +19,11 @@ from mlship._model import Model
 from mlship._passes import _as_model, fold, low_rank, prune, quantize
 from mlship._report import Candidate, OptimizationReport
 
-#: The techniques mlship.optimize knows; "a+b" applies a, then b.
-METHODS = ("int8", "fp16", "bf16", "prune", "low_rank", "fold")
+#: The techniques mlship.optimize tries by default; "a+b" applies a, then b.
+METHODS = ("int8", "fp16", "bf16", "prune", "low_rank")
+#: Techniques tried only when asked for: "fold" changes nothing that mlship.load's own
+#: freezing does not already do for the running model (it puts the folding in the saved file).
+OPTIONAL_METHODS = ("fold",)
 #: Combinations tried when both parts are among the methods asked for.
 COMBINATIONS = ("low_rank+int8", "prune+int8")
 #: Rows per forward pass when scoring the validation set.
@@ -34,9 +37,9 @@ def _plan(methods: Sequence[str]) -> list[str]:
     for method in methods:
         parts = method.split("+") if isinstance(method, str) else [method]
         for part in parts:
-            if part not in METHODS:
+            if part not in METHODS + OPTIONAL_METHODS:
                 raise ValueError(
-                    f"unknown method {part!r}; supported: {', '.join(repr(m) for m in METHODS)} "
+                    f"unknown method {part!r}; supported: {', '.join(repr(m) for m in METHODS + OPTIONAL_METHODS)} "
                     "(combine them with '+', e.g. 'low_rank+int8')"
                 )
         if method not in plan:

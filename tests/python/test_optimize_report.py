@@ -13,7 +13,7 @@ from sklearn.metrics import f1_score
 import mlship
 from mlship import _metrics
 
-METHODS = ["original", "int8", "fp16", "bf16", "prune", "low_rank", "fold", "low_rank+int8", "prune+int8"]
+METHODS = ["original", "int8", "fp16", "bf16", "prune", "low_rank", "low_rank+int8", "prune+int8"]
 
 
 @pytest.fixture(scope="module")
@@ -137,7 +137,6 @@ def test_a_model_with_nothing_to_optimize_keeps_the_original(digits):
     assert notes["int8"].startswith("int8: nothing to quantize")
     assert notes["prune"].startswith("prune: nothing to prune")
     assert notes["low_rank"].startswith("low_rank: nothing to factor")
-    assert notes["fold"].startswith("fold: nothing to fold")
     assert all(c.model is None and not c.ok for c in report.candidates[1:])
 
 
