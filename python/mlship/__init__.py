@@ -35,7 +35,7 @@ from mlship._load import load
 from mlship._model import Model
 from mlship._monitor import SLO, DriftOptions
 from mlship._optimize import optimize
-from mlship._passes import low_rank, prune, quantize
+from mlship._passes import fold, low_rank, prune, quantize
 from mlship._report import Candidate, OptimizationReport
 from mlship._repository import Repository
 from mlship._rollout import Guard, Rollout
@@ -61,6 +61,7 @@ __all__ = [
     "quantize",
     "prune",
     "low_rank",
+    "fold",
     "OptimizationReport",
     "Candidate",
     "evaluate",

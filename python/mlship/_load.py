@@ -101,9 +101,13 @@ def load(
     if threads is not None and threads < 1:
         raise ValueError(f"threads must be a positive integer; got {threads}")
     if isinstance(source, (str, os.PathLike)):
+        from mlship._report_file import read_report
+
         core = _core.load_file(os.fspath(source), sig_json, _examples_for_core(examples), threads_arg, optimize,
                                warmup_runs)
-        return Model(core)
+        model = Model(core)
+        model._optimization = read_report(os.fspath(source)) if model.format == "torchscript" else None
+        return model
     torch = sys.modules.get("torch")
     if torch is None or not isinstance(source, torch.nn.Module):
         raise TypeError(

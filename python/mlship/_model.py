@@ -71,7 +71,8 @@ class Model:
     @property
     def optimization(self) -> dict[str, Any] | None:
         """What the optimization pass that made this model did (technique, layers seen and
-        changed, a summary, details such as the kernel chosen); None for a model that was loaded."""
+        changed, a summary, details such as the kernel chosen). Saved with the model, so a
+        reloaded optimized model has it too; None for any other model."""
         return self._optimization
 
     def __call__(self, *inputs: Any) -> Any:
@@ -133,8 +134,13 @@ class Model:
         return self(*inputs)
 
     def save(self, path: str) -> None:
-        """Saves the model with its signature; :func:`mlship.load` opens it again."""
+        """Saves the model with its signature (and its optimization report, when it has one);
+        :func:`mlship.load` opens it again."""
         self._core.save(str(path))
+        if self._optimization is not None and self.format == "torchscript":
+            from mlship._report_file import write_report
+
+            write_report(str(path), self._optimization)
 
     def __repr__(self) -> str:
         return (

@@ -16,11 +16,14 @@ from mlship import _core
 from mlship._errors import FailedPreconditionError, InvalidInputError, MlshipError
 from mlship._metrics import Metric, resolve
 from mlship._model import Model
-from mlship._passes import _as_model, low_rank, prune, quantize
+from mlship._passes import _as_model, fold, low_rank, prune, quantize
 from mlship._report import Candidate, OptimizationReport
 
-#: The techniques mlship.optimize knows; "a+b" applies a, then b.
+#: The techniques mlship.optimize tries by default; "a+b" applies a, then b.
 METHODS = ("int8", "fp16", "bf16", "prune", "low_rank")
+#: Techniques tried only when asked for: "fold" changes nothing that mlship.load's own
+#: freezing does not already do for the running model (it puts the folding in the saved file).
+OPTIONAL_METHODS = ("fold",)
 #: Combinations tried when both parts are among the methods asked for.
 COMBINATIONS = ("low_rank+int8", "prune+int8")
 #: Rows per forward pass when scoring the validation set.
@@ -34,9 +37,9 @@ def _plan(methods: Sequence[str]) -> list[str]:
     for method in methods:
         parts = method.split("+") if isinstance(method, str) else [method]
         for part in parts:
-            if part not in METHODS:
+            if part not in METHODS + OPTIONAL_METHODS:
                 raise ValueError(
-                    f"unknown method {part!r}; supported: {', '.join(repr(m) for m in METHODS)} "
+                    f"unknown method {part!r}; supported: {', '.join(repr(m) for m in METHODS + OPTIONAL_METHODS)} "
                     "(combine them with '+', e.g. 'low_rank+int8')"
                 )
         if method not in plan:
@@ -52,6 +55,8 @@ def _apply(model: Model, step: str, prune_amount: float, low_rank_energy: float)
         return prune(model, prune_amount)
     if step == "low_rank":
         return low_rank(model, low_rank_energy)
+    if step == "fold":
+        return fold(model)
     return quantize(model, step)
 
 
@@ -212,8 +217,8 @@ def optimize(
     max_drop : float
         Largest allowed worsening of the metric, in its own units (0.01 = 1 accuracy point).
     methods : sequence of str
-        Any of ``"int8"``, ``"fp16"``, ``"bf16"``, ``"prune"``, ``"low_rank"``, or
-        combinations like ``"low_rank+int8"``.
+        Any of ``"int8"``, ``"fp16"``, ``"bf16"``, ``"prune"``, ``"low_rank"``, ``"fold"``, or
+        combinations like ``"low_rank+int8"`` or ``"fold+int8"``.
     progress : bool
         Show a tqdm progress bar over the candidates.
     latency_runs : int
@@ -305,4 +310,6 @@ def _short_note(step: str, report: dict[str, Any]) -> str:
         return f"{step} compute: {details.get('compute', '?')}"
     if step == "prune":
         return f"neurons {details.get('neurons', '?')}"
+    if step == "fold":
+        return report.get("summary", "")
     return f"ranks {details.get('ranks', '?')}"

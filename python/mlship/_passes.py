@@ -1,4 +1,4 @@
-"""mlship.quantize, mlship.prune, mlship.low_rank: one optimization pass each, run in C++."""
+"""mlship.quantize, mlship.prune, mlship.low_rank, mlship.fold: one optimization pass each, run in C++."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ from mlship._model import Model
 QUANT_DTYPES = ("int8", "fp16", "bf16")
 #: The int8 kernels mlship.quantize can be told to use.
 INT8_MODES = ("auto", "dynamic", "weight_only")
+#: When mlship.fold converts convolutions to oneDNN's prepacked layout.
+PREPACK_MODES = ("auto", "never", "always")
 
 
 def _as_model(model: Any, example_inputs: Any = None) -> Model:
@@ -35,10 +37,20 @@ def _wrap(result: tuple[Any, dict[str, Any]]) -> Model:
     return out
 
 
+def _timing_runs(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"timing_runs must be a positive integer; got {value!r}")
+    return value
+
+
 def quantize(model: Any, dtype: str = "int8", *, mode: str = "auto", timing_runs: int = 15) -> Model:
-    """Quantizes the model's Linear layers to int8, fp16 or bf16; returns a new model.
+    """Quantizes the model's Linear layers (and, for int8, its embedding tables) to int8, fp16
+    or bf16; returns a new model.
 
     The pass rewrites the TorchScript graph in mlship's C++ (no ``torch.ao.quantization``).
+    Linears hidden in torch's fused Transformer fast path (``nn.TransformerEncoderLayer``,
+    ``nn.MultiheadAttention``) are reached by switching that path to its unfused code first;
+    the report says how many fused calls were replaced.
 
     - ``"int8"``: per-output-channel symmetric int8 weights. Two kernels are measured on this
       machine and the faster is kept per batch size: torch's dynamic int8 kernel
@@ -47,8 +59,12 @@ def quantize(model: Any, dtype: str = "int8", *, mode: str = "auto", timing_runs
     - ``"fp16"`` / ``"bf16"``: weights stored in half precision; the product runs in half
       precision or is widened to fp32 per call, whichever measured faster.
 
+    - ``"int8"`` also turns ``nn.Embedding`` tables into int8 with one symmetric scale per row,
+      looked up and dequantized with plain torch operators.
+
     ``model.optimization`` on the result says what was done, which kernel or compute mode was
-    chosen (with the timings), and what the CPU supports. A model with no Linear layers comes
+    chosen (with the timings), what the CPU supports, and which layers were left in fp32
+    (convolutions, LSTMs, ...). A model with no Linear layers comes
     back unchanged, with ``layers_changed == 0`` and a summary saying so.
 
     Saved quantized models call mlship's own TorchScript ops, so they need ``import mlship``
@@ -83,9 +99,40 @@ def quantize(model: Any, dtype: str = "int8", *, mode: str = "auto", timing_runs
         raise ValueError(f"unknown dtype {dtype!r}; supported: {', '.join(repr(d) for d in QUANT_DTYPES)}")
     if mode not in INT8_MODES:
         raise ValueError(f"unknown int8 mode {mode!r}; supported: {', '.join(repr(m) for m in INT8_MODES)}")
-    if isinstance(timing_runs, bool) or not isinstance(timing_runs, int) or timing_runs < 1:
-        raise ValueError(f"timing_runs must be a positive integer; got {timing_runs!r}")
-    return _wrap(_core.quantize(_as_model(model)._core, dtype, mode, timing_runs))
+    return _wrap(_core.quantize(_as_model(model)._core, dtype, mode, _timing_runs(timing_runs)))
+
+
+def fold(model: Any, *, prepack: str = "auto", timing_runs: int = 15) -> Model:
+    """Folds batch norms (and constant arithmetic) into the convolutions before them; returns
+    a new model that computes the same function in fp32, up to float rounding.
+
+    Then, with ``prepack="auto"``, the model is timed at batch 1 and 8 with its convolutions
+    in oneDNN's prepacked layout and without, and the faster is kept. The report says how many
+    batch norms were folded and which could not be (a batch norm not directly after a
+    convolution stays).
+
+    Parameters
+    ----------
+    model : mlship.Model, torch.nn.Module or path
+    prepack : {"auto", "never", "always"}
+    timing_runs : int
+        Timed runs per variant when choosing.
+
+    Raises
+    ------
+    ValueError
+        Unknown ``prepack`` or bad ``timing_runs``.
+
+    Examples
+    --------
+    >>> import torch, mlship
+    >>> net = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3), torch.nn.BatchNorm2d(4), torch.nn.ReLU())
+    >>> mlship.fold(mlship.load(net, torch.randn(1, 1, 8, 8))).optimization["details"]["batch norms folded"]
+    '1 of 1'
+    """
+    if prepack not in PREPACK_MODES:
+        raise ValueError(f"unknown prepack mode {prepack!r}; supported: {', '.join(repr(m) for m in PREPACK_MODES)}")
+    return _wrap(_core.fold(_as_model(model)._core, prepack, _timing_runs(timing_runs)))
 
 
 def prune(model: Any, amount: float = 0.5) -> Model:

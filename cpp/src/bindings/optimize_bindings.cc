@@ -1,4 +1,4 @@
-// mlship._core optimization passes: quantize(), prune(), low_rank().
+// mlship._core optimization passes: quantize(), prune(), low_rank(), fold().
 //
 // Each takes a Model and returns (new Model, report dict). The GIL is
 // released while a pass runs (passes freeze graphs, run SVDs and time
@@ -9,6 +9,7 @@
 #include "errors.h"
 #include "mlship/engine/int8_linear.h"
 #include "mlship/optimize/cpu_features.h"
+#include "mlship/optimize/fold.h"
 #include "mlship/optimize/low_rank.h"
 #include "mlship/optimize/prune.h"
 #include "mlship/optimize/quantize.h"
@@ -32,6 +33,17 @@ py::tuple ToPython(StatusOr<OptimizedModel> result) {
   return py::make_tuple(result->model, out);
 }
 
+// Runs a pass with the GIL released and converts its result.
+template <typename Pass>
+py::tuple RunWithoutGil(Pass pass) {
+  StatusOr<OptimizedModel> result = Status::Internal("not run");
+  {
+    py::gil_scoped_release release;
+    result = pass();
+  }
+  return ToPython(std::move(result));
+}
+
 template <typename T>
 T Unwrap(StatusOr<T> value) {
   if (!value.ok()) ThrowStatus(value.status());
@@ -49,12 +61,7 @@ void RegisterOptimize(py::module_& m) {
         options.dtype = Unwrap(ParseQuantDType(dtype));
         options.int8_mode = Unwrap(ParseInt8Mode(int8_mode));
         options.timing_runs = timing_runs;
-        StatusOr<OptimizedModel> result = Status::Internal("not run");
-        {
-          py::gil_scoped_release release;
-          result = Quantize(model, options);
-        }
-        return ToPython(std::move(result));
+        return RunWithoutGil([&] { return Quantize(model, options); });
       },
       py::arg("model"), py::arg("dtype"), py::arg("int8_mode"), py::arg("timing_runs"));
   m.def(
@@ -62,12 +69,7 @@ void RegisterOptimize(py::module_& m) {
       [](const std::shared_ptr<Model>& model, double amount) {
         PruneOptions options;
         options.amount = amount;
-        StatusOr<OptimizedModel> result = Status::Internal("not run");
-        {
-          py::gil_scoped_release release;
-          result = Prune(model, options);
-        }
-        return ToPython(std::move(result));
+        return RunWithoutGil([&] { return Prune(model, options); });
       },
       py::arg("model"), py::arg("amount"));
   m.def(
@@ -76,14 +78,27 @@ void RegisterOptimize(py::module_& m) {
         LowRankOptions options;
         options.rank = rank;
         options.energy = energy;
-        StatusOr<OptimizedModel> result = Status::Internal("not run");
-        {
-          py::gil_scoped_release release;
-          result = LowRank(model, options);
-        }
-        return ToPython(std::move(result));
+        return RunWithoutGil([&] { return LowRank(model, options); });
       },
       py::arg("model"), py::arg("rank"), py::arg("energy"));
+  m.def(
+      "fold",
+      [](const std::shared_ptr<Model>& model, const std::string& prepack, int timing_runs) {
+        FoldOptions options;
+        if (prepack == "auto") {
+          options.prepack = PrepackMode::kAuto;
+        } else if (prepack == "never") {
+          options.prepack = PrepackMode::kNever;
+        } else if (prepack == "always") {
+          options.prepack = PrepackMode::kAlways;
+        } else {
+          ThrowStatus(Status::InvalidArgument("unknown prepack mode '" + prepack +
+                                              "'; supported: 'auto', 'never', 'always'"));
+        }
+        options.timing_runs = timing_runs;
+        return RunWithoutGil([&] { return Fold(model, options); });
+      },
+      py::arg("model"), py::arg("prepack"), py::arg("timing_runs"));
   m.def("reduced_precision_cpu_flags", &ReducedPrecisionCpuFlags);
   m.def("half_precision_support", &HalfPrecisionSupport);
   m.def("torch_has_dynamic_int8_kernel", &TorchHasDynamicInt8Kernel);

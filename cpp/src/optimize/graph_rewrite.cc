@@ -5,14 +5,18 @@
 #include <torch/csrc/jit/passes/constant_pooling.h>
 #include <torch/csrc/jit/passes/dead_code_elimination.h>
 #include <torch/csrc/jit/passes/freeze_module.h>
+#include <torch/csrc/jit/passes/frozen_graph_optimizations.h>
+
+#include <algorithm>
 
 #include "mlship/engine/error_text.h"
 #include "mlship/engine/mlship_ops.h"
 #include "mlship/engine/torchscript_model.h"
+#include "unfuse.h"
 
 namespace mlship::optimize_internal {
 
-StatusOr<FrozenCopy> FreezeCopy(const Model& model, std::string_view technique) {
+StatusOr<FrozenCopy> FreezeCopy(const Model& model, std::string_view technique, FusedPaths fused_paths) {
   const auto* script = dynamic_cast<const TorchScriptModel*>(&model);
   if (script == nullptr) {
     return Status::FailedPrecondition(
@@ -26,6 +30,7 @@ StatusOr<FrozenCopy> FreezeCopy(const Model& model, std::string_view technique) 
     FrozenCopy copy;
     copy.module = torch::jit::freeze_module(script->module());
     copy.graph = copy.module.get_method("forward").graph();
+    if (fused_paths == FusedPaths::kUnfuse) copy.unfused = UnfuseFastPaths(copy).unfused;
     return copy;
   } catch (const std::exception& e) {
     return Status::InvalidArgument("cannot " + std::string(technique) + " this model: freezing its graph failed: " +
@@ -33,22 +38,47 @@ StatusOr<FrozenCopy> FreezeCopy(const Model& model, std::string_view technique) 
   }
 }
 
+void ForEachNode(torch::jit::Block* block, const std::function<void(torch::jit::Node*)>& visit) {
+  for (torch::jit::Node* node : block->nodes()) {
+    visit(node);
+    for (torch::jit::Block* inner : node->blocks()) ForEachNode(inner, visit);
+  }
+}
+
+std::vector<torch::jit::Node*> AllNodes(torch::jit::Graph& graph) {
+  std::vector<torch::jit::Node*> nodes;
+  ForEachNode(graph.block(), [&](torch::jit::Node* node) { nodes.push_back(node); });
+  return nodes;
+}
+
+std::string DescribeUnfused(const FrozenCopy& copy) {
+  std::string text;
+  for (const auto& [op, count] : copy.unfused) {
+    text += (text.empty() ? "" : ", ") + std::to_string(count) + " " + op;
+  }
+  return text;
+}
+
+std::optional<LinearSite> ConstantWeightAndBias(torch::jit::Node* node) {
+  auto weight = torch::jit::toIValue(node->input(1));
+  auto bias = torch::jit::toIValue(node->input(2));
+  if (!weight || !weight->isTensor() || !bias || !(bias->isNone() || bias->isTensor())) return std::nullopt;
+  if (weight->toTensor().scalar_type() != at::kFloat) return std::nullopt;
+  LinearSite site{node, weight->toTensor(), std::nullopt};
+  if (bias->isTensor()) {
+    if (bias->toTensor().scalar_type() != at::kFloat) return std::nullopt;
+    site.bias = bias->toTensor();
+  }
+  return site;
+}
+
 std::vector<LinearSite> FindLinears(torch::jit::Graph& graph) {
   static const auto kLinear = c10::Symbol::fromQualString("aten::linear");
   std::vector<LinearSite> sites;
-  for (torch::jit::Node* node : graph.nodes()) {
+  for (torch::jit::Node* node : AllNodes(graph)) {
     if (node->kind() != kLinear || node->inputs().size() != 3) continue;
-    auto weight = torch::jit::toIValue(node->input(1));
-    auto bias = torch::jit::toIValue(node->input(2));
-    if (!weight || !weight->isTensor() || !bias || !(bias->isNone() || bias->isTensor())) continue;
-    const at::Tensor& w = weight->toTensor();
-    if (w.dim() != 2 || w.scalar_type() != at::kFloat) continue;
-    LinearSite site{node, w, std::nullopt};
-    if (bias->isTensor()) {
-      if (bias->toTensor().scalar_type() != at::kFloat) continue;
-      site.bias = bias->toTensor();
-    }
-    sites.push_back(site);
+    auto site = ConstantWeightAndBias(node);
+    if (site && site->weight.dim() == 2) sites.push_back(*site);
   }
   return sites;
 }
@@ -75,6 +105,10 @@ torch::jit::Value* ReplaceWithCall(torch::jit::Node* node, std::string_view op,
   return out;
 }
 
+void FoldIntoConvolutions(std::shared_ptr<torch::jit::Graph>& graph) {
+  torch::jit::OptimizeFrozenGraph(graph, /*optimize_numerics=*/true);
+}
+
 StatusOr<std::shared_ptr<Model>> BuildModel(FrozenCopy copy, const Model& original, std::string_view technique) {
   try {
     torch::jit::EliminateDeadCode(copy.graph);
@@ -94,6 +128,39 @@ StatusOr<std::shared_ptr<Model>> BuildModel(FrozenCopy copy, const Model& origin
                             model.status().message());
   }
   return std::shared_ptr<Model>(std::move(model).value());
+}
+
+std::string DescribeUntouched(torch::jit::Graph& graph, const std::vector<std::string>& handled) {
+  static const char* kKinds[] = {"aten::conv1d",      "aten::conv2d", "aten::conv3d",   "aten::_convolution",
+                                 "aten::conv_transpose2d", "aten::lstm", "aten::gru", "aten::rnn_tanh",
+                                 "aten::rnn_relu",    "aten::embedding_bag", "aten::_transformer_encoder_layer_fwd",
+                                 "aten::_native_multi_head_attention"};
+  static const auto kLinear = c10::Symbol::fromQualString("aten::linear");
+  std::vector<std::pair<std::string, int>> counts;
+  auto add = [&](const std::string& what) {
+    for (auto& [name, count] : counts) {
+      if (name == what) return void(++count);
+    }
+    counts.emplace_back(what, 1);
+  };
+  for (torch::jit::Node* node : AllNodes(graph)) {
+    if (node->kind() == kLinear && node->inputs().size() == 3 && !torch::jit::toIValue(node->input(1))) {
+      add("aten::linear with a weight computed at run time");
+      continue;
+    }
+    for (const char* kind : kKinds) {
+      if (node->kind() != c10::Symbol::fromQualString(kind)) continue;
+      const bool rewritable = std::find(handled.begin(), handled.end(), kind) != handled.end();
+      if (!rewritable) {
+        add(kind);
+      } else if (node->inputs().size() > 1 && !torch::jit::toIValue(node->input(1))) {
+        add(std::string(kind) + " with a weight computed at run time");
+      }
+    }
+  }
+  std::string text;
+  for (const auto& [name, count] : counts) text += (text.empty() ? "" : ", ") + std::to_string(count) + " " + name;
+  return text;
 }
 
 std::string NothingToDo(std::string_view verb) {

@@ -6,6 +6,7 @@
 #include <torch/csrc/jit/api/module.h>
 #include <torch/csrc/jit/ir/ir.h>
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -21,20 +22,44 @@ namespace mlship::optimize_internal {
 struct FrozenCopy {
   torch::jit::Module module;
   std::shared_ptr<torch::jit::Graph> graph;
+  // Fused Transformer calls switched to their unfused code, by op (see
+  // unfuse.h); empty unless FreezeCopy was asked to unfuse.
+  std::vector<std::pair<std::string, int>> unfused;
 };
 
-// One `aten::linear` whose weight (2-D float) and bias (or None) are constants.
+// Whether FreezeCopy keeps torch's fused Transformer fast paths.
+enum class FusedPaths {
+  kKeep,     // the graph as frozen: for passes that do not touch attention
+  kUnfuse,   // switch them off so every attention Linear can be rewritten
+};
+
+// One `aten::linear` (or any layer with weight and bias as inputs 1 and 2)
+// whose float weight and bias (or None) are constants.
 struct LinearSite {
   torch::jit::Node* node = nullptr;
-  at::Tensor weight;  // [out, in]
+  at::Tensor weight;  // [out, in] for a Linear
   std::optional<at::Tensor> bias;
 };
 
 // Errors: FailedPrecondition for a model that is not TorchScript (a .pt2
 // package was compiled ahead of time; its weights cannot be rewritten).
-StatusOr<FrozenCopy> FreezeCopy(const Model& model, std::string_view technique);
+StatusOr<FrozenCopy> FreezeCopy(const Model& model, std::string_view technique,
+                                FusedPaths fused_paths = FusedPaths::kKeep);
 
-// The Linear layers of `graph`, in graph order.
+// Calls `visit` on every node of `block` and of the blocks nested in it.
+void ForEachNode(torch::jit::Block* block, const std::function<void(torch::jit::Node*)>& visit);
+// Every node of the graph, nested blocks included, in order.
+std::vector<torch::jit::Node*> AllNodes(torch::jit::Graph& graph);
+
+// "4 aten::_transformer_encoder_layer_fwd, 4 aten::_native_multi_head_attention"
+// for a report; empty when nothing was unfused.
+std::string DescribeUnfused(const FrozenCopy& copy);
+
+// `node`'s inputs 1 and 2 when they are a constant float weight and a
+// constant float bias (or None), as for aten::linear and aten::conv2d.
+std::optional<LinearSite> ConstantWeightAndBias(torch::jit::Node* node);
+
+// The Linear layers of `graph` (inside Ifs and loops too), in graph order.
 std::vector<LinearSite> FindLinears(torch::jit::Graph& graph);
 
 // A constant holding `value`, inserted just before `node`.
@@ -48,9 +73,19 @@ torch::jit::Value* InsertCall(torch::jit::Node* node, std::string_view op, const
 torch::jit::Value* ReplaceWithCall(torch::jit::Node* node, std::string_view op,
                                    const std::vector<torch::jit::Value*>& args);
 
+// torch's frozen-graph simplifications: batch norms, and constant adds,
+// subs, muls and divs, folded into the convolutions before them.
+void FoldIntoConvolutions(std::shared_ptr<torch::jit::Graph>& graph);
+
 // Drops dead constants and loads the rewritten module as a model with the
 // original's signature and thread settings.
 StatusOr<std::shared_ptr<Model>> BuildModel(FrozenCopy copy, const Model& original, std::string_view technique);
+
+// Layers a pass leaves as they are, counted by op, e.g. "3 aten::conv2d,
+// 1 aten::lstm"; empty when there are none. Ops in `handled` (the pass
+// rewrote those with constant weights) are counted only when their weight is
+// not a constant. Linears whose weight is computed at run time are counted too.
+std::string DescribeUntouched(torch::jit::Graph& graph, const std::vector<std::string>& handled = {});
 
 // "nothing to <verb>: the model has no Linear layers with constant weights"
 std::string NothingToDo(std::string_view verb);

@@ -43,7 +43,7 @@ StatusOr<OptimizedModel> LowRank(const std::shared_ptr<Model>& model, const LowR
     return Status::InvalidArgument(msg.str());
   }
   if (model == nullptr) return Status::InvalidArgument("LowRank: no model");
-  ASSIGN_OR_RETURN(auto copy, optimize_internal::FreezeCopy(*model, "low-rank factorization"));
+  ASSIGN_OR_RETURN(auto copy, optimize_internal::FreezeCopy(*model, "low-rank factorization", optimize_internal::FusedPaths::kUnfuse));
   auto sites = optimize_internal::FindLinears(*copy.graph);
   PassReport report{"low_rank", static_cast<int>(sites.size()), 0, "", {}};
   if (sites.empty()) {

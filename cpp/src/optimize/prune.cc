@@ -61,7 +61,7 @@ StatusOr<OptimizedModel> Prune(const std::shared_ptr<Model>& model, const PruneO
     return Status::InvalidArgument(msg.str());
   }
   if (model == nullptr) return Status::InvalidArgument("Prune: no model");
-  ASSIGN_OR_RETURN(auto copy, optimize_internal::FreezeCopy(*model, "pruning"));
+  ASSIGN_OR_RETURN(auto copy, optimize_internal::FreezeCopy(*model, "pruning", optimize_internal::FusedPaths::kUnfuse));
   std::vector<LinearSite> sites = optimize_internal::FindLinears(*copy.graph);
   PassReport report{"prune", static_cast<int>(sites.size()), 0, "", {}};
   if (sites.empty()) {

@@ -1,5 +1,6 @@
-// fp16 / bf16: aten::linear -> mlship::linear_half with half-precision
-// weights, computed in half precision or widened per call, whichever is faster.
+// fp16 / bf16: aten::linear -> mlship::linear_half, and convolutions to
+// half-precision weights (conv_half.cc), computed in half precision or widened
+// per call, whichever is faster.
 #include <cmath>
 #include <sstream>
 
@@ -13,13 +14,18 @@ namespace {
 
 StatusOr<std::shared_ptr<Model>> BuildHalf(const Model& model, at::ScalarType dtype, bool compute_in_half,
                                            std::string_view name) {
-  ASSIGN_OR_RETURN(FrozenCopy copy, FreezeCopy(model, std::string(name) + " quantization"));
+  ASSIGN_OR_RETURN(FrozenCopy copy, FreezeCopy(model, std::string(name) + " quantization", FusedPaths::kUnfuse));
   for (const LinearSite& site : FindLinears(*copy.graph)) {
     torch::jit::Value* weight = InsertConstant(site.node, site.weight.to(dtype).contiguous());
     torch::jit::Value* bias = InsertConstant(site.node, site.bias ? c10::IValue(site.bias->to(dtype)) : c10::IValue());
     torch::jit::Value* flag = InsertConstant(site.node, compute_in_half);
     ReplaceWithCall(site.node, "mlship::linear_half", {site.node->input(0), weight, bias, flag});
   }
+  if (!FindConvolutions(*copy.graph).empty()) {
+    FoldIntoConvolutions(copy.graph);  // batch norms first, so they do not run between casts
+    for (const ConvSite& site : FindConvolutions(*copy.graph)) ConvolutionToHalf(site, dtype, compute_in_half);
+  }
+  for (const RnnSite& site : FindRecurrentLayers(*copy.graph)) RecurrentToHalf(site, dtype, compute_in_half);
   return BuildModel(std::move(copy), model, name);
 }
 
@@ -32,10 +38,17 @@ StatusOr<OptimizedModel> QuantizeHalf(const std::shared_ptr<Model>& model, const
   const bool bf16 = options.dtype == QuantDType::kBFloat16;
   const std::string name(QuantDTypeName(options.dtype));
   const at::ScalarType dtype = bf16 ? at::kBFloat16 : at::kHalf;
-  ASSIGN_OR_RETURN(FrozenCopy probe, FreezeCopy(*model, name + " quantization"));
-  const int layers = static_cast<int>(FindLinears(*probe.graph).size());
+  ASSIGN_OR_RETURN(FrozenCopy probe, FreezeCopy(*model, name + " quantization", FusedPaths::kUnfuse));
+  const int linears = static_cast<int>(FindLinears(*probe.graph).size());
+  const int convolutions = static_cast<int>(FindConvolutions(*probe.graph).size());
+  const int recurrent = static_cast<int>(FindRecurrentLayers(*probe.graph).size());
+  const int layers = linears + convolutions + recurrent;
   PassReport report{name, layers, 0, "", {}};
   report.details.emplace_back("cpu", HalfPrecisionSupport());
+  if (std::string untouched = DescribeUntouched(*probe.graph, {"aten::conv1d", "aten::conv2d", "aten::conv3d", "aten::lstm", "aten::gru"});
+      !untouched.empty()) {
+    report.details.emplace_back("left in fp32 (not supported by this pass)", untouched);
+  }
   if (layers == 0) {
     report.summary = NothingToDo("quantize");
     return OptimizedModel{model, report};
@@ -53,7 +66,10 @@ StatusOr<OptimizedModel> QuantizeHalf(const std::shared_ptr<Model>& model, const
   report.details.emplace_back("compute", compute);
   report.details.emplace_back("best us", timings.str());
   report.details.emplace_back("weights", name);
-  report.summary = std::to_string(layers) + " Linear layer(s) with " + name + " weights; compute: " + compute;
+  report.summary = std::to_string(linears) + " Linear layer(s)" +
+                   (convolutions > 0 ? ", " + std::to_string(convolutions) + " convolution(s)" : "") +
+                   (recurrent > 0 ? ", " + std::to_string(recurrent) + " LSTM/GRU layer(s)" : "") + " with " +
+                   name + " weights; compute: " + compute;
   return OptimizedModel{use_half ? in_half : upcast, report};
 }
 

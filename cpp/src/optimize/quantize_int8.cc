@@ -18,12 +18,13 @@ constexpr const char* kTorchKernel = "dynamic (torch quantized::linear_dynamic)"
 constexpr const char* kMlshipKernel = "weight-only (mlship)";
 
 StatusOr<std::shared_ptr<Model>> BuildInt8(const Model& model, int64_t dynamic_from_rows) {
-  ASSIGN_OR_RETURN(FrozenCopy copy, FreezeCopy(model, "int8 quantization"));
+  ASSIGN_OR_RETURN(FrozenCopy copy, FreezeCopy(model, "int8 quantization", FusedPaths::kUnfuse));
   for (const LinearSite& site : FindLinears(*copy.graph)) {
     auto weight = Int8LinearWeight::Quantize(site.weight, site.bias, dynamic_from_rows);
     torch::jit::Value* packed = InsertConstant(site.node, c10::IValue(weight));
     ReplaceWithCall(site.node, "mlship::linear_int8", {site.node->input(0), packed});
   }
+  for (const EmbeddingSite& site : FindEmbeddings(*copy.graph)) QuantizeEmbeddingInt8(site);
   return BuildModel(std::move(copy), model, "int8");
 }
 
@@ -49,12 +50,20 @@ int64_t Crossover(const std::vector<int64_t>& batches, const std::vector<double>
 }  // namespace
 
 StatusOr<OptimizedModel> QuantizeInt8(const std::shared_ptr<Model>& model, const QuantizeOptions& options) {
-  ASSIGN_OR_RETURN(FrozenCopy probe, FreezeCopy(*model, "int8 quantization"));
-  const int layers = static_cast<int>(FindLinears(*probe.graph).size());
+  ASSIGN_OR_RETURN(FrozenCopy probe, FreezeCopy(*model, "int8 quantization", FusedPaths::kUnfuse));
+  const int linears = static_cast<int>(FindLinears(*probe.graph).size());
+  const int embeddings = static_cast<int>(FindEmbeddings(*probe.graph).size());
+  const int layers = linears + embeddings;
   PassReport report{"int8", layers, 0, "", {}};
+  if (std::string untouched = DescribeUntouched(*probe.graph); !untouched.empty()) {
+    report.details.emplace_back("left in fp32 (not supported by this pass)", untouched);
+  }
   if (layers == 0) {
     report.summary = NothingToDo("quantize");
     return OptimizedModel{model, report};
+  }
+  if (std::string unfused = DescribeUnfused(probe); !unfused.empty()) {
+    report.details.emplace_back("fused attention replaced by its unfused code", unfused);
   }
   const bool torch_kernel = TorchHasDynamicInt8Kernel();
   report.details.emplace_back("torch dynamic int8 kernel",
@@ -90,7 +99,9 @@ StatusOr<OptimizedModel> QuantizeInt8(const std::shared_ptr<Model>& model, const
   report.layers_changed = layers;
   report.details.emplace_back("kernel", KernelDescription(threshold));
   report.details.emplace_back("weights", "int8, one symmetric scale per output channel");
-  report.summary = std::to_string(layers) + " Linear layer(s) to int8; kernel: " + KernelDescription(threshold);
+  if (embeddings > 0) report.details.emplace_back("embeddings", std::to_string(embeddings) + " table(s) to int8, one symmetric scale per row");
+  report.summary = std::to_string(linears) + " Linear layer(s) to int8; kernel: " + KernelDescription(threshold);
+  if (embeddings > 0) report.summary += "; " + std::to_string(embeddings) + " embedding table(s) to int8 (row-wise scales)";
   return OptimizedModel{chosen, report};
 }
 

@@ -1,11 +1,57 @@
-// The two quantization passes behind Quantize().
+// The quantization passes behind Quantize(), and the embedding rewrite they share.
 #pragma once
 
+#include <torch/csrc/jit/ir/ir.h>
+
+#include <optional>
+#include <vector>
+
+#include "graph_rewrite.h"
 #include "mlship/optimize/quantize.h"
 
 namespace mlship::optimize_internal {
 
 StatusOr<OptimizedModel> QuantizeInt8(const std::shared_ptr<Model>& model, const QuantizeOptions& options);
 StatusOr<OptimizedModel> QuantizeHalf(const std::shared_ptr<Model>& model, const QuantizeOptions& options);
+
+// One `aten::embedding` whose table (2-D float) is a constant.
+struct EmbeddingSite {
+  torch::jit::Node* node = nullptr;
+  at::Tensor weight;  // [rows, dim]
+};
+
+// The embedding lookups of `graph` with constant float tables, in graph order.
+std::vector<EmbeddingSite> FindEmbeddings(torch::jit::Graph& graph);
+
+// Replaces the lookup with one into an int8 table with one symmetric scale
+// per row (scale = max|row| / 127), dequantized after the lookup: the table
+// takes a quarter of the space, and each looked-up row is within scale / 2 of
+// the original per element.
+void QuantizeEmbeddingInt8(const EmbeddingSite& site);
+
+// One `aten::conv1d/2d/3d` whose weight (float) and bias (or None) are constants.
+using ConvSite = LinearSite;
+
+// The convolutions of `graph` with constant float weights, in graph order.
+std::vector<ConvSite> FindConvolutions(torch::jit::Graph& graph);
+
+// Stores the convolution's weights in `dtype` (fp16 or bf16). With
+// compute_in_half the input is cast to `dtype`, convolved, and the output cast
+// back to fp32; otherwise the weights are widened to fp32 for each call.
+void ConvolutionToHalf(const ConvSite& site, at::ScalarType dtype, bool compute_in_half);
+
+// One `aten::lstm` / `aten::gru` (padded-batch form) whose weights are constants.
+struct RnnSite {
+  torch::jit::Node* node = nullptr;
+  std::vector<at::Tensor> params;  // the flat weights and biases, float
+};
+
+// The LSTM and GRU layers of `graph` with constant float weights.
+std::vector<RnnSite> FindRecurrentLayers(torch::jit::Graph& graph);
+
+// Stores the layer's weights in `dtype`. With compute_in_half the input and
+// initial states are cast to `dtype` and the outputs back to fp32; otherwise
+// the weights are widened to fp32 for each call.
+void RecurrentToHalf(const RnnSite& site, at::ScalarType dtype, bool compute_in_half);
 
 }  // namespace mlship::optimize_internal

@@ -1,0 +1,181 @@
+"""mlship.quantize and mlship.fold on the architectures people ship, built from PyTorch's own
+modules and from a Hugging Face config: what each pass reaches, how close the outputs stay to
+fp32 (the tolerances docs/optimize.md states), and what each pass says it left alone."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import architectures
+import mlship
+
+# docs/optimize.md, "Tolerances": the largest output difference from fp32, as a fraction of the
+# largest fp32 output magnitude on the same inputs.
+INT8_TOLERANCE = 0.05
+HALF_TOLERANCE = 0.01
+FOLD_TOLERANCE = 1e-4
+
+
+def relative_error(out: np.ndarray, reference: np.ndarray) -> float:
+    return float(np.max(np.abs(out - reference)) / np.max(np.abs(reference)))
+
+
+def saved_size(model: mlship.Model, tmp_path, name: str) -> int:
+    path = tmp_path / name
+    model.save(str(path))
+    return path.stat().st_size
+
+
+@pytest.fixture(scope="module")
+def encoder() -> tuple[mlship.Model, np.ndarray]:
+    torch.manual_seed(0)
+    net = architectures.EncoderClassifier(vocab=2000, width=64, layers=2, heads=4, seq=16).eval()
+    ids = torch.randint(0, 2000, (64, 16))
+    return mlship.load(net, example_inputs=ids[:2]), ids.numpy()
+
+
+def test_int8_reaches_every_linear_of_a_transformer_encoder(encoder, tmp_path):
+    model, ids = encoder
+    small = mlship.quantize(model, "int8", timing_runs=3)
+    report = small.optimization
+    # 2 layers x (in-projection, out-projection, 2 feed-forward) + the head; and the token table.
+    assert report["summary"].startswith("9 Linear layer(s) to int8")
+    assert report["details"]["embeddings"].startswith("1 table(s)")
+    assert report["details"]["fused attention replaced by its unfused code"].startswith(
+        "2 aten::_transformer_encoder_layer_fwd")
+    assert report["layers_changed"] == 10
+    reference = model(ids)
+    assert relative_error(small(ids), reference) <= INT8_TOLERANCE
+    assert np.mean(small(ids).argmax(1) == reference.argmax(1)) >= 0.9
+    # Every fp32 weight matrix is gone from the file (no copy kept for the fused branch).
+    assert saved_size(small, tmp_path, "int8.pt") <= 0.32 * saved_size(model, tmp_path, "fp32.pt")
+
+
+def test_fp16_reaches_the_encoder_linears_too(encoder):
+    model, ids = encoder
+    half = mlship.quantize(model, "fp16", timing_runs=3)
+    assert half.optimization["layers_changed"] == 9
+    assert relative_error(half(ids), model(ids)) <= HALF_TOLERANCE
+
+
+def test_int8_reaches_multihead_attention_used_on_its_own():
+    torch.manual_seed(1)
+    net = architectures.SelfAttentionPool(width=64, heads=4).eval()
+    x = torch.randn(16, 10, 64)
+    model = mlship.load(net, example_inputs=x[:2])
+    small = mlship.quantize(model, "int8", timing_runs=3)
+    assert small.optimization["layers_changed"] == 3  # in-projection, out-projection, head
+    assert "aten::_native_multi_head_attention" in small.optimization["details"][
+        "fused attention replaced by its unfused code"]
+    assert relative_error(small(x.numpy()), model(x.numpy())) <= INT8_TOLERANCE
+
+
+# transformers 5 warns of its own deprecations while it is traced; those are not ours to fix.
+@pytest.mark.filterwarnings("ignore:.*is deprecated.*", "ignore::torch.jit.TracerWarning")
+def test_int8_on_a_hugging_face_bert_from_its_config(tmp_path):
+    net = architectures.hf_bert_classifier(vocab=1000, width=64, layers=2, seq=32)
+    ids = torch.randint(0, 1000, (32, 32), generator=torch.Generator().manual_seed(2))
+    model = mlship.load(net, example_inputs=ids[:2])
+    small = mlship.quantize(model, "int8", timing_runs=3)
+    # 2 layers x (query, key, value, attention output, intermediate, output) + pooler + classifier;
+    # word, position and token-type tables.
+    assert small.optimization["summary"].startswith("14 Linear layer(s) to int8")
+    assert small.optimization["details"]["embeddings"].startswith("3 table(s)")
+    assert relative_error(small(ids.numpy())["logits"], model(ids.numpy())["logits"]) <= INT8_TOLERANCE
+    assert saved_size(small, tmp_path, "bert-int8.pt") <= 0.32 * saved_size(model, tmp_path, "bert.pt")
+
+
+def test_int8_embedding_rows_are_within_half_a_step_of_fp32(tmp_path):
+    torch.manual_seed(3)
+    net = architectures.EmbeddingMean(vocab=2000, width=64).eval()
+    ids = torch.randint(0, 2000, (40, 7))
+    model = mlship.load(net, example_inputs=ids[:2])
+    small = mlship.quantize(model, "int8", timing_runs=3)
+    assert small.optimization["layers_changed"] == 1
+    # Each looked-up element is within scale / 2 = max|row| / 254 of fp32, so their mean is too.
+    step = net.table.weight.detach().abs().amax(1).max().item() / 127
+    assert np.max(np.abs(small(ids.numpy()) - model(ids.numpy()))) <= step / 2 + 1e-6
+    assert saved_size(small, tmp_path, "emb-int8.pt") <= 0.3 * saved_size(model, tmp_path, "emb.pt")
+
+
+def test_int8_says_which_layers_it_left_in_fp32():
+    torch.manual_seed(4)
+    net = architectures.LSTMClassifier(features=8, hidden=32, layers=1).eval()
+    seq = torch.randn(8, 5, 8)
+    model = mlship.load(net, example_inputs=seq[:2])
+    small = mlship.quantize(model, "int8", timing_runs=3)
+    assert small.optimization["layers_changed"] == 1  # the head only
+    assert "1 aten::lstm" in small.optimization["details"]["left in fp32 (not supported by this pass)"]
+    assert relative_error(small(seq.numpy()), model(seq.numpy())) <= INT8_TOLERANCE
+
+
+@pytest.mark.parametrize("prepack", ["never", "always"])
+def test_fold_merges_every_batch_norm_of_a_resnet(prepack):
+    torch.manual_seed(5)
+    net = architectures.randomize_batch_norms(architectures.ResNetSmall(widths=(8, 16), classes=10))
+    images = torch.randn(4, 1, 32, 32)
+    model = mlship.load(net, example_inputs=images[:1])
+    folded = mlship.fold(model, prepack=prepack, timing_runs=2)
+    # stem, 2 per block, and the second block's projection shortcut.
+    assert folded.optimization["details"]["batch norms folded"] == "6 of 6"
+    assert ("prepacked" in folded.optimization["details"]["convolutions"]) == (prepack == "always")
+    assert relative_error(folded(images.numpy()), model(images.numpy())) <= FOLD_TOLERANCE
+
+
+def test_fold_keeps_a_batch_norm_that_follows_no_convolution():
+    # After a ReLU, a batch norm has no convolution or Linear to fold into.
+    net = torch.nn.Sequential(torch.nn.Linear(6, 4), torch.nn.ReLU(), torch.nn.BatchNorm1d(4)).eval()
+    with torch.no_grad():
+        net[2].running_mean.fill_(0.3)
+    model = mlship.load(net, example_inputs=torch.randn(2, 6))
+    folded = mlship.fold(model)
+    assert folded.optimization["layers_changed"] == 0
+    assert folded.optimization["summary"].startswith("nothing folded")
+    assert folded.optimization["details"]["batch norms kept"].startswith("1 ")
+    x = np.random.default_rng(0).standard_normal((3, 6)).astype(np.float32)
+    np.testing.assert_allclose(folded(x), model(x), rtol=1e-6)
+
+
+def test_fold_rejects_an_unknown_prepack_mode(encoder):
+    with pytest.raises(ValueError, match="'auto', 'never', 'always'"):
+        mlship.fold(encoder[0], prepack="sometimes")
+
+
+def test_a_reloaded_optimized_model_keeps_its_report(encoder, tmp_path):
+    model, ids = encoder
+    small = mlship.quantize(model, "int8", mode="dynamic")
+    path = tmp_path / "small.pt"
+    small.save(str(path))
+    again = mlship.load(str(path))
+    assert again.optimization == small.optimization
+    np.testing.assert_allclose(again(ids), small(ids), rtol=1e-5, atol=1e-6)
+    model.save(str(tmp_path / "plain.pt"))
+    assert mlship.load(str(tmp_path / "plain.pt")).optimization is None
+
+
+def test_fp16_convolutions_of_a_resnet_after_folding():
+    torch.manual_seed(6)
+    net = architectures.randomize_batch_norms(architectures.ResNetSmall(widths=(8, 16), classes=10))
+    images = torch.randn(4, 1, 32, 32)
+    model = mlship.load(net, example_inputs=images[:1])
+    half = mlship.quantize(model, "fp16", timing_runs=2)
+    # stem, 2 per block, the projection shortcut; and the head.
+    assert half.optimization["summary"].startswith("1 Linear layer(s), 6 convolution(s) with fp16 weights")
+    assert "left in fp32 (not supported by this pass)" not in half.optimization["details"]
+    assert relative_error(half(images.numpy()), model(images.numpy())) <= HALF_TOLERANCE
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_fp16_recurrent_layers(cell, tmp_path):
+    torch.manual_seed(7)
+    net = architectures.LSTMClassifier(features=8, hidden=64, layers=2).eval()
+    if cell == "gru":
+        net.lstm = torch.nn.GRU(8, 64, 2, batch_first=True).eval()
+    seq = torch.randn(8, 6, 8)
+    model = mlship.load(net, example_inputs=seq[:2])
+    half = mlship.quantize(model, "fp16", timing_runs=2)
+    assert half.optimization["summary"].startswith("1 Linear layer(s), 1 LSTM/GRU layer(s) with fp16 weights")
+    assert relative_error(half(seq.numpy()), model(seq.numpy())) <= HALF_TOLERANCE
+    assert saved_size(half, tmp_path, "half.pt") <= 0.55 * saved_size(model, tmp_path, "fp32.pt")
