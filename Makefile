@@ -51,9 +51,13 @@ $(STAMPS)/venv: Makefile | $(STAMPS)/apt
 	@touch $@
 
 # Build and install the package (editable) with the C++ tests, incrementally.
+# pip -v shows the backend's output; only ninja's "[n/N] ..." progress lines and errors are
+# kept, so a 10-minute first build shows where it is.
 $(STAMPS)/build: $(STAMPS)/venv $(SOURCES)
-	$(PIP) install -q --no-build-isolation --no-deps -e . \
-	  -Cbuild-dir=$(BUILD_DIR) -Ccmake.define.MLSHIP_BUILD_TESTS=ON "-Ccmake.define.MLSHIP_SKIP_LAYERS=$(SKIP_LAYERS)" -Cbuild.verbose=false
+	@echo "Building the C++ core and its tests (-j$(JOBS)); progress as [done/total]:"
+	@set -o pipefail; $(PIP) install -v --no-build-isolation --no-deps -e . \
+	  -Cbuild-dir=$(BUILD_DIR) -Ccmake.define.MLSHIP_BUILD_TESTS=ON "-Ccmake.define.MLSHIP_SKIP_LAYERS=$(SKIP_LAYERS)" -Cbuild.verbose=false 2>&1 \
+	  | grep --line-buffered -E '^ *\[[0-9]+/[0-9]+\] |error|Error|FAILED|Successfully installed'
 	@touch $@
 
 build: $(STAMPS)/build

@@ -245,7 +245,10 @@ std::function<void(const StatusOr<std::vector<at::Tensor>>&)> Router::StartShado
   Clock* clock = shadow->clock();
   auto join = std::make_shared<ShadowJoin>(std::move(stats), clock->Now(), shadow->options().monitor.classifier);
   auto handle = std::make_shared<VersionHandle>(std::move(shadow));
-  (*handle)->Enter(std::move(copies), TensorTask::TimePoint::max(),
+  // The answer may come (and release the handle) on a worker before Enter
+  // returns: this reference keeps the version alive until then.
+  const std::shared_ptr<ModelVersion> entered = handle->shared();
+  entered->Enter(std::move(copies), TensorTask::TimePoint::max(),
                    [join, handle, clock](StatusOr<std::vector<at::Tensor>> result) {
                      join->stats->Finished();
                      join->Shadow(std::move(result), std::chrono::duration<double>(clock->Now() - join->start).count());
@@ -514,7 +517,11 @@ void Router::Infer(serving::InferRequest request, serving::InferCallback done) {
     // The handle lives until the answer: the version cannot be retired
     // (drained and freed) under a request it accepted.
     auto handle = std::make_shared<VersionHandle>(std::move(resolved->handle));
-    ModelVersion& version = **handle;
+    // The answer may come on a worker, and release the handle, before Infer
+    // returns here (a retiring version is then freed): this reference keeps
+    // it alive until Infer has returned.
+    const std::shared_ptr<ModelVersion> entered = handle->shared();
+    ModelVersion& version = *entered;
     std::shared_ptr<OutcomeStore> track = request.id.empty() ? nullptr : Outcomes(request.model_name);
     std::string id = request.id;
     version.Infer(std::move(request), [handle, done = std::move(done), shadow = std::move(shadow),

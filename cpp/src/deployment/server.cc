@@ -1038,8 +1038,10 @@ void Server::Submit(const std::string& model, std::vector<at::Tensor> inputs, co
   }
   done = Observed(model, request, r->version, *r->handle, inputs, std::move(done));
   auto handle = std::make_shared<VersionHandle>(std::move(r->handle));
-  ModelVersion& v = **handle;
-  v.Enter(std::move(inputs), request.deadline,
+  // The answer may release the handle on a worker before Enter returns: this
+  // reference keeps the version alive until then (see Router::Infer).
+  const std::shared_ptr<ModelVersion> entered = handle->shared();
+  entered->Enter(std::move(inputs), request.deadline,
           [handle, done = std::move(done)](StatusOr<std::vector<at::Tensor>> result) {
             done(std::move(result));
             handle->Reset();
