@@ -12,12 +12,13 @@ import torch
 import mlship
 
 
-def _thread_names() -> Counter:
-    names: Counter = Counter()
+def _threads() -> dict[str, str]:
+    """tid -> name of this process's threads now."""
+    names: dict[str, str] = {}
     for tid in os.listdir("/proc/self/task"):
         try:
             with open(f"/proc/self/task/{tid}/comm") as f:
-                names[f.read().strip()] += 1
+                names[tid] = f.read().strip()
         except FileNotFoundError:  # the thread exited meanwhile
             continue
     return names
@@ -26,7 +27,7 @@ def _thread_names() -> Counter:
 def test_a_deployment_names_its_threads_and_leaves_the_callers_alone():
     torch.manual_seed(0)
     net = torch.nn.Sequential(torch.nn.Linear(4, 3)).eval()
-    before = _thread_names()
+    before = _threads()
     caller_names: list[str] = []
 
     def call(dep: mlship.Deployment) -> None:
@@ -39,8 +40,10 @@ def test_a_deployment_names_its_threads_and_leaves_the_callers_alone():
         caller = threading.Thread(target=call, args=(dep,), name="caller")
         caller.start()
         caller.join(timeout=30)
-        during = _thread_names()
-    started = during - before
+        during = _threads()
+    # By thread id, not by name: a thread of an earlier test that exits meanwhile must not
+    # cancel out one this deployment started.
+    started = Counter(name for tid, name in during.items() if tid not in before)
     assert started["mlship-worker0"] == 1 and started["mlship-worker1"] == 1, started
     assert started["mlship-batcher"] == 1, started
     assert started["mlship-http"] >= 1, started
