@@ -128,8 +128,7 @@ def serve_options(args: argparse.Namespace) -> dict[str, Any]:
 
 def _serve(args: argparse.Namespace) -> int:
     import mlship
-    from mlship import _core, _options
-    from mlship._deploy import Deployment
+    from mlship._deploy import _start
 
     if (args.model is None) == (args.repository is None):
         raise _BadFlag("give a model file or --repository DIR (not both, not neither)")
@@ -149,14 +148,7 @@ def _serve(args: argparse.Namespace) -> int:
     threads = options.get("intra_op_threads")
     model = mlship.load(args.model, signature=signature, threads=threads)
     fallback = mlship.load(args.fallback, signature=signature, threads=threads) if args.fallback else None
-    core = _core.Deployment(model._core, _options.to_json(options), fallback._core if fallback else None, None, None)
-    dep = Deployment(core, model, fallback)
-    if reference is not None:
-        try:
-            dep.set_reference(reference)
-        except BaseException:
-            dep.stop(drain=False)
-            raise
+    dep = _start(model, options, fallback, reference)
     # One line that scripts can parse for the URL (port 0 picks a free port).
     print(f"mlship serve: serving {dep.name!r} at {dep.url} ({dep!r})", flush=True)
     dep.wait()

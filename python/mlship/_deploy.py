@@ -359,6 +359,13 @@ def deploy(
         "classifier": classifier,
         "sched_batch_callers": bool(sched_batch_callers),
     }
+    return _start(model, options, fallback, reference, on_alert, clock)
+
+
+def _start(model: Model, options: dict[str, Any], fallback: Model | None, reference: Any,
+           on_alert: Any = None, clock: Any = None) -> Deployment:
+    """A started Deployment of ``model`` with ``options`` (schema keys), its reference set;
+    stopped again if the reference is refused. Shared by ``deploy()`` and ``mlship serve``."""
     core = _core.Deployment(model._core, _options.to_json(options), fallback._core if fallback is not None else None,
                             on_alert, clock)
     dep = Deployment(core, model, fallback)
