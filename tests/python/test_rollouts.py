@@ -281,3 +281,19 @@ def test_a_repository_rollout_resumes_after_a_restart(tmp_path, digits_model, ml
     with mlship.serve(repo.root, http=False, clock=_core.FakeClock()) as server:
         assert server.rollout_of("digits").state == "aborted"
         np.testing.assert_array_equal(server.predict("digits", digits[1][:4]), digits_model(digits[1][:4]))
+
+
+def test_bad_outcome_bodies_are_refused_and_the_server_keeps_serving(digits_model, digits):
+    with mlship.serve(port=0) as server:
+        server.deploy(digits_model, name="digits", version="1", track_outcomes=True)
+        path = "/v2/models/digits/outcomes"
+        for body, code, words in (("not json", 400, "not valid JSON"),
+                                  ({"outcomes": {"id": "a"}}, 400, "expected"),
+                                  ({"outcomes": [{"id": "a", "label": "cat"}]}, 400, "numbers"),
+                                  ({"outcomes": [{"id": "a", "label": 1}] * 100_001}, 413, "at most 100000")):
+            status, answer, _ = request(server.url, "POST", path, body,
+                                        headers={"Content-Type": "application/json"})
+            assert status == code and words in answer["error"], (status, answer)
+        name = digits_model.signature.inputs[0].name
+        status, body, _ = request(server.url, "POST", "/v2/models/digits/infer", infer_body(name, digits[1][:1]))
+        assert status == 200, body
