@@ -10,7 +10,7 @@ PIP := $(PY) -m pip
 # The CPU build of torch; override e.g. `make test TORCH_SPEC=torch==2.13.0`.
 TORCH_SPEC ?= torch==2.13.0
 PY_DEPS := numpy "pybind11>=3" "scikit-build-core>=0.10" pytest scikit-learn scipy "tritonclient[http]" fastapi uvicorn flask gunicorn tqdm pandas prometheus-client selenium matplotlib nbclient nbformat ipykernel httpx2 pyyaml kubernetes-validate check-jsonschema "ray[serve]" transformers
-APT_PACKAGES := g++ cmake ninja-build libeigen3-dev libgtest-dev libboost1.81-dev libboost-json1.81-dev libboost-program-options1.81-dev libssl-dev wrk prometheus chromium chromium-driver podman busybox-static iproute2
+APT_PACKAGES := g++ cmake ninja-build libeigen3-dev libgtest-dev libboost1.81-dev libboost-json1.81-dev libboost-program-options1.81-dev libssl-dev wrk prometheus chromium chromium-driver podman busybox-static iproute2 clang-14 libclang-rt-14-dev
 BUILD_DIR := build/py
 JOBS ?= 2
 STAMPS := .stamps
@@ -22,7 +22,7 @@ SOURCES := $(shell find cpp python -type f \( -name '*.cc' -o -name '*.h' -o -na
 export CMAKE_BUILD_PARALLEL_LEVEL := $(JOBS)
 export MAX_JOBS := $(JOBS)
 
-.PHONY: all demo test test-cpp test-python test-sanitize fuzz bench build clean system-deps
+.PHONY: all demo test test-cpp test-python test-sanitize fuzz fuzz-libfuzzer bench build clean system-deps
 
 all: build
 
@@ -92,6 +92,30 @@ test-sanitize: $(SANITIZE_DIR)/build.ninja
 	@# The fuzz run again, longer and with its counts in the output (about 2 s).
 	set -o pipefail; $(SANITIZE_ENV) MLSHIP_FUZZ_ITERATIONS=200000 \
 	  $(SANITIZE_DIR)/tests/cpp/serving/serving_kserve_decode_fuzz_test | grep -E '^\[ *(fuzz|PASSED|FAILED)'
+	$(MAKE) --no-print-directory fuzz-libfuzzer
+
+# libFuzzer (clang) on the parsers of untrusted bytes (tests/fuzz: the KServe v2
+# decoder, the JSON tensor reader, the HTTP request path, the .npy reader), each for
+# FUZZ_SECONDS under ASan+UBSan, starting from the kept corpus (tests/fuzz/corpus/<target>;
+# what a run adds stays in build/fuzz). A crash fails the run and leaves its input in
+# build/fuzz/crash-*: copy it to tests/fuzz/corpus/<target>/ and CTest replays it from then on.
+FUZZ_DIR := build/fuzz
+FUZZ_SECONDS ?= 15
+FUZZ_TARGETS := kserve_decode tensor_json http_request npy
+
+$(FUZZ_DIR)/build.ninja: CMakeLists.txt tests/fuzz/CMakeLists.txt | $(STAMPS)/apt
+	CXX=clang++-14 cmake -S . -B $(FUZZ_DIR) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMLSHIP_FUZZ=ON
+
+fuzz-libfuzzer: $(FUZZ_DIR)/build.ninja
+	cmake --build $(FUZZ_DIR) -j$(JOBS)
+	@set -o pipefail; for t in $(FUZZ_TARGETS); do \
+	  mkdir -p $(FUZZ_DIR)/corpus-$$t; \
+	  echo "libFuzzer: fuzz_$$t for $(FUZZ_SECONDS) s"; \
+	  $(SANITIZE_ENV) $(FUZZ_DIR)/tests/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -timeout=20 -max_len=65536 \
+	    -print_final_stats=1 -artifact_prefix=$(FUZZ_DIR)/ $(FUZZ_DIR)/corpus-$$t tests/fuzz/corpus/$$t 2>&1 \
+	    | grep --line-buffered -E '^(#[0-9]+ +(INITED|DONE)|Done [0-9]+ runs|stat::(number_of_executed_units|peak_rss_mb|new_units_added)|==[0-9]+==|SUMMARY|.*(crash|deadly signal|Test unit written))' \
+	    || exit 1; \
+	done
 
 # The decoder's random-mutation fuzz, long, under the sanitizers
 # (`make test` runs a short one).
