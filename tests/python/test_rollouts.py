@@ -297,3 +297,36 @@ def test_bad_outcome_bodies_are_refused_and_the_server_keeps_serving(digits_mode
         name = digits_model.signature.inputs[0].name
         status, body, _ = request(server.url, "POST", "/v2/models/digits/infer", infer_body(name, digits[1][:1]))
         assert status == 200, body
+
+
+def test_a_split_over_http_is_sticky_by_header_or_by_body_parameter(digits, digits_model, weak_model):
+    """The routing key may come as the mlship-routing-key header or as parameters.routing_key
+    in the body: the same key reaches the same version either way; a key that is not a short
+    string is refused and the server keeps serving."""
+    _, X_test, _, _ = digits
+    name = digits_model.signature.inputs[0].name
+    with mlship.serve(port=0) as server:
+        server.deploy(digits_model, name="digits", version="1")
+        server.deploy(weak_model, name="digits", version="2", default=False)
+        server.configure("digits", traffic_split="1:50,2:50")
+        seen: dict[str, set[str]] = {}
+        for i in range(40):
+            key = f"user-{i % 8}"
+            by_header = {"headers": {"mlship-routing-key": key}}
+            body = infer_body(name, X_test[i:i + 1])
+            if i % 2:
+                body["parameters"] = {"routing_key": key}
+                by_header = {}
+            code, answer, headers = request(server.url, "POST", "/v2/models/digits/infer", body, **by_header)
+            assert code == 200, answer
+            assert headers["mlship-model-version"] == answer["model_version"]
+            seen.setdefault(key, set()).add(answer["model_version"])
+        assert all(len(v) == 1 for v in seen.values()), f"a key reached two versions: {seen}"
+        assert set().union(*seen.values()) == {"1", "2"}, f"8 keys, 50/50, all on one version: {seen}"
+        for bad, why in ((7, "must be a string"), ("k" * 257, "at most 256 bytes")):
+            body = infer_body(name, X_test[:1])
+            body["parameters"] = {"routing_key": bad}
+            code, answer, _ = request(server.url, "POST", "/v2/models/digits/infer", body)
+            assert code == 400 and why in answer["error"], answer
+        code, _, _ = request(server.url, "POST", "/v2/models/digits/infer", infer_body(name, X_test[:1]))
+        assert code == 200

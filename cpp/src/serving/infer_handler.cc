@@ -21,7 +21,6 @@ namespace {
 // of a split; out, the version that answered.
 constexpr std::string_view kRoutingKeyHeader = "mlship-routing-key";
 constexpr std::string_view kModelVersionHeader = "mlship-model-version";
-constexpr std::size_t kMaxRoutingKeyBytes = 256;
 
 // 16 random hex digits, from a per-thread generator: unique enough to join
 // outcomes, never a secret.
@@ -143,6 +142,8 @@ void StartInfer(ServerState& state, const Route& route, const ModelInfo& info, H
                                                        std::to_string(value.size())));
     }
     infer.routing_key = std::string(value);
+  } else {
+    infer.routing_key = std::move(decoded->routing_key);
   }
   // As requested (a version, an alias or empty): the Backend resolves it
   // again as it takes the request, so a swap between the lookup above and

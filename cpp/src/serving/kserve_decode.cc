@@ -259,6 +259,24 @@ Status DecodeInput(const json::value& item, std::size_t position, const Signatur
   return Status::Ok();
 }
 
+// Reads the request's parameters.routing_key: a string of at most
+// kMaxRoutingKeyBytes; empty when absent.
+StatusOr<std::string> RoutingKeyParameter(const json::object& request) {
+  ASSIGN_OR_RETURN(const json::object* parameters, OptionalParameters(request, "request"));
+  const json::value* key = parameters != nullptr ? parameters->if_contains("routing_key") : nullptr;
+  if (key == nullptr) return std::string();
+  if (!key->is_string()) {
+    return Status::InvalidArgument("request: parameters.routing_key must be a string; got " +
+                                   std::string(JsonKindName(*key)));
+  }
+  if (key->get_string().size() > kMaxRoutingKeyBytes) {
+    return Status::InvalidArgument("request: parameters.routing_key must be at most " +
+                                   std::to_string(kMaxRoutingKeyBytes) + " bytes; got " +
+                                   std::to_string(key->get_string().size()));
+  }
+  return std::string(key->get_string().data(), key->get_string().size());
+}
+
 StatusOr<OutputSelection> DecodeOutputs(const json::object& request, const Signature& signature) {
   OutputSelection selection;
   ASSIGN_OR_RETURN(const json::object* parameters, OptionalParameters(request, "request"));
@@ -354,6 +372,8 @@ StatusOr<DecodedInferRequest> DecodeInferRequest(std::string_view body, std::opt
     }
     decoded.id.assign(id->get_string().data(), id->get_string().size());
   }
+
+  ASSIGN_OR_RETURN(decoded.routing_key, RoutingKeyParameter(*request));
 
   const json::value* inputs = request->if_contains("inputs");
   if (inputs == nullptr || !inputs->is_array()) {

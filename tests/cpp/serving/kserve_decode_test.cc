@@ -381,6 +381,20 @@ TEST(KServeDecodeTest, RefusesBadIdsAndParameters) {
   ExpectInvalid(Body(x, ",\"parameters\":[]"), kFp32, "request: 'parameters' must be an object; got an array");
   ExpectInvalid(Body(x, ",\"parameters\":{\"binary_data_output\":\"yes\"}"), kFp32,
                 "request: parameters.binary_data_output must be true or false; got a string");
+  ExpectInvalid(Body(x, ",\"parameters\":{\"routing_key\":7}"), kFp32,
+                "request: parameters.routing_key must be a string; got a number");
+  ExpectInvalid(Body(x, ",\"parameters\":{\"routing_key\":\"" + std::string(257, 'k') + "\"}"), kFp32,
+                "parameters.routing_key must be at most 256 bytes; got 257");
+}
+
+TEST(KServeDecodeTest, ReadsTheRoutingKeyParameter) {
+  const std::string x = Input("x", "FP32", "[1,3]", "[1,2,3]");
+  auto keyed = Decode(Body(x, ",\"parameters\":{\"routing_key\":\"user-7\"}"), kFp32);
+  ASSERT_TRUE(keyed.ok()) << keyed.status().ToString();
+  EXPECT_EQ(keyed->routing_key, "user-7");
+  auto keyless = Decode(Body(x), kFp32);
+  ASSERT_TRUE(keyless.ok());
+  EXPECT_TRUE(keyless->routing_key.empty());
 }
 
 TEST(KServeDecodeTest, RefusesUnknownRepeatedOrMalformedOutputs) {

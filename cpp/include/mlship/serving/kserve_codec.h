@@ -59,7 +59,13 @@ struct DecodedInferRequest {
   std::vector<HostTensor> inputs;
   // The "outputs" section and the binary_data_output parameter.
   OutputSelection outputs;
+  // parameters.routing_key (a string of at most kMaxRoutingKeyBytes); empty
+  // when absent. The mlship-routing-key header, when sent, takes precedence.
+  std::string routing_key;
 };
+
+// Longest routing key accepted (header or parameters.routing_key), in bytes.
+inline constexpr std::size_t kMaxRoutingKeyBytes = 256;
 
 // Parses the value of the Inference-Header-Content-Length header: a decimal
 // byte count no larger than `body_size`.
