@@ -3,7 +3,9 @@
 All three serve the digits MLP (64-256-256-10) from one TorchScript file and speak the same
 KServe v2 JSON. `wrk` (Debian) drives each at concurrency 1, 8, 32 and 64, in one run, with
 one row per request; at each concurrency the three are measured in turn, each running alone.
-Printed: requests/s, p50 and p99 latency, and mlship's ratios. Then the in-process throughput
+Beside them, the HTTP stack's own ceiling: `mlship-bare-http`, a bare Boost.Beast server of the
+same build that parses the same JSON and answers a fixed response with no model.
+Printed: requests/s, p50 and p99 latency, and mlship's ratios (and its share of the ceiling). Then the in-process throughput
 of 16 Python threads calling `dep.predict` vs the same threads calling the TorchScript module
 (and calling the mlship.Model directly, with no batcher), the same at 1, 2 and 4 threads,
 mlship's throughput with monitoring off vs on (interleaved rounds, see monitor_bench.py), and
@@ -74,6 +76,12 @@ def wait_until_serving(port: int, body: str, proc: subprocess.Popen, seconds: fl
             pass
         time.sleep(0.2)
     raise RuntimeError(f"server on port {port} did not answer within {seconds} s")
+
+
+def bare_http_executable() -> Path | None:
+    """The bare Beast server of the build tree (bench/bare_http), if it was built."""
+    path = ROOT / "build" / "py" / "bench" / "bare_http" / "mlship-bare-http"
+    return path if path.exists() else None
 
 
 class Server:
@@ -171,6 +179,13 @@ def main() -> None:
         "flask": lambda p: [str(bin_dir / "gunicorn"), "-w", "2", "-b", f"127.0.0.1:{p}", "--log-level", "warning",
                             "flask_app:app"],
     }
+    # The HTTP stack's own limit: a bare Beast server of this build that parses the same
+    # request and answers a fixed response with no model (bench/bare_http).
+    bare = bare_http_executable()
+    if bare is not None:
+        servers["ceiling"] = lambda p: [str(bare), "--port", str(p), "--threads", "2"]
+    else:
+        print("(no ceiling row: build/py/bench/bare_http/mlship-bare-http is missing; `make build` makes it)")
     figures: dict[str, Any] = {"http": {}, "seconds_per_cell": seconds}
     print(f"HTTP, one row per request, wrk {seconds:g} s per cell, {os.cpu_count()} cores shared with wrk\n")
     # Each concurrency is measured for the three servers back to back, so a slow spell of the
@@ -202,6 +217,10 @@ def main() -> None:
             tail = "" if label == "mlship" else f"{r['p99_ms'] / m['p99_ms']:.1f}x"
             print(f"{c:>4} | {label:<8} | {r['rps']:>9.0f} | {r['p50_ms']:>7.2f} | {r['p99_ms']:>7.2f} | "
                   f"{r['errors']:>6} | {speedup:>15} | {tail:>12}")
+    if "ceiling" in http:
+        print("\n'ceiling' is a bare Boost.Beast server that parses the same KServe v2 JSON and answers a fixed "
+              "response with no model; mlship's share of it (target >= 70% at 32 and 64): " +
+              ", ".join(f"c{c} {http['mlship'][c]['rps'] / http['ceiling'][c]['rps']:.0%}" for c in CONCURRENCY))
     m32, f32, k32 = http["mlship"][32], http["fastapi"][32], http["flask"][32]
     print(f"\ntargets at concurrency 32: mlship/FastAPI req/s {m32['rps'] / f32['rps']:.1f}x (>= 5), "
           f"mlship/Flask {m32['rps'] / k32['rps']:.1f}x (>= 8), p99 mlship {m32['p99_ms']:.2f} ms vs FastAPI "
