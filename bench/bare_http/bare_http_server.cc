@@ -8,7 +8,6 @@
 //   mlship-bare-http --port P [--threads N]
 //
 // Hand-written, on purpose: it is the baseline, the least a server must do.
-#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
