@@ -135,6 +135,7 @@ def wrk(port: int, lua: Path, connections: int, seconds: float, path: str = PATH
         "p50_ms": _ms(re.search(r"^\s+50%\s+(\S+)", out, re.M).group(1)),
         "p99_ms": _ms(re.search(r"^\s+99%\s+(\S+)", out, re.M).group(1)),
         "requests": int(re.search(r"(\d+) requests in", out).group(1)),
+        "mean_ms": _ms(re.search(r"^\s+Latency\s+(\S+)", out, re.M).group(1)),
     }
     bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
     errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)

@@ -225,6 +225,7 @@ def deploy(
     http: bool = True,
     example_inputs: Any = None,
     preferred_batch_sizes: list[int] | None = None,
+    latency_aware_batching: bool = False,
     limits: Limits | None = None,
     reference: Any = None,
     on_alert: Callable[[dict[str, Any]], None] | None = None,
@@ -259,6 +260,10 @@ def deploy(
         Requests that may wait; beyond it requests are refused (HTTP 503, ``OverloadedError``).
     timeout_ms : float, optional
         A request still queued after this long is answered with a timeout (HTTP 504) and never run.
+    latency_aware_batching : bool
+        Measure what each batch size costs per row and stop forming batches bigger than the
+        smallest size within 3% of the cheapest: for compute-bound models (CNNs on few cores),
+        where bigger batches only add waiting. Default False (docs/serving.md).
     instances, intra_op_threads : int, optional
         Worker threads running batches, and torch threads per worker. Defaults keep
         instances × intra_op_threads ≈ cores (docs/serving.md explains how to choose).
@@ -350,6 +355,7 @@ def deploy(
         "allowed_origins": allowed_origins,
         "http": http,
         "preferred_batch_sizes": preferred_batch_sizes,
+        "latency_aware_batching": bool(latency_aware_batching),
         **(limits or Limits()).as_options(),
         **(drift or DriftOptions()).as_options(),
         **(slo.as_options() if slo is not None else {}),

@@ -437,6 +437,65 @@ TEST_F(DynamicBatcherTest, ScheduleAndDispatchLeavesABatchThatIsNotReadyToTheSch
 
 // Producers race Stop(drain): every task is either refused at Schedule (and
 // kept by its producer) or answered exactly once, never both, never neither.
+TEST_F(DynamicBatcherTest, LatencyAwareCapsBatchesWhenBiggerOnesCostAsMuchPerRow) {
+  BatcherOptions options = Options(8, microseconds(0));
+  options.latency_aware = true;
+  auto batcher = Make(options, /*gated=*/true);
+  // A compute-bound model: every batch size costs the same per row. Eight
+  // batches of 1 row and eight of 8 judge two buckets.
+  for (int i = 0; i < 8; ++i) {
+    batcher->RecordBatch(1, 0.010);
+    batcher->RecordBatch(8, 0.080);
+  }
+  auto figures = batcher->cost_figures();
+  EXPECT_EQ(figures.row_cap, 1);
+  EXPECT_EQ(figures.buckets.front().samples, 8);
+  EXPECT_EQ(figures.buckets.back().samples, 8);
+  // Four queued rows while the consumer is busy, then one free slot: one row
+  // per batch, not all four.
+  for (int id = 0; id < 4; ++id) Schedule(*batcher, id);
+  ASSERT_TRUE(clock_.BlockUntilSleepingUntil(Clock::TimePoint::max(), kGenerousTimeout));
+  free_slots_ = 1;
+  batcher->DispatchReady();
+  ASSERT_EQ(sink_.size(), 1u);
+  EXPECT_EQ(sink_.Ids(0), (std::vector<int>{0}));
+  EXPECT_EQ(batcher->num_queued_tasks(), 3);
+}
+
+TEST_F(DynamicBatcherTest, LatencyAwareKeepsBatchingWhenBatchesPay) {
+  BatcherOptions options = Options(8, microseconds(0));
+  options.latency_aware = true;
+  auto batcher = Make(options, /*gated=*/true);
+  // An overhead-bound model: 8 rows cost little more than 1.
+  for (int i = 0; i < 8; ++i) {
+    batcher->RecordBatch(1, 0.010);
+    batcher->RecordBatch(8, 0.012);
+  }
+  EXPECT_EQ(batcher->cost_figures().row_cap, 8);
+  for (int id = 0; id < 4; ++id) Schedule(*batcher, id);
+  ASSERT_TRUE(clock_.BlockUntilSleepingUntil(Clock::TimePoint::max(), kGenerousTimeout));
+  free_slots_ = 1;
+  batcher->DispatchReady();
+  ASSERT_EQ(sink_.size(), 1u);
+  EXPECT_EQ(sink_.Ids(0), (std::vector<int>{0, 1, 2, 3}));
+}
+
+TEST_F(DynamicBatcherTest, WithoutLatencyAwareRecordedCostsChangeNothing) {
+  auto batcher = Make(Options(8, microseconds(0)), /*gated=*/true);
+  for (int i = 0; i < 8; ++i) {
+    batcher->RecordBatch(1, 0.010);
+    batcher->RecordBatch(8, 0.080);
+  }
+  EXPECT_EQ(batcher->cost_figures().row_cap, 8);
+  EXPECT_EQ(batcher->cost_figures().buckets.front().samples, 0);
+  for (int id = 0; id < 4; ++id) Schedule(*batcher, id);
+  ASSERT_TRUE(clock_.BlockUntilSleepingUntil(Clock::TimePoint::max(), kGenerousTimeout));
+  free_slots_ = 1;
+  batcher->DispatchReady();
+  ASSERT_EQ(sink_.size(), 1u);
+  EXPECT_EQ(sink_.Ids(0), (std::vector<int>{0, 1, 2, 3}));
+}
+
 TEST(DynamicBatcherStressTest, StopWhileBusyLosesNoTask) {
   FakeClock clock;
   Answers answers;

@@ -72,6 +72,34 @@ TEST_F(QueueTest, ObeysBatchSizeConstraint) {
   EXPECT_TRUE(queue.empty());
 }
 
+TEST_F(QueueTest, RowCapBoundsBatchesAndATaskLargerThanTheCapRunsAlone) {
+  Queue<TestTask> queue(Options(8, microseconds(1000)));
+  queue.set_row_cap(2);
+  EXPECT_EQ(queue.row_cap(), 2);
+  Add(queue, 0, kT0);
+  Add(queue, 1, kT0);
+  Add(queue, 2, kT0, /*size=*/3);
+  Add(queue, 3, kT0);
+  // Two rows reach the cap: formed at once, without waiting for the delay.
+  auto first = Form(queue, kT0);
+  ASSERT_NE(first, nullptr);
+  EXPECT_EQ(TaskIds(*first), (std::vector<int>{0, 1}));
+  // Three rows are more than the cap: that task alone, and at once.
+  auto second = Form(queue, kT0);
+  ASSERT_NE(second, nullptr);
+  EXPECT_EQ(TaskIds(*second), (std::vector<int>{2}));
+  // One row under the cap waits for the delay as usual.
+  EXPECT_EQ(Form(queue, kT0), nullptr);
+  // Lifting the cap (and clamping beyond max_batch_size) restores the usual rules.
+  queue.set_row_cap(1000);
+  EXPECT_EQ(queue.row_cap(), 8);
+  queue.set_row_cap(0);
+  EXPECT_EQ(queue.row_cap(), 1);
+  auto third = Form(queue, kT0);
+  ASSERT_NE(third, nullptr);
+  EXPECT_EQ(TaskIds(*third), (std::vector<int>{3}));
+}
+
 TEST_F(QueueTest, MultiRowTasksAreNeverSplitNorOvertaken) {
   Queue<TestTask> queue(Options(8, microseconds(1000)));
   Add(queue, 1, kT0, 5);

@@ -63,6 +63,18 @@ struct BatcherOptions {
   // dynamic batcher. Most users should leave this alone.
   std::vector<int64_t> preferred_batch_sizes;
 
+  // Latency-aware batching: the batcher measures what each batch size costs
+  // per row (BatchCostModel, fed by DynamicBatcher::RecordBatch) and stops
+  // forming batches larger than the smallest size that is within 3% of the
+  // cheapest. When batching does not buy throughput (a compute-bound model
+  // on few cores), bigger batches only make requests wait for company, and
+  // the tail latency at saturation grows with them; when it does (an
+  // overhead-bound model), nothing changes. Default false: the cap follows
+  // the machine's timing, so batch sizes are no longer reproducible from the
+  // queue alone. Turn it on for compute-bound models; bench/batching_bench.py
+  // measures both ways.
+  bool latency_aware = false;
+
   // OK when every field is in its valid range; otherwise InvalidArgument
   // naming the first bad field and its value, e.g.
   // "max_batch_size must be positive; was 0".

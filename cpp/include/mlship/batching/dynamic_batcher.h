@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "mlship/batching/batch.h"
+#include "mlship/batching/batch_cost_model.h"
 #include "mlship/batching/batcher_options.h"
 #include "mlship/clock.h"
 #include "mlship/batching/internal/queue.h"
@@ -174,6 +175,26 @@ class DynamicBatcher {
     }
   }
 
+  // Tells the batcher that a batch of `rows` rows took `seconds` to run. With
+  // BatcherOptions::latency_aware it updates the cost model and, from it, the
+  // largest batch formed from now on; otherwise it does nothing. Call it from
+  // the consumer after each batch (any thread).
+  void RecordBatch(int64_t rows, double seconds) {
+    if (!latency_aware_) return;
+    std::lock_guard<std::mutex> lock(mu_);
+    cost_model_.Record(rows, seconds);
+  }
+
+  // What the cost model has learned (a copy): the buckets and the cap.
+  struct CostFigures {
+    std::vector<BatchCostModel::Bucket> buckets;
+    int64_t row_cap = 0;
+  };
+  CostFigures cost_figures() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return CostFigures{cost_model_.buckets(), cost_model_.row_cap()};
+  }
+
   // Number of tasks waiting to be batched.
   int64_t num_queued_tasks() const {
     std::lock_guard<std::mutex> lock(mu_);
@@ -186,7 +207,20 @@ class DynamicBatcher {
       : clock_(clock),
         on_batch_(std::move(on_batch)),
         can_accept_(std::move(can_accept)),
-        queue_(options) {}
+        latency_aware_(options.latency_aware),
+        queue_(options),
+        cost_model_(BatchCostModel::Options{.max_batch_size = options.max_batch_size}) {}
+
+  // Forms a batch if one is ready, under the cost model's cap when latency
+  // aware (drain=true ignores max_queue_delay, as at shutdown). REQUIRES mu_.
+  std::unique_ptr<Batch<TaskT>> FormLocked(Clock::TimePoint now, bool now_or_never,
+                                           typename internal::Queue<TaskT>::TaskList* expired) {
+    if (latency_aware_) queue_.set_row_cap(cost_model_.NextBatchCap());
+    std::unique_ptr<Batch<TaskT>> batch =
+        now_or_never ? queue_.FormBatchNow(now, expired) : queue_.MaybeFormBatch(now, expired);
+    if (latency_aware_ && batch != nullptr) cost_model_.BatchFormed();
+    return batch;
+  }
 
   // When the scheduler must next look at the queue: the next ready batch or
   // expiry, or only the next expiry when the consumer has no capacity.
@@ -202,7 +236,7 @@ class DynamicBatcher {
     bool has_capacity = !can_accept_ || can_accept_();
     if (!stopping_ && has_capacity) {
       typename internal::Queue<TaskT>::TaskList expired;
-      std::unique_ptr<Batch<TaskT>> batch = queue_.MaybeFormBatch(clock_->Now(), &expired);
+      std::unique_ptr<Batch<TaskT>> batch = FormLocked(clock_->Now(), /*now_or_never=*/false, &expired);
       if (batch != nullptr || !expired.empty()) {
         DeliverUnlocked(lock, expired, std::move(batch), sink);
         has_capacity = !can_accept_ || can_accept_();
@@ -236,8 +270,7 @@ class DynamicBatcher {
       std::unique_ptr<Batch<TaskT>> batch;
       if (has_capacity) {
         // Draining ignores max_queue_delay: nothing more will arrive.
-        batch = stopping_ ? queue_.FormBatchNow(now, &expired)
-                          : queue_.MaybeFormBatch(now, &expired);
+        batch = FormLocked(now, /*now_or_never=*/stopping_, &expired);
       } else {
         queue_.RemoveExpired(now, &expired);
       }
@@ -267,6 +300,8 @@ class DynamicBatcher {
   // Guards everything below except scheduler_. Lock order: stop_mu_ -> mu_;
   // a FakeClock's lock -> mu_ (through waiter_).
   mutable std::mutex mu_;
+  // BatcherOptions::latency_aware. Immutable.
+  const bool latency_aware_;
   // Signalled on new work that matters, capacity, and stop. Waited on with mu_.
   std::condition_variable cv_;
   // Sleeps on clock_ with mu_ and cv_; declared after them so it is
@@ -274,6 +309,8 @@ class DynamicBatcher {
   ClockWaiter waiter_{clock_, &mu_, &cv_};
   // The batching policy and the queued tasks. GUARDED_BY(mu_).
   internal::Queue<TaskT> queue_;
+  // What batch sizes cost, when latency aware. GUARDED_BY(mu_).
+  BatchCostModel cost_model_;
   // Set once by Stop(); Schedule rejects from then on. GUARDED_BY(mu_).
   bool stopping_ = false;
   // With stopping_: hand off the queue (true) or fail it (false).

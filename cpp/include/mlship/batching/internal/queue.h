@@ -181,6 +181,14 @@ class Queue {
     return deadlines_.empty() ? TimePoint::max() : *deadlines_.begin();
   }
 
+  // Caps the rows of the batches formed from now on at `cap` (clamped to
+  // [1, max_batch_size]); max_batch_size lifts the cap. A task with more rows
+  // than the cap still runs, in a batch of its own. Latency-aware batching
+  // sets it from BatchCostModel.
+  void set_row_cap(int64_t cap) { row_cap_ = std::clamp<int64_t>(cap, 1, options_.max_batch_size); }
+  // The current cap (max_batch_size when none).
+  int64_t row_cap() const { return row_cap_; }
+
   // Number of queued tasks, across all keys.
   int64_t num_tasks() const { return num_tasks_; }
   // Whether no task is queued.
@@ -219,23 +227,28 @@ class Queue {
   // Rows of the batch the line gives without waiting for max_queue_delay: a
   // full batch, else the largest reachable preferred size; 0 when neither.
   int64_t EarlyRows(const KeyLine& line) const {
-    if (line.rows >= options_.max_batch_size) return FittingRows(line);
+    if (line.rows >= row_cap_) return FittingRows(line);
     if (preferred_sizes_.empty()) return 0;
     int64_t rows = 0;
     int64_t best = 0;
     for (const Entry& entry : line.entries) {
       rows += entry.task->size();
-      if (rows > options_.max_batch_size) break;
+      if (rows > row_cap_) break;
       if (preferred_sizes_.count(rows) > 0) best = rows;
     }
     return best;
   }
 
-  // Rows of the longest front run of the line that fits in max_batch_size.
+  // Rows of the longest front run of the line that fits in the row cap
+  // (max_batch_size unless set_row_cap lowered it); the front task alone when
+  // it is larger than the cap.
   int64_t FittingRows(const KeyLine& line) const {
     int64_t rows = 0;
     for (const Entry& entry : line.entries) {
-      if (rows + entry.task->size() > options_.max_batch_size) break;
+      if (rows + entry.task->size() > row_cap_) {
+        if (rows == 0) rows = entry.task->size();
+        break;
+      }
       rows += entry.task->size();
     }
     return rows;
@@ -276,6 +289,8 @@ class Queue {
   std::multiset<TimePoint> deadlines_;
   // Number of queued tasks across all keys.
   int64_t num_tasks_ = 0;
+  // The most rows in one batch now: max_batch_size, or lower (set_row_cap).
+  int64_t row_cap_ = options_.max_batch_size;
   // The sequence number the next task gets.
   uint64_t next_sequence_ = 0;
 };

@@ -1,0 +1,112 @@
+"""Batching benchmark: latency-aware batching against plain dynamic batching, at saturation.
+
+Two models, each served by `mlship serve` under `wrk` at concurrency 32 (the machine has no
+spare capacity), with latency-aware batching off and on, in alternating rounds so that the
+noise of the machine falls on both:
+
+- a ResNet-style CNN on 64x64 images (compute-bound: a batch of 16 costs about 16 single
+  images, so batching buys no throughput and only makes requests wait for company);
+- the digits MLP (overhead-bound: batching pays, and latency-aware batching must keep it).
+
+Printed per model and setting: requests/s, mean, p50 and p99 latency, the mean that Little's
+law gives for the measured throughput (concurrency ÷ req/s), and p99 ÷ that mean (the issue's
+target: at most 1.5 with latency-aware batching, and throughput within 3% of the best fixed
+setting).
+
+    python bench/batching_bench.py [--quick] [--seconds S]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests" / "python"))
+sys.path.insert(0, str(ROOT / "bench"))
+import architectures  # noqa: E402
+import models  # noqa: E402
+from serve_bench import Server, free_port, request_body, wrk  # noqa: E402
+
+import mlship  # noqa: E402
+
+CONCURRENCY = 32
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="one short round (a smoke test)")
+    parser.add_argument("--seconds", type=float, default=None, help="wrk duration per cell (default 8, quick 3)")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("batching_bench needs wrk (apt-get install wrk; `make bench` installs it)")
+    rounds = 1 if args.quick else 3
+    seconds = args.seconds or (3.0 if args.quick else 8.0)
+
+    work = Path(tempfile.mkdtemp(prefix="mlship-batching-bench-"))
+    try:
+        torch.manual_seed(0)
+        cnn = architectures.randomize_batch_norms(architectures.ResNetSmall(widths=(16, 32, 64, 128))).eval()
+        image = torch.from_numpy(np.random.default_rng(0).random((1, 1, 64, 64), dtype=np.float32))
+        mlship.load(cnn, example_inputs=image).save(str(work / "cnn.pt"))
+        X_train, X_test, y_train, _ = models.digits_split()
+        mlp = models.train(models.DigitsMLP(), X_train, y_train, epochs=2).eval()
+        mlship.load(mlp, example_inputs=torch.zeros(1, 64)).save(str(work / "mlp.pt"))
+        cases = {"cnn": (work / "cnn.pt", image.numpy()), "mlp": (work / "mlp.pt", X_test[:1])}
+        settings = {"plain": [], "latency-aware": ["--latency-aware-batching"]}
+        figures: dict[tuple[str, str], list[dict[str, Any]]] = {(m, s): [] for m in cases for s in settings}
+        for _ in range(rounds):
+            for model, (path, x) in cases.items():
+                name = mlship.load(str(path)).signature.inputs[0].name
+                body = request_body(x, name)
+                lua = work / f"{model}.lua"
+                lua.write_text('wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
+                               f"wrk.body = [==[{body}]==]\n")
+                for label, flags in settings.items():
+                    port = free_port()
+                    # Two instances of one thread: the docs' advice for a compute-bound model on
+                    # 2 cores, the same for both settings.
+                    cmd = [sys.executable, "-m", "mlship", "serve", str(path), "--name", model, "--port", str(port),
+                           "--max-batch-size", "32", "--instances", "2", "--intra-op-threads", "1", *flags]
+                    server = Server(label, cmd, port, body, dict(os.environ), ROOT)
+                    try:
+                        wrk(port, lua, 8, 2)  # warm-up, which also lets the cost model judge its buckets
+                        figures[(model, label)].append(wrk(port, lua, CONCURRENCY, seconds))
+                    finally:
+                        server.stop()
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+    def med(model: str, label: str, key: str) -> float:
+        return statistics.median(r[key] for r in figures[(model, label)])
+
+    print(f"At saturation: wrk concurrency {CONCURRENCY}, {seconds:g} s per cell, 2 instances x 1 thread, "
+          f"{os.cpu_count()} cores shared with wrk; median of {rounds} rounds\n")
+    header = (f"{'model':<5} | {'batching':<13} | {'req/s':>7} | {'÷ plain':>7} | {'mean ms':>7} | {'p50 ms':>7} | "
+              f"{'p99 ms':>7} | {'Little ms':>9} | {'p99 ÷ Little':>12} | errors")
+    print(header)
+    print("-" * len(header))
+    for model in cases:
+        for label in settings:
+            rps = med(model, label, "rps")
+            little = CONCURRENCY / rps * 1000.0
+            print(f"{model:<5} | {label:<13} | {rps:>7.0f} | {rps / med(model, 'plain', 'rps'):>6.2f}x | "
+                  f"{med(model, label, 'mean_ms'):>7.1f} | {med(model, label, 'p50_ms'):>7.1f} | "
+                  f"{med(model, label, 'p99_ms'):>7.1f} | {little:>9.1f} | "
+                  f"{med(model, label, 'p99_ms') / little:>11.2f}x | {sum(r['errors'] for r in figures[(model, label)])}")
+    print("\ntarget (issue 22): latency-aware p99 <= 1.5x Little's mean, req/s within 3% of plain; the MLP keeps "
+          "its throughput")
+
+
+if __name__ == "__main__":
+    main()
