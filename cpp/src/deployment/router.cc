@@ -204,23 +204,23 @@ struct ShadowJoin {
 
 }  // namespace
 
-std::function<void(const StatusOr<std::vector<at::Tensor>>&)> Router::StartShadow(
-    std::string_view model, const std::string& primary, const std::vector<at::Tensor>& inputs) {
+Router::ShadowCopy Router::StartShadow(std::string_view model, const std::string& primary,
+                                      const std::function<std::vector<at::Tensor>()>& inputs) {
   std::shared_ptr<ShadowStats> stats;
   VersionHandle shadow;
   {
     std::shared_lock<std::shared_mutex> lock(table_mu_);
     const ModelEntry* entry = FindLocked(model);
-    if (entry == nullptr || !entry->shadow_stats || entry->options.shadow_version == primary) return nullptr;
+    if (entry == nullptr || !entry->shadow_stats || entry->options.shadow_version == primary) return {};
     stats = entry->shadow_stats;
     auto slot = entry->versions.find(entry->options.shadow_version);
     if (slot == entry->versions.end() || !slot->second.loaded) {
       stats->Skipped();
-      return nullptr;
+      return {};
     }
     if (entry->options.shadow_sample_rate < 1.0 && TrafficSplit::RandomPoint() >= entry->options.shadow_sample_rate) {
       stats->Skipped();
-      return nullptr;
+      return {};
     }
     // Only on spare capacity: a copy must never take a worker the primary's
     // requests are waiting for. And at most half the workers (at least one)
@@ -229,33 +229,36 @@ std::function<void(const StatusOr<std::vector<at::Tensor>>&)> Router::StartShado
     // pass: serve shadows with instances >= 2).
     if (!slot->second.loaded->HasSpareCapacity()) {
       stats->Skipped();
-      return nullptr;
+      return {};
     }
-    if (!stats->TryStart(std::max(1, slot->second.loaded->worker_count() / 2))) return nullptr;
+    if (!stats->TryStart(std::max(1, slot->second.loaded->worker_count() / 2))) return {};
     if (!slot->second.loaded->Acquire()) {
       stats->Finished();
       stats->Skipped();
-      return nullptr;
+      return {};
     }
     shadow = VersionHandle(slot->second.loaded);
   }
   std::vector<at::Tensor> copies;
-  copies.reserve(inputs.size());
-  for (const at::Tensor& t : inputs) copies.push_back(t.clone());  // a model may write to its input
+  for (const at::Tensor& t : inputs()) copies.push_back(t.clone());  // a model may write to its input
   Clock* clock = shadow->clock();
   auto join = std::make_shared<ShadowJoin>(std::move(stats), clock->Now(), shadow->options().monitor.classifier);
   auto handle = std::make_shared<VersionHandle>(std::move(shadow));
-  // The answer may come (and release the handle) on a worker before Enter
-  // returns: this reference keeps the version alive until then.
-  const std::shared_ptr<ModelVersion> entered = handle->shared();
-  entered->Enter(std::move(copies), TensorTask::TimePoint::max(),
+  ShadowCopy copy;
+  copy.on_primary = [join](const StatusOr<std::vector<at::Tensor>>& result) { join->Primary(result); };
+  copy.send = [join, handle, clock, copies = std::move(copies)]() mutable {
+    // The answer may come (and release the handle) on a worker before Enter
+    // returns: this reference keeps the version alive until then.
+    const std::shared_ptr<ModelVersion> entered = handle->shared();
+    entered->Enter(std::move(copies), TensorTask::TimePoint::max(),
                    [join, handle, clock](StatusOr<std::vector<at::Tensor>> result) {
                      join->stats->Finished();
                      join->Shadow(std::move(result), std::chrono::duration<double>(clock->Now() - join->start).count());
                      handle->Reset();
                    },
                    /*run_here=*/false);
-  return [join](const StatusOr<std::vector<at::Tensor>>& result) { join->Primary(result); };
+  };
+  return copy;
 }
 
 std::vector<std::shared_ptr<ModelVersion>> Router::RemoveModel(const std::string& model) {
@@ -507,13 +510,16 @@ void Router::Infer(serving::InferRequest request, serving::InferCallback done) {
   if (resolved->handle) {
     // Requests routed by policy (naming no version) may be copied to the
     // model's shadow.
-    std::function<void(const StatusOr<std::vector<at::Tensor>>&)> shadow;
+    ShadowCopy copy;
     if (request.model_version.empty()) {
-      std::vector<at::Tensor> inputs;
-      inputs.reserve(request.inputs.size());
-      for (const auto& host : request.inputs) inputs.push_back(ToTensor(host));
-      shadow = StartShadow(request.model_name, resolved->version, inputs);
+      copy = StartShadow(request.model_name, resolved->version, [&request] {
+        std::vector<at::Tensor> inputs;
+        inputs.reserve(request.inputs.size());
+        for (const auto& host : request.inputs) inputs.push_back(ToTensor(host));
+        return inputs;
+      });
     }
+    std::function<void(const StatusOr<std::vector<at::Tensor>>&)> shadow = std::move(copy.on_primary);
     // The handle lives until the answer: the version cannot be retired
     // (drained and freed) under a request it accepted.
     auto handle = std::make_shared<VersionHandle>(std::move(resolved->handle));
@@ -539,6 +545,8 @@ void Router::Infer(serving::InferRequest request, serving::InferCallback done) {
       if (shadow) shadow(outputs);
       handle->Reset();
     });
+    // The copy goes after the primary request: it never goes ahead of it.
+    if (copy.send) copy.send();
     return;
   }
   const std::optional<VersionSlot> slot = Slot(resolved->model, resolved->version);

@@ -1012,11 +1012,15 @@ StatusOr<Resolution> Server::ResolveForRequest(const std::string& model, const R
 
 TensorCallback Server::Observed(const std::string& model, const RequestOptions& request, const std::string& version,
                                 const ModelVersion& answering, const std::vector<at::Tensor>& inputs,
-                                TensorCallback done) {
+                                TensorCallback done, std::function<void()>* send_copy) {
   // Policy-routed requests may be copied to the model's shadow; tracked
   // models remember the prediction for the outcome to come.
   std::function<void(const StatusOr<std::vector<at::Tensor>>&)> shadow;
-  if (request.version.empty()) shadow = router_->StartShadow(model, version, inputs);
+  if (request.version.empty()) {
+    Router::ShadowCopy copy = router_->StartShadow(model, version, [&inputs] { return inputs; });
+    shadow = std::move(copy.on_primary);
+    *send_copy = std::move(copy.send);
+  }
   std::shared_ptr<OutcomeStore> track = request.request_id.empty() ? nullptr : router_->Outcomes(model);
   if (!shadow && !track) return done;
   return [done = std::move(done), shadow = std::move(shadow), track = std::move(track), id = request.request_id,
@@ -1036,7 +1040,8 @@ void Server::Submit(const std::string& model, std::vector<at::Tensor> inputs, co
     done(r.ok() ? Status::Unavailable("model " + Shown(model) + " is not loaded") : r.status());
     return;
   }
-  done = Observed(model, request, r->version, *r->handle, inputs, std::move(done));
+  std::function<void()> send_copy;
+  done = Observed(model, request, r->version, *r->handle, inputs, std::move(done), &send_copy);
   auto handle = std::make_shared<VersionHandle>(std::move(r->handle));
   // The answer may release the handle on a worker before Enter returns: this
   // reference keeps the version alive until then (see Router::Infer).
@@ -1047,6 +1052,7 @@ void Server::Submit(const std::string& model, std::vector<at::Tensor> inputs, co
             handle->Reset();
           },
           /*run_here=*/false);
+  if (send_copy) send_copy();
 }
 
 StatusOr<std::vector<at::Tensor>> Server::Predict(const std::string& model, std::vector<at::Tensor> inputs,
@@ -1085,8 +1091,10 @@ StatusOr<std::vector<at::Tensor>> Server::Predict(const std::string& model, std:
       }
       baton->Answered(std::shared_ptr<WakeupBaton::Waiter>(call, &call->waiter));
     };
-    if (observed) answer = Observed(model, request, r.version, *handle, inputs, std::move(answer));
+    std::function<void()> send_copy;
+    if (observed) answer = Observed(model, request, r.version, *handle, inputs, std::move(answer), &send_copy);
     handle->Enter(std::move(inputs), request.deadline, std::move(answer), /*run_here=*/alone);
+    if (send_copy) send_copy();
     // Queue first, then pass the baton. The caller woken by the pass often
     // preempted this thread at once (0.4 involuntary context switches per
     // call, before callers ran under SCHED_BATCH), so a call queued after the
@@ -1106,8 +1114,10 @@ StatusOr<std::vector<at::Tensor>> Server::Predict(const std::string& model, std:
   TensorCallback answer = [promise](StatusOr<std::vector<at::Tensor>> result) {
     promise->set_value(std::move(result));
   };
-  if (observed) answer = Observed(model, request, r.version, *handle, inputs, std::move(answer));
+  std::function<void()> send_copy;
+  if (observed) answer = Observed(model, request, r.version, *handle, inputs, std::move(answer), &send_copy);
   handle->Enter(std::move(inputs), request.deadline, std::move(answer), /*run_here=*/alone);
+  if (send_copy) send_copy();
   return future.get();
 }
 

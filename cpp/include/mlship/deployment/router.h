@@ -83,13 +83,23 @@ class Router final : public serving::Backend {
   // what is served.
   StatusOr<Resolution> Resolve(std::string_view model, std::string_view version_or_alias,
                                std::string_view routing_key = {}) const;
-  // Starts a shadow copy of a request that `primary` of `model` answers,
-  // when the model has a shadow version, the sample says so and the shadow
-  // has spare capacity. Returns the function to call with the primary's
-  // outputs (the comparison runs when both have answered), or null when no
-  // copy was sent. Never blocks and never fails the primary's request.
-  std::function<void(const StatusOr<std::vector<at::Tensor>>&)> StartShadow(
-      std::string_view model, const std::string& primary, const std::vector<at::Tensor>& inputs);
+  // A shadow copy of one request, decided but not sent yet.
+  struct ShadowCopy {
+    // Call with the primary's outputs; the comparison runs when both have
+    // answered, in either order. Null when no copy is made.
+    std::function<void(const StatusOr<std::vector<at::Tensor>>&)> on_primary;
+    // Sends the copy to the shadow version. Call it exactly once (when
+    // on_primary is set), after the primary request was handed to its own
+    // version, so that the copy never goes ahead of it.
+    std::function<void()> send;
+  };
+  // Decides whether a request that `primary` of `model` answers is copied to
+  // the model's shadow: when it has a shadow version, the sample says so and
+  // the shadow has spare capacity. `inputs` is called (to clone the inputs)
+  // only when a copy is made, so requests that are not copied pay for no
+  // conversion. Never blocks and never fails the primary's request.
+  ShadowCopy StartShadow(std::string_view model, const std::string& primary,
+                         const std::function<std::vector<at::Tensor>()>& inputs);
   // The shadow figures of `model` against its shadow version so far (empty
   // when it has none).
   std::optional<ShadowFigures> Shadow(const std::string& model) const;

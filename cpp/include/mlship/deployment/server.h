@@ -290,9 +290,12 @@ class Server final : public VersionLoader, public serving::RepositoryControl {
   StatusOr<Resolution> ResolveForRequest(const std::string& model, const RequestOptions& request);
   // `done` wrapped to feed the model's shadow and outcome store, when they
   // apply to this request (else `done` itself). `answering` is `version`'s
-  // unit (its options say how outputs are compared).
+  // unit (its options say how outputs are compared). When the request is
+  // copied to a shadow, `*send_copy` is set: call it once the request itself
+  // was entered, so the copy never goes ahead of it.
   TensorCallback Observed(const std::string& model, const RequestOptions& request, const std::string& version,
-                          const ModelVersion& answering, const std::vector<at::Tensor>& inputs, TensorCallback done);
+                          const ModelVersion& answering, const std::vector<at::Tensor>& inputs, TensorCallback done,
+                          std::function<void()>* send_copy);
 
   ServingOptions defaults_;
   // defaults_.server.clock or the system clock; not owned.
