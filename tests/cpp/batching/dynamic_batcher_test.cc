@@ -460,6 +460,11 @@ TEST_F(DynamicBatcherTest, LatencyAwareCapsBatchesWhenBiggerOnesCostAsMuchPerRow
   ASSERT_EQ(sink_.size(), 1u);
   EXPECT_EQ(sink_.Ids(0), (std::vector<int>{0}));
   EXPECT_EQ(batcher->num_queued_tasks(), 3);
+  // Room for the rest, one row at a time, so the draining stop can finish.
+  free_slots_ = 3;
+  batcher->Stop(/*drain=*/true);
+  ASSERT_EQ(sink_.size(), 4u);
+  for (size_t i = 0; i < 4; ++i) EXPECT_EQ(sink_.Ids(i).size(), 1u);
 }
 
 TEST_F(DynamicBatcherTest, LatencyAwareKeepsBatchingWhenBatchesPay) {
