@@ -56,7 +56,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="mlship-batching-bench-"))
     try:
         torch.manual_seed(0)
-        cnn = architectures.randomize_batch_norms(architectures.ResNetSmall(widths=(16, 32, 64, 128))).eval()
+        cnn = architectures.randomize_batch_norms(architectures.ResNetSmall()).eval()
         image = torch.from_numpy(np.random.default_rng(0).random((1, 1, 64, 64), dtype=np.float32))
         mlship.load(cnn, example_inputs=image).save(str(work / "cnn.pt"))
         X_train, X_test, y_train, _ = models.digits_split()
@@ -74,9 +74,10 @@ def main() -> None:
                                f"wrk.body = [==[{body}]==]\n")
                 for label, flags in settings.items():
                     port = free_port()
+                    # Served as "digits": the request path of serve_bench's helpers.
                     # Two instances of one thread: the docs' advice for a compute-bound model on
                     # 2 cores, the same for both settings.
-                    cmd = [sys.executable, "-m", "mlship", "serve", str(path), "--name", model, "--port", str(port),
+                    cmd = [sys.executable, "-m", "mlship", "serve", str(path), "--name", "digits", "--port", str(port),
                            "--max-batch-size", "32", "--instances", "2", "--intra-op-threads", "1", *flags]
                     server = Server(label, cmd, port, body, dict(os.environ), ROOT)
                     try:
