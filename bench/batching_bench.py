@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import urllib.request
 import shutil
 import statistics
 import sys
@@ -41,6 +42,14 @@ from serve_bench import Server, free_port, request_body, wrk  # noqa: E402
 import mlship  # noqa: E402
 
 CONCURRENCY = 32
+
+
+def batch_rows(port: int) -> tuple[float, float]:
+    """(sum, count) of mlship_batch_size, from /metrics: rows and forward passes so far."""
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=30).read().decode()
+    total = sum(float(v) for v in re.findall(r'^mlship_batch_size_sum\{[^}]*\} (\S+)', text, re.M))
+    count = sum(float(v) for v in re.findall(r'^mlship_batch_size_count\{[^}]*\} (\S+)', text, re.M))
+    return total, count
 
 
 def main() -> None:
@@ -82,7 +91,11 @@ def main() -> None:
                     server = Server(label, cmd, port, body, dict(os.environ), ROOT)
                     try:
                         wrk(port, lua, 8, 2)  # warm-up, which also lets the cost model judge its buckets
-                        figures[(model, label)].append(wrk(port, lua, CONCURRENCY, seconds))
+                        rows0, passes0 = batch_rows(port)
+                        result = wrk(port, lua, CONCURRENCY, seconds)
+                        rows1, passes1 = batch_rows(port)
+                        result["batch"] = (rows1 - rows0) / max(1.0, passes1 - passes0)
+                        figures[(model, label)].append(result)
                     finally:
                         server.stop()
     finally:
@@ -94,7 +107,7 @@ def main() -> None:
     print(f"At saturation: wrk concurrency {CONCURRENCY}, {seconds:g} s per cell, 2 instances x 1 thread, "
           f"{os.cpu_count()} cores shared with wrk; median of {rounds} rounds\n")
     header = (f"{'model':<5} | {'batching':<13} | {'req/s':>7} | {'÷ plain':>7} | {'mean ms':>7} | {'p50 ms':>7} | "
-              f"{'p99 ms':>7} | {'Little ms':>9} | {'p99 ÷ Little':>12} | errors")
+              f"{'p99 ms':>7} | {'Little ms':>9} | {'p99 ÷ Little':>12} | {'rows/batch':>10} | errors")
     print(header)
     print("-" * len(header))
     for model in cases:
@@ -104,7 +117,7 @@ def main() -> None:
             print(f"{model:<5} | {label:<13} | {rps:>7.0f} | {rps / med(model, 'plain', 'rps'):>6.2f}x | "
                   f"{med(model, label, 'mean_ms'):>7.1f} | {med(model, label, 'p50_ms'):>7.1f} | "
                   f"{med(model, label, 'p99_ms'):>7.1f} | {little:>9.1f} | "
-                  f"{med(model, label, 'p99_ms') / little:>11.2f}x | {sum(r['errors'] for r in figures[(model, label)])}")
+                  f"{med(model, label, 'p99_ms') / little:>11.2f}x | {med(model, label, 'batch'):>10.1f} | {sum(r['errors'] for r in figures[(model, label)])}")
     print("\ntarget (issue 22): latency-aware p99 <= 1.5x Little's mean, req/s within 3% of plain; the MLP keeps "
           "its throughput")
 
