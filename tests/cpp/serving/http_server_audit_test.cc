@@ -108,6 +108,8 @@ TEST_F(HttpServerAuditTest, LoadsUnloadsAndTheIndexAreAuditedWithWhoAndResult) {
   EXPECT_EQ(client->Post("/v2/repository/models/doubler/unload", "", Bearer(kAdminToken)).result_int(), 200);
   EXPECT_EQ(client->Post("/v2/repository/models/ghost/load", "", Bearer(kAdminToken)).result_int(), 404);
   EXPECT_EQ(client->Post("/v2/repository/index", "{}", Bearer(kAdminToken)).result_int(), 200);
+  // Rollouts are control actions too (this repository has none: 409).
+  EXPECT_EQ(client->Post("/v2/repository/models/doubler/rollout/pause", "", Bearer(kAdminToken)).result_int(), 409);
 
   const std::vector<json::object> rows = StopAndReadLog();
   const std::vector<json::object> loads = WithAction(rows, "repository.load");
@@ -125,6 +127,10 @@ TEST_F(HttpServerAuditTest, LoadsUnloadsAndTheIndexAreAuditedWithWhoAndResult) {
   ASSERT_EQ(unloads.size(), 1u);
   EXPECT_EQ(unloads[0].at("status"), 200);
   EXPECT_EQ(WithAction(rows, "repository.index").size(), 1u);
+  const std::vector<json::object> pauses = WithAction(rows, "rollout.pause");
+  ASSERT_EQ(pauses.size(), 1u);
+  EXPECT_EQ(pauses[0].at("status"), 409);
+  EXPECT_EQ(rows.size(), 5u) << LogText();
   const std::string text = LogText();
   EXPECT_TRUE(Lacks(text, kBodySecret));
   EXPECT_TRUE(Lacks(text, kAdminToken));
