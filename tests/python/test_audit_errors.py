@@ -34,15 +34,15 @@ class RaisesOnHugeInput(torch.nn.Module):
 
 
 @pytest.fixture(scope="module")
-def raising(tmp_path_factory) -> tuple[str, str]:
-    """The model saved as a file, and a repository holding it as "m"."""
+def raising(tmp_path_factory) -> tuple[str, str, str]:
+    """The model saved as a file, a repository holding it as "m", and its input's name."""
     root = tmp_path_factory.mktemp("audit")
     model = mlship.load(RaisesOnHugeInput(), example_inputs=torch.zeros(1, 4))
     path = str(root / "raises.pt")
     model.save(path)
     repo = mlship.Repository(root / "models")
     repo.add("m", model)
-    return path, str(repo.root)
+    return path, str(repo.root), model.signature.inputs[0].name
 
 
 def _base(kind: str) -> list[str]:
@@ -53,13 +53,9 @@ def _env() -> dict[str, str]:
     return {**os.environ, "MLSHIP_TOKEN": INFER, "MLSHIP_ADMIN_TOKEN": ADMIN}
 
 
-def _input_name(path: str) -> str:
-    return mlship.load(path).signature.inputs[0].name
-
-
 @pytest.mark.parametrize("kind", ["python", "native"])
 def test_control_actions_auth_failures_and_refusals_are_audited_without_secrets(raising, tmp_path, kind):
-    _, root = raising
+    _, root, _ = raising
     log = tmp_path / "audit.jsonl"
     proc, url = start([*_base(kind), "--repository", root, "--port", "0", "--audit-log", str(log),
                        "--max-body-bytes", "4096"], env=_env())
@@ -96,8 +92,7 @@ def test_control_actions_auth_failures_and_refusals_are_audited_without_secrets(
 
 @pytest.mark.parametrize("kind", ["python", "native"])
 def test_a_model_failure_reaches_the_client_only_as_a_request_id(raising, kind):
-    path, _ = raising
-    name = _input_name(path)
+    path, _, name = raising
     proc, url = start([*_base(kind), path, "--name", "m", "--port", "0"])
     try:
         body = {"inputs": [{"name": name, "shape": [1, 4], "datatype": "FP32", "data": [1e7] * 4}]}
@@ -120,8 +115,7 @@ def test_a_model_failure_reaches_the_client_only_as_a_request_id(raising, kind):
 
 @pytest.mark.parametrize("kind", ["python", "native"])
 def test_expose_model_errors_sends_the_text_with_the_id(raising, kind):
-    path, _ = raising
-    name = _input_name(path)
+    path, _, name = raising
     proc, url = start([*_base(kind), path, "--name", "m", "--port", "0", "--expose-model-errors"])
     try:
         body = {"inputs": [{"name": name, "shape": [1, 4], "datatype": "FP32", "data": [1e7] * 4}], "id": "bad-1"}
@@ -135,7 +129,7 @@ def test_expose_model_errors_sends_the_text_with_the_id(raising, kind):
 
 @pytest.mark.parametrize("kind", ["python", "native"])
 def test_an_audit_log_that_cannot_be_opened_stops_the_start_naming_it(raising, tmp_path, kind):
-    path, _ = raising
+    path, _, _ = raising
     missing = str(tmp_path / "no-such-dir" / "audit.jsonl")
     done = subprocess.run([*_base(kind), path, "--port", "0", "--audit-log", missing], capture_output=True,
                           text=True, timeout=120)
