@@ -363,6 +363,19 @@ std::vector<OptionSpec> BuildSchema() {
   t.push_back(DurationOption<std::chrono::milliseconds>(
       "drain_timeout_ms", S::kServer, "how long a stop waits for requests in flight, in ms",
       [](auto& o) -> auto& { return o.server.http.drain_timeout; }, 0, 86'400'000));
+  t.push_back(StringOption("audit_log", S::kServer,
+                           "file for the audit log: JSON lines for control actions, auth failures and refused "
+                           "requests, never tokens or bodies (empty = off)",
+                           [](auto& o) -> auto& { return o.server.http.audit_log; }));
+  t.push_back(IntOption("audit_log_max_bytes", S::kServer,
+                        "the audit log is rotated (FILE.1, FILE.2, ...) before it grows past this many bytes",
+                        [](auto& o) -> auto& { return o.server.http.audit_log_max_bytes; }, 1024));
+  t.push_back(IntOption("audit_log_keep", S::kServer, "rotated audit log files kept",
+                        [](auto& o) -> auto& { return o.server.http.audit_log_keep; }, 0, 100));
+  t.push_back(BoolOption("expose_model_errors", S::kServer,
+                         "send a failing model's error text to clients (default: a generic message and a request id; "
+                         "the text goes to the server log)",
+                         [](auto& o) -> auto& { return o.server.http.expose_model_errors; }));
   t.push_back(IntOption("max_loaded_versions", S::kServer,
                         "most versions loaded at once; beyond it the least recently used unpinned one is unloaded "
                         "(0 = no limit)",

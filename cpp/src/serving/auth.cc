@@ -43,4 +43,11 @@ Status CheckBearerToken(std::string_view authorization, std::string_view token) 
   return Status::Ok();
 }
 
+std::string_view CallerName(std::string_view authorization, std::string_view token, std::string_view admin_token) {
+  if (authorization.empty()) return "anonymous";
+  if (!admin_token.empty() && CheckBearerToken(authorization, admin_token).ok()) return "admin_token";
+  if (!token.empty() && CheckBearerToken(authorization, token).ok()) return "token";
+  return "anonymous";
+}
+
 }  // namespace mlship::serving::internal

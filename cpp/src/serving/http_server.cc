@@ -38,6 +38,14 @@ StatusOr<std::unique_ptr<HttpServer>> HttpServer::Create(const HttpServerOptions
   if (backend == nullptr) return Status::InvalidArgument("the server needs a Backend; got null");
   RETURN_IF_ERROR(ValidateHttpServerOptions(options));
   auto state = std::make_shared<internal::ServerState>(options, backend, repository);
+  if (!options.audit_log.empty()) {
+    internal::AuditLogOptions audit;
+    audit.path = options.audit_log;
+    audit.max_bytes = options.audit_log_max_bytes;
+    audit.keep = options.audit_log_keep;
+    audit.now = options.wall_clock;
+    ASSIGN_OR_RETURN(state->audit, internal::AuditLog::Open(std::move(audit)));
+  }
   const std::string host = options.host == "localhost" ? "127.0.0.1" : options.host;
   const asio::ip::tcp::endpoint endpoint(asio::ip::make_address(host), options.port);
   ASSIGN_OR_RETURN(std::shared_ptr<internal::Listener> listener, internal::Listener::Bind(*state, endpoint));
@@ -69,6 +77,7 @@ Status HttpServer::Start() {
   }
   phase_ = Phase::kRunning;
   threads_->work.emplace(asio::make_work_guard(state_->io));
+  if (state_->audit) state_->audit->Start();
   listener_->Start();
   threads_->running = state_->options.io_threads;
   for (int i = 0; i < state_->options.io_threads; ++i) {
@@ -97,6 +106,7 @@ void HttpServer::Stop() {
   if (phase_ == Phase::kStopped) return;
   if (phase_ == Phase::kCreated) {
     listener_->CloseWithoutThreads();
+    if (state_->audit) state_->audit->Stop();
     phase_ = Phase::kStopped;
     return;
   }
@@ -115,6 +125,8 @@ void HttpServer::Stop() {
   }
   for (std::thread& thread : threads_->threads) thread.join();
   threads_->threads.clear();
+  // Every event of the requests answered is queued by now: write them out.
+  if (state_->audit) state_->audit->Stop();
 }
 
 }  // namespace mlship::serving

@@ -76,6 +76,16 @@ Status ValidateHttpServerOptions(const HttpServerOptions& options) {
     return Status::InvalidArgument("request_timeout must not be negative (0 = none); was " +
                                    std::to_string(options.request_timeout.count()) + " ms");
   }
+  if (options.audit_log.size() > 4096 || options.audit_log.find('\0') != std::string::npos) {
+    return Status::InvalidArgument("audit_log must be a file path (at most 4096 bytes, no NUL)");
+  }
+  if (options.audit_log_max_bytes < 1024) {
+    return Status::InvalidArgument("audit_log_max_bytes must be at least 1024; was " +
+                                   std::to_string(options.audit_log_max_bytes));
+  }
+  if (options.audit_log_keep < 0 || options.audit_log_keep > 100) {
+    return Status::InvalidArgument("audit_log_keep must be in 0..100; was " + std::to_string(options.audit_log_keep));
+  }
   const CodecLimits& codec = options.codec;
   if (codec.max_json_depth < 4 || codec.max_json_depth > 1024) {
     return Status::InvalidArgument("codec.max_json_depth must be in 4..1024; was " +

@@ -14,8 +14,17 @@ HttpResponse JsonResponse(http::status status, std::string body) {
   return response;
 }
 
+std::string BoundedMessage(std::string_view message) {
+  if (message.size() <= kMaxErrorMessageBytes) return std::string(message);
+  std::size_t cut = kMaxErrorMessageBytes;
+  // Not inside a UTF-8 sequence: back up over continuation bytes.
+  while (cut > 0 && (static_cast<unsigned char>(message[cut]) & 0xC0) == 0x80) --cut;
+  return std::string(message.substr(0, cut)) + "...";
+}
+
 HttpResponse ErrorResponse(int http_status, std::string_view message) {
-  HttpResponse response = JsonResponse(static_cast<http::status>(http_status), EncodeErrorBody(message));
+  HttpResponse response =
+      JsonResponse(static_cast<http::status>(http_status), EncodeErrorBody(BoundedMessage(message)));
   // Every 503 is retryable (a full queue, a stop in progress, a version
   // being loaded): say when to come back.
   if (http_status == 503) response.set(http::field::retry_after, "1");

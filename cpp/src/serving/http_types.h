@@ -2,6 +2,7 @@
 // (internal).
 #pragma once
 
+#include <cstddef>
 #include <string>
 #include <string_view>
 
@@ -37,8 +38,16 @@ class Responder {
 // A response with `body` and Content-Type application/json.
 HttpResponse JsonResponse(http::status status, std::string body);
 
+// The most bytes of an error message sent to a client. Longer messages
+// (one that quotes a huge model name or path, say) are cut there.
+inline constexpr std::size_t kMaxErrorMessageBytes = 1024;
+
+// `message` cut to kMaxErrorMessageBytes (at a UTF-8 boundary), ending in
+// "..." when it was longer (error bodies are ASCII: see EncodeErrorBody).
+std::string BoundedMessage(std::string_view message);
+
 // {"error": message} with the HTTP status `http_status` (a 503 also gets
-// Retry-After: 1).
+// Retry-After: 1); the message is bounded (BoundedMessage).
 HttpResponse ErrorResponse(int http_status, std::string_view message);
 
 // {"error": status.message()} with HttpStatusFor(status.code()).

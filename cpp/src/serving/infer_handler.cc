@@ -9,7 +9,9 @@
 #include <boost/asio/post.hpp>
 
 #include "mlship/serving/kserve_codec.h"
+#include "audit_log.h"
 #include "decode_pool.h"
+#include "json_text.h"
 #include "request_handler.h"
 
 namespace mlship::serving::internal {
@@ -21,6 +23,11 @@ namespace {
 // of a split; out, the version that answered.
 constexpr std::string_view kRoutingKeyHeader = "mlship-routing-key";
 constexpr std::string_view kModelVersionHeader = "mlship-model-version";
+// The request's id (the KServe "id", or the one the server made up), on
+// every infer response: what a client quotes to find the server's log line.
+constexpr std::string_view kRequestIdHeader = "mlship-request-id";
+// How much of a hidden error's text the server log gets.
+constexpr std::size_t kMaxLoggedErrorBytes = 4096;
 
 // 16 random hex digits, from a per-thread generator: unique enough to join
 // outcomes, never a secret.
@@ -36,16 +43,64 @@ std::string NewRequestId() {
   return id;
 }
 
+// `id` as a header value: as it is when it is visible ASCII (what every
+// id a server makes up is), else with the other bytes as %XX, so a client's
+// id cannot inject header lines.
+std::string HeaderSafeId(std::string_view id) {
+  static const char* kHex = "0123456789ABCDEF";
+  std::string out;
+  out.reserve(id.size());
+  for (const char c : id) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (byte > 0x20 && byte < 0x7f) {
+      out += c;
+    } else {
+      out += '%';
+      out += kHex[byte >> 4];
+      out += kHex[byte & 15];
+    }
+  }
+  return out;
+}
+
+// `response` with the request id header.
+HttpResponse WithRequestId(HttpResponse response, std::string_view id) {
+  response.set(kRequestIdHeader, HeaderSafeId(id));
+  return response;
+}
+
+// The answer to an infer request that failed with `status`. Errors about
+// the request (400, 404, 503...) say what was wrong. A 500 is the model
+// failing (or the server failing to use its answer): its text can hold
+// paths, code or data, so unless expose_model_errors it goes to the server
+// log, and the client gets the request id that finds it there.
+HttpResponse InferErrorResponse(const ServerState& state, const Status& status, const InferResponseHeader& header) {
+  if (HttpStatusFor(status.code()) != 500) return WithRequestId(ErrorResponse(status), header.id);
+  state.LogError("mlship: request " + LogSafe(header.id, state.options.codec.max_id_bytes) + " to model '" +
+                 LogSafe(header.model_name, 128) + "' version '" + LogSafe(header.model_version, 128) + "' failed (" +
+                 std::string(StatusCodeName(status.code())) + "): " + LogSafe(status.message(), kMaxLoggedErrorBytes));
+  const std::string message =
+      state.options.expose_model_errors
+          ? BoundedMessage(status.message()) + " (request id " + header.id + ")"
+          : "the model failed on this request; request id " + header.id + "; the server log has the details";
+  std::string body = EncodeErrorBody(message);
+  body.pop_back();  // '}'
+  body += ",\"request_id\":";
+  AppendJsonString(body, header.id);
+  body += '}';
+  return WithRequestId(JsonResponse(http::status::internal_server_error, std::move(body)), header.id);
+}
+
 // The response to an infer request once the Backend has answered. Runs on
 // the connection's strand: encoding happens on an I/O thread, never on the
 // Backend's worker.
-HttpResponse EncodeInferResult(StatusOr<InferResponse> result, InferResponseHeader header,
-                               const OutputSelection& selection, const CodecLimits& limits) {
-  if (!result.ok()) return ErrorResponse(result.status());
+HttpResponse EncodeInferResult(const ServerState& state, StatusOr<InferResponse> result, InferResponseHeader header,
+                               const OutputSelection& selection) {
+  if (!result.ok()) return InferErrorResponse(state, result.status(), header);
   if (!result->model_version.empty()) header.model_version = result->model_version;
-  StatusOr<EncodedBody> encoded = EncodeInferResponse(header, result->outputs, selection, limits);
-  if (!encoded.ok()) return ErrorResponse(encoded.status());
-  HttpResponse response = JsonResponse(http::status::ok, std::move(encoded->body));
+  StatusOr<EncodedBody> encoded = EncodeInferResponse(header, result->outputs, selection, state.options.codec);
+  if (!encoded.ok()) return InferErrorResponse(state, encoded.status(), header);
+  HttpResponse response = WithRequestId(JsonResponse(http::status::ok, std::move(encoded->body)), header.id);
   // The version that computed it, for clients that read headers only (and
   // for a traffic split's users).
   response.set(kModelVersionHeader, header.model_version);
@@ -89,11 +144,12 @@ class PendingInfer {
  private:
   // Posts the encoding and the response onto the connection's strand. The
   // posted handler holds the connection but not the state, so a handler left
-  // in a stopped io_context cannot keep that io_context alive forever.
+  // in a stopped io_context cannot keep that io_context alive forever; when
+  // it runs, the io_context runs, so the state (which owns it) is alive.
   void Post(StatusOr<InferResponse> result) {
     asio::post(responder_->executor(), [responder = responder_, header = header_, selection = selection_,
-                                        limits = state_->options.codec, result = std::move(result)]() mutable {
-      responder->Respond(EncodeInferResult(std::move(result), std::move(header), selection, limits));
+                                        raw_state = state_.get(), result = std::move(result)]() mutable {
+      responder->Respond(EncodeInferResult(*raw_state, std::move(result), std::move(header), selection));
     });
   }
 
@@ -126,7 +182,7 @@ StatusOr<DecodedInferRequest> DecodeBody(const ServerState& state, const ModelIn
 // connection's strand.
 void StartInfer(ServerState& state, const Route& route, const ModelInfo& info, HttpRequest request,
                 StatusOr<DecodedInferRequest> decoded, std::shared_ptr<Responder> responder) {
-  if (!decoded.ok()) return responder->Respond(ErrorResponse(decoded.status()));
+  if (!decoded.ok()) return responder->Respond(WithRequestId(ErrorResponse(decoded.status()), NewRequestId()));
   request.body().clear();
   request.body().shrink_to_fit();  // the tensors hold their own copy now
 
@@ -137,9 +193,10 @@ void StartInfer(ServerState& state, const Route& route, const ModelInfo& info, H
   if (const auto key = request.find(kRoutingKeyHeader); key != request.end()) {
     const std::string_view value(key->value().data(), key->value().size());
     if (value.size() > kMaxRoutingKeyBytes) {
-      return responder->Respond(ErrorResponse(400, std::string(kRoutingKeyHeader) + " must be at most " +
-                                                       std::to_string(kMaxRoutingKeyBytes) + " bytes; got " +
-                                                       std::to_string(value.size())));
+      return responder->Respond(WithRequestId(ErrorResponse(400, std::string(kRoutingKeyHeader) + " must be at most " +
+                                                                     std::to_string(kMaxRoutingKeyBytes) +
+                                                                     " bytes; got " + std::to_string(value.size())),
+                                              decoded->id));
     }
     infer.routing_key = std::string(value);
   } else {
@@ -172,12 +229,17 @@ void StartInfer(ServerState& state, const Route& route, const ModelInfo& info, H
 }  // namespace
 
 void HandleInfer(ServerState& state, const Route& route, HttpRequest request, std::shared_ptr<Responder> responder) {
-  if (state.draining.load()) return responder->Respond(ErrorResponse(503, "the server is shutting down"));
+  // Answers refused before the body is decoded (so before its "id" is
+  // known) carry an id of their own.
+  auto refuse = [&responder](HttpResponse response) {
+    responder->Respond(WithRequestId(std::move(response), NewRequestId()));
+  };
+  if (state.draining.load()) return refuse(ErrorResponse(503, "the server is shutting down"));
   StatusOr<ModelInfo> info = state.backend->Find(route.model, route.version);
-  if (!info.ok()) return responder->Respond(ErrorResponse(info.status()));
+  if (!info.ok()) return refuse(ErrorResponse(info.status()));
   if (!state.backend->ModelReady(info->name, info->version)) {
-    return responder->Respond(
-        ErrorResponse(503, "model '" + info->name + "' version '" + info->version + "' is not ready; retry later"));
+    return refuse(ErrorResponse(503, "model '" + info->name + "' version '" + info->version +
+                                         "' is not ready; retry later"));
   }
   if (request.body().size() < kOffloadDecodeBytes) {
     StatusOr<DecodedInferRequest> decoded = DecodeBody(state, *info, request);

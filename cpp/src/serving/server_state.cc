@@ -1,6 +1,7 @@
 // The server's shared state: extra routes and the session registry.
 #include "server_state.h"
 
+#include <cstdio>
 #include <utility>
 
 namespace mlship::serving::internal {
@@ -49,6 +50,21 @@ std::vector<std::shared_ptr<Session>> ServerState::LiveSessions() const {
     if (auto session = weak.lock()) live.push_back(std::move(session));
   }
   return live;
+}
+
+void ServerState::LogError(std::string_view line) const {
+  if (options.error_log) {
+    try {
+      options.error_log(line);
+    } catch (...) {
+      // A logging hook must not cost the client its answer.
+    }
+    return;
+  }
+  std::string text(line);
+  text += '\n';
+  // One call, so lines from several threads do not interleave.
+  std::fwrite(text.data(), 1, text.size(), stderr);
 }
 
 }  // namespace mlship::serving::internal

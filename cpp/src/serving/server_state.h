@@ -15,6 +15,7 @@
 
 #include <boost/asio/io_context.hpp>
 
+#include "audit_log.h"
 #include "mlship/serving/backend.h"
 #include "mlship/serving/http_server.h"
 
@@ -51,6 +52,14 @@ struct ServerState : std::enable_shared_from_this<ServerState> {
   Backend* const backend;
   // The repository endpoints' side, or null; outlives the server too.
   RepositoryControl* const repository;
+
+  // Writes a line to options.error_log (standard error by default): the
+  // full text of an error kept from a client. Safe from any thread.
+  void LogError(std::string_view line) const;
+
+  // The audit log, or null when options.audit_log is empty. Set by
+  // HttpServer::Create before any I/O thread runs; Record() is thread-safe.
+  std::unique_ptr<AuditLog> audit;
 
   // Guards get_routes.
   mutable std::mutex routes_mu;

@@ -13,6 +13,9 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/string.hpp>
 
+#include <boost/json/parse.hpp>
+
+#include "auth.h"
 #include "browser_guard.h"
 #include "request_handler.h"
 #include "route.h"
@@ -48,10 +51,48 @@ std::size_t ReadBufferLimit(const HttpServerOptions& options) {
 // (curl does for bodies over 1 KiB).
 constexpr std::string_view kContinueResponse = "HTTP/1.1 100 Continue\r\n\r\n";
 
+std::string_view View(beast::string_view text) { return {text.data(), text.size()}; }
+
+// "ip:port", "[v6]:port".
+std::string EndpointText(const tcp::endpoint& endpoint) {
+  const auto address = endpoint.address();
+  const std::string ip = address.to_string();
+  return (address.is_v6() ? "[" + ip + "]" : ip) + ":" + std::to_string(endpoint.port());
+}
+
+// The audit action of a control endpoint, or empty for other routes.
+std::string ControlAction(const Route& route) {
+  switch (route.kind) {
+    case RouteKind::kRepositoryIndex: return "repository.index";
+    case RouteKind::kRepositoryLoad: return "repository.load";
+    case RouteKind::kRepositoryUnload: return "repository.unload";
+    case RouteKind::kRepositoryRollout: return "rollout." + route.action.substr(0, 16);
+    default: return {};
+  }
+}
+
+// What an audit line says about a response: "ok" for a success, else the
+// error message it carries (bounded when written).
+std::string ResponseDetail(const HttpResponse& response) {
+  if (response.result_int() < 400) return "ok";
+  boost::system::error_code ec;
+  const boost::json::value body = boost::json::parse(response.body(), ec);
+  if (!ec && body.is_object()) {
+    if (const boost::json::value* error = body.get_object().if_contains("error"); error && error->is_string()) {
+      return std::string(error->get_string());
+    }
+  }
+  return std::string(response.reason());
+}
+
 }  // namespace
 
 Session::Session(ServerState& state, tcp::socket socket, Mode mode)
     : state_(state), mode_(mode), stream_(std::move(socket)), buffer_(ReadBufferLimit(state.options)) {
+  if (state_.audit) {
+    beast::error_code ignored;
+    remote_ = stream_.socket().remote_endpoint(ignored);
+  }
   if (mode_ == Mode::kServe) {
     state_.open_connections.fetch_add(1);
   } else {
@@ -75,9 +116,10 @@ void Session::Start() {
   state_.RegisterSession(shared_from_this());
   asio::dispatch(stream_.get_executor(), [self = shared_from_this()] {
     if (self->mode_ == Mode::kReject) {
-      self->RespondAndClose(ErrorResponse(503, "the server has reached its limit of " +
-                                                   std::to_string(self->state_.options.max_connections) +
-                                                   " open connections; retry later"));
+      self->RespondAndClose(self->Audited("refused", ErrorResponse(503, "the server has reached its limit of " +
+                                                                           std::to_string(
+                                                                               self->state_.options.max_connections) +
+                                                                           " open connections; retry later")));
       return;
     }
     self->ReadHeader();
@@ -99,6 +141,9 @@ void Session::ReadHeader() {
   if (draining_ || state_.draining.load()) return Close(/*drain_client=*/false);
   phase_ = Phase::kAwaitingRequest;
   request_target_.clear();
+  request_method_.clear();
+  control_action_.clear();
+  control_who_ = {};
   cors_origin_.clear();
   handed_to_backend_ = false;
   // What a big header or pipelined burst made the buffer grow to is given
@@ -116,6 +161,7 @@ void Session::OnHeader(beast::error_code ec, std::size_t) {
   if (ec) return OnReadError(ec);
   const auto& header = parser_->get();
   request_target_.assign(header.target().data(), header.target().size());
+  if (state_.audit) request_method_.assign(View(header.method_string()));
   request_version_ = header.version();
   request_keep_alive_ = header.keep_alive();
   cors_origin_.assign(AllowedCorsOrigin(state_, header));
@@ -124,14 +170,17 @@ void Session::OnHeader(beast::error_code ec, std::size_t) {
     // A request without a body is complete, so the connection can go on;
     // with a body left unread it cannot carry another request.
     phase_ = Phase::kHandling;
+    const unsigned status = denial->result_int();
+    if (status >= 400) denial = Audited(status == 401 || status == 403 ? "auth.failed" : "refused", std::move(*denial));
     if (parser_->is_done()) return Respond(std::move(*denial));
     return RespondAndClose(std::move(*denial));
   }
   if (!ChargeInflightBytes()) {
     phase_ = Phase::kHandling;
-    return RespondAndClose(ErrorResponse(
-        503, "the server holds as many request bytes as its budget allows (max_inflight_bytes = " +
-                 std::to_string(state_.options.max_inflight_bytes) + "); retry later"));
+    return RespondAndClose(Audited(
+        "refused", ErrorResponse(503, "the server holds as many request bytes as its budget allows "
+                                      "(max_inflight_bytes = " +
+                                          std::to_string(state_.options.max_inflight_bytes) + "); retry later")));
   }
   if (request_version_ >= 11 && !parser_->is_done() &&
       beast::iequals(header[http::field::expect], "100-continue")) {
@@ -165,6 +214,14 @@ void Session::OnBody(beast::error_code ec, std::size_t) {
   if (draining_ || state_.draining.load()) {
     return RespondAndClose(ErrorResponse(503, "the server is shutting down"));
   }
+  if (state_.audit) {
+    control_action_ = ControlAction(ParseRoute(request_target_));
+    if (!control_action_.empty()) {
+      const auto& header = parser_->get();
+      control_who_ = CallerName(View(header[http::field::authorization]), state_.options.token,
+                                state_.options.admin_token);
+    }
+  }
   try {
     HandleRequest(state_, parser_->release(), shared_from_this());
   } catch (...) {
@@ -175,17 +232,22 @@ void Session::OnBody(beast::error_code ec, std::size_t) {
 
 void Session::OnReadError(beast::error_code ec) {
   if (ec == http::error::body_limit) {
-    return RespondAndClose(ErrorResponse(413, "the request body is larger than this server's limit of " +
-                                                  std::to_string(state_.options.max_body_bytes) + " bytes"));
+    return RespondAndClose(Audited("refused", ErrorResponse(413, "the request body is larger than this server's "
+                                                                 "limit of " +
+                                                                     std::to_string(state_.options.max_body_bytes) +
+                                                                     " bytes")));
   }
   if (ec == http::error::header_limit) {
-    return RespondAndClose(ErrorResponse(431, "the request line and headers are larger than this server's limit of " +
-                                                  std::to_string(state_.options.max_header_bytes) + " bytes"));
+    return RespondAndClose(Audited(
+        "refused", ErrorResponse(431, "the request line and headers are larger than this server's limit of " +
+                                          std::to_string(state_.options.max_header_bytes) + " bytes")));
   }
   if (ec == http::error::buffer_overflow) {
-    return RespondAndClose(ErrorResponse(
-        431, "a header or chunk header (chunk size and extensions) is longer than this server reads at once (" +
-                 std::to_string(ReadBufferLimit(state_.options)) + " bytes)"));
+    return RespondAndClose(Audited(
+        "refused",
+        ErrorResponse(431, "a header or chunk header (chunk size and extensions) is longer than this server reads at "
+                           "once (" +
+                               std::to_string(ReadBufferLimit(state_.options)) + " bytes)")));
   }
   if (ec == asio::error::operation_aborted && phase_ == Phase::kReadingBody && draining_) {
     // Drain() cut short a body still on its way: answer, so the client
@@ -199,7 +261,7 @@ void Session::OnReadError(beast::error_code ec) {
   if (client_went_away) return Close(/*drain_client=*/false);
   // A grammar error (bad method, bad header, bad chunk...): say so and close,
   // since the rest of the byte stream cannot be trusted.
-  RespondAndClose(ErrorResponse(400, "malformed HTTP request: " + ec.message()));
+  RespondAndClose(Audited("refused", ErrorResponse(400, "malformed HTTP request: " + ec.message())));
 }
 
 void Session::RespondAndClose(HttpResponse response) {
@@ -215,6 +277,10 @@ void Session::Respond(HttpResponse response) {
   // The request and its tensors are done with once it is answered.
   ReleaseInflightBytes();
   if (!handed_to_backend_ && response.result_int() >= 400) ReportRefusal(static_cast<int>(response.result_int()));
+  if (!control_action_.empty()) {
+    response = Audited(control_action_, std::move(response));
+    control_action_.clear();
+  }
   const bool keep_alive = request_keep_alive_ && !close_after_write_ && !draining_ && !state_.draining.load();
   response_ = std::move(response);
   response_.version(request_version_);
@@ -248,6 +314,36 @@ void Session::ReportRefusal(int http_status) {
   } catch (...) {
     // Counting must never cost the client its answer.
   }
+}
+
+HttpResponse Session::Audited(std::string_view action, HttpResponse response) {
+  if (!state_.audit) return response;
+  AuditEvent event;
+  event.remote = EndpointText(remote_);
+  event.action = std::string(action);
+  event.status = static_cast<int>(response.result_int());
+  event.detail = ResponseDetail(response);
+  event.method = request_method_;
+  event.path = request_target_;
+  std::string_view authorization;
+  if (parser_.has_value() && !control_action_.empty()) {
+    event.who = std::string(control_who_);  // the request was handed on; its header with it
+  } else if (parser_.has_value()) {
+    const auto& header = parser_->get();
+    // Refused as soon as the header announced it (a body over the limit):
+    // the parser holds the request line, which OnHeader never saw (empty
+    // when the request line itself was never parsed).
+    if (event.path.empty()) {
+      event.method.assign(View(header.method_string()));
+      event.path.assign(View(header.target()));
+    }
+    authorization = View(header[http::field::authorization]);
+  }
+  if (event.who.empty()) {
+    event.who = std::string(CallerName(authorization, state_.options.token, state_.options.admin_token));
+  }
+  state_.audit->Record(std::move(event));
+  return response;
 }
 
 bool Session::ChargeInflightBytes() {

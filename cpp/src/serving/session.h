@@ -5,6 +5,8 @@
 #include <cstddef>
 #include <memory>
 #include <optional>
+#include <string>
+#include <string_view>
 #include <vector>
 
 #include <boost/asio/ip/tcp.hpp>
@@ -71,6 +73,9 @@ class Session : public Responder, public std::enable_shared_from_this<Session> {
   void ReleaseInflightBytes();
   // Tells the Backend about an error response to a request it never saw.
   void ReportRefusal(int http_status);
+  // Records `response` in the audit log (when there is one) as `action`,
+  // with who asked, from where, the method and path; returns it unchanged.
+  HttpResponse Audited(std::string_view action, HttpResponse response);
 
   // Shared server state; outlives the session (see ServerState).
   ServerState& state_;
@@ -93,6 +98,17 @@ class Session : public Responder, public std::enable_shared_from_this<Session> {
   // The current request's target, once its header is read (empty before);
   // read only to attribute a refusal. Reuses its buffer across requests.
   std::string request_target_;
+  // The current request's method, once its header is read (empty before);
+  // read only for the audit log.
+  std::string request_method_;
+  // The client's address, for the audit log.
+  boost::asio::ip::tcp::endpoint remote_;
+  // When the current request is a control action (a repository or rollout
+  // endpoint) and the audit log is on: its audit action, recorded with the
+  // response; and who asked, taken from the header before the request is
+  // handed on. Empty otherwise.
+  std::string control_action_;
+  std::string_view control_who_;
   // The current request's Origin when allowed_origins lets it read the
   // response (echoed in Access-Control-Allow-Origin); empty otherwise.
   std::string cors_origin_;

@@ -101,7 +101,9 @@ int main(int argc, char** argv) {
                                ", instances=" + std::to_string(options.server.workers.instances) +
                                ", intra_op_threads=" + std::to_string(o.intra_op_threads) +
                                ", auth=" + (options.server.http.token.empty() ? "off" : "on") +
-                               ", admin=" + (options.server.http.admin_token.empty() ? "off" : "on");
+                               ", admin=" + (options.server.http.admin_token.empty() ? "off" : "on") +
+                               ", audit_log=" +
+                               (options.server.http.audit_log.empty() ? "off" : options.server.http.audit_log);
 
   if (!flags->repository.empty()) {
     auto server = mlship::Server::Create(options, flags->repository);

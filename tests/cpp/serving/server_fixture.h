@@ -16,11 +16,11 @@ namespace mlship::serving::testing {
 class ServerTest : public ::testing::Test {
  protected:
   // Creates and starts the server with `options`, forcing 127.0.0.1 and a
-  // free port.
-  void StartServer(HttpServerOptions options = {}) {
+  // free port. `repository` (may be null) answers the repository endpoints.
+  void StartServer(HttpServerOptions options = {}, RepositoryControl* repository = nullptr) {
     options.host = "127.0.0.1";
     options.port = 0;
-    auto created = HttpServer::Create(options, &backend_);
+    auto created = HttpServer::Create(options, &backend_, repository);
     ASSERT_TRUE(created.ok()) << created.status().ToString();
     server_ = std::move(*created);
     ASSERT_TRUE(server_->Start().ok());

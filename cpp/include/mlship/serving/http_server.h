@@ -17,7 +17,10 @@
 //
 // Errors are always JSON {"error": "..."} with the HTTP status of the
 // Status code (400, 401, 403, 404, 405, 413, 431, 503, 504, 500); every 503
-// carries Retry-After.
+// carries Retry-After. Messages are bounded (1 KiB), so a long name in a
+// request is never echoed whole. Every infer response carries its request
+// id in the mlship-request-id header; a 500 from the model says only that
+// id unless expose_model_errors (see there).
 #pragma once
 
 #include <chrono>
@@ -82,6 +85,39 @@ struct HttpServerOptions {
   // Deadline given to the Backend with each inference request, counted from
   // when the request was decoded. Zero (the default) sets no deadline.
   std::chrono::milliseconds request_timeout{0};
+
+  // ---- Audit log and error text ----
+
+  // Path of the audit log: one JSON object per line (time, remote, who,
+  // action, method, path, status, detail) for every control action
+  // (repository index/load/unload, rollouts), authentication failure (401,
+  // 403) and refused request (413, 431, 503 over the byte budget or the
+  // connection limit, 400 malformed HTTP, and other refusals made before a
+  // request is read). Never holds tokens, Authorization or Cookie headers,
+  // bodies or tensors. Written by its own thread from a bounded queue, so a
+  // slow disk never stalls requests (events beyond the queue are dropped and
+  // counted in the log). Empty (the default): no audit log. A path that
+  // cannot be opened fails Create().
+  std::string audit_log;
+  // The audit log is rotated (FILE -> FILE.1 -> ... FILE.audit_log_keep)
+  // before a line would make it larger than this. Default 10 MiB; at least
+  // 1024.
+  std::size_t audit_log_max_bytes = std::size_t{10} << 20;
+  // Rotated audit log files kept; 0 keeps none. Default 5; range 0..100.
+  int audit_log_keep = 5;
+  // When false (the default), a request the model fails on (HTTP 500: the
+  // model raised, or the server could not use its answer) gets a generic
+  // message with its request id, and the full text goes to the server log
+  // (error_log) beside the same id: exception text can reveal paths, code
+  // and data. True sends the text itself (plus the id) to the client.
+  // Errors about the request (400, 404, 413...) are always sent.
+  bool expose_model_errors = false;
+  // Where the server logs the full text of errors it keeps from clients,
+  // one line per call (no trailing newline). Default (null): standard error.
+  std::function<void(std::string_view line)> error_log;
+  // The clock stamped on audit events. Default (null): the system clock.
+  // Tests set a fixed time.
+  std::function<std::chrono::system_clock::time_point()> wall_clock;
 
   // ---- Limits: they bound what one client can make the server hold ----
 
