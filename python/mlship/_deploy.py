@@ -78,6 +78,10 @@ class Deployment(ModelEndpoint):
     def port(self) -> int:
         return self._core.port
 
+    def reload_tokens(self) -> None:
+        """Re-reads the ``token_file`` the deployment was started with; see :meth:`mlship.Server.reload_tokens`."""
+        self._core.reload_tokens()
+
     @property
     def model(self) -> Model:
         """The model serving now."""

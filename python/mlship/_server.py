@@ -212,6 +212,14 @@ class Server:
         """Every model's and the server's metrics, as ``GET /metrics`` serves them."""
         return self._core.metrics_text()
 
+    def reload_tokens(self) -> None:
+        """Re-reads the ``token_file`` the server was started with (scoped tokens; see docs/security.md).
+
+        Raises :class:`mlship.MlshipError` (and keeps the current tokens) when the file is unreadable or
+        a line is bad, or when the server has no token file.
+        """
+        self._core.reload_tokens()
+
     def tick_policies(self) -> None:
         """Judges every routing policy now (for tests on a fake clock)."""
         self._core.tick_policies()

@@ -38,6 +38,7 @@ StatusOr<std::unique_ptr<HttpServer>> HttpServer::Create(const HttpServerOptions
   if (backend == nullptr) return Status::InvalidArgument("the server needs a Backend; got null");
   RETURN_IF_ERROR(ValidateHttpServerOptions(options));
   auto state = std::make_shared<internal::ServerState>(options, backend, repository);
+  RETURN_IF_ERROR(state->tokens.Load());
   const std::string host = options.host == "localhost" ? "127.0.0.1" : options.host;
   const asio::ip::tcp::endpoint endpoint(asio::ip::make_address(host), options.port);
   ASSIGN_OR_RETURN(std::shared_ptr<internal::Listener> listener, internal::Listener::Bind(*state, endpoint));
@@ -60,6 +61,8 @@ Status HttpServer::AddGetRoute(const std::string& path, GetRouteHandler handler)
 Status HttpServer::AddQueryRoute(const std::string& path, QueryRouteHandler handler) {
   return state_->AddGetRoute(path, std::move(handler));
 }
+
+Status HttpServer::ReloadTokens() { return state_->tokens.Reload(); }
 
 Status HttpServer::Start() {
   if (phase_ != Phase::kCreated) {

@@ -17,6 +17,7 @@
 
 #include "mlship/serving/backend.h"
 #include "mlship/serving/http_server.h"
+#include "token_authority.h"
 
 namespace mlship::serving::internal {
 
@@ -51,6 +52,13 @@ struct ServerState : std::enable_shared_from_this<ServerState> {
   Backend* const backend;
   // The repository endpoints' side, or null; outlives the server too.
   RepositoryControl* const repository;
+
+  // The bearer tokens, their rate limits and the dashboard logins;
+  // thread-safe (mutable: checking a request takes from its rate limit).
+  mutable TokenAuthority tokens;
+  // Whether connections are served over TLS, which makes the dashboard's
+  // session cookie Secure. TLS hook: the TLS listener sets it at Create().
+  bool serves_tls = false;
 
   // Guards get_routes.
   mutable std::mutex routes_mu;
