@@ -293,6 +293,9 @@ def serve(
         Defaults to ``MLSHIP_ADMIN_TOKEN``; without one those endpoints answer 403.
     on_alert : callable, optional
         Called with every alert of every model (see :func:`mlship.deploy`).
+    token_file, rate_limit_per_s, rate_limit_burst
+        Scoped tokens and rate limits, as for :func:`mlship.deploy` (pass them as settings);
+        re-read the file with :meth:`Server.reload_tokens`.
     clock : optional
         A fake clock for tests of the time-dependent policies.
     **settings

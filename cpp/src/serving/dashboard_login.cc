@@ -111,6 +111,23 @@ HttpResponse WrongMethod(std::string_view allowed) {
 
 bool IsDashboardLoginPath(std::string_view path) { return path == kDashboardLoginPath || path == kDashboardLogoutPath; }
 
+std::optional<HttpResponse> ScreenLoginHeader(const http::request_header<>& header) {
+  if (header.method() != http::verb::post) return std::nullopt;
+  const std::string_view length = View(header[http::field::content_length]);
+  const bool chunked = header.find(http::field::transfer_encoding) != header.end();
+  std::size_t bytes = 0;
+  bool parsed = !length.empty() && length.size() <= 12;
+  for (char c : length) {
+    parsed = parsed && c >= '0' && c <= '9';
+    if (parsed) bytes = bytes * 10 + static_cast<std::size_t>(c - '0');
+  }
+  if (chunked || (!length.empty() && (!parsed || bytes > kMaxFormBytes))) {
+    return ErrorResponse(413, "the login form must be at most " + std::to_string(kMaxFormBytes) +
+                                  " bytes, sent with a Content-Length");
+  }
+  return std::nullopt;
+}
+
 HttpResponse RedirectResponse(std::string_view location) {
   HttpResponse response{http::status::see_other, 11};
   response.set(http::field::location, location);

@@ -17,6 +17,7 @@
 // dashboard needs no login and these pages redirect to it.
 #pragma once
 
+#include <optional>
 #include <string_view>
 
 #include "http_types.h"
@@ -29,6 +30,10 @@ inline constexpr std::string_view kDashboardLogoutPath = "/dashboard/logout";
 
 // Whether `path` is one of the login pages, which need no credential.
 bool IsDashboardLoginPath(std::string_view path);
+
+// The refusal of a login or logout request whose body is too large to read
+// (over 8 KiB, or of unknown length), before it is read; nullopt to go on.
+std::optional<HttpResponse> ScreenLoginHeader(const http::request_header<>& header);
 
 // 303 See Other to `location`.
 HttpResponse RedirectResponse(std::string_view location);

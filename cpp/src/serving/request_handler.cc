@@ -122,8 +122,10 @@ std::optional<HttpResponse> ScreenRequestHeader(const ServerState& state, const 
   if (std::optional<HttpResponse> refusal = ScreenBrowserRequest(state, header, route)) return refusal;
   // Health probes answer without a token so orchestrators can call them;
   // the login pages check the token they are given themselves.
-  if (!route.requires_auth() || (route.kind == RouteKind::kNone && IsDashboardLoginPath(PathOf(target)))) {
-    return std::nullopt;
+  if (!route.requires_auth()) return std::nullopt;
+  if (route.kind == RouteKind::kNone && IsDashboardLoginPath(PathOf(target))) {
+    // Anyone may post the form, so its body is bounded before it is read.
+    return ScreenLoginHeader(header);
   }
   const std::string_view authorization = ToStringView(header[http::field::authorization]);
   if (route.is_repository() && state.repository != nullptr) {

@@ -356,6 +356,13 @@ TEST_F(HttpServerTokensTest, BadLoginRequestsAreRefused) {
                        {{"Content-Type", "application/x-www-form-urlencoded"}, {"Origin", "https://evil.example"}})
                 .result_int(),
             403);
+  // A big body is refused before it is read.
+  auto client = Connect();
+  Response big;
+  ASSERT_FALSE(client->SendRaw("POST /dashboard/login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: "
+                               "application/x-www-form-urlencoded\r\nContent-Length: 50000000\r\n\r\n",
+                               big));
+  EXPECT_EQ(big.result_int(), 413);
   // Percent-encoded tokens are decoded.
   std::string encoded;
   for (char c : std::string(kReadToken)) encoded += c == '-' ? std::string("%2D") : std::string(1, c);
