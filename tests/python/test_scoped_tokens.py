@@ -92,7 +92,8 @@ def test_token_create_writes_hashes_and_list_shows_no_secret(tokens):
 def url(request, saved, tokens):
     """A server started with --token-file: ``mlship serve`` or ``mlship-server``."""
     if request.param == "serve":
-        cmd = [sys.executable, "-m", "mlship", "serve", saved, "--port", "0", "--token-file", tokens["path"]]
+        cmd = [sys.executable, "-m", "mlship", "serve", saved, "--name", "echo", "--port", "0", "--token-file",
+               tokens["path"]]
     else:
         cmd = [str(server_executable()), saved, "--name", "echo", "--port", "0", "--token-file", tokens["path"]]
     proc, address = start(cmd)
