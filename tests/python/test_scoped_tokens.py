@@ -70,7 +70,8 @@ def tokens(tmp_path_factory) -> dict:
 
 
 def test_token_create_writes_hashes_and_list_shows_no_secret(tokens):
-    text = open(tokens["path"]).read()
+    with open(tokens["path"]) as f:
+        text = f.read()
     lines = [json.loads(line) for line in text.splitlines()]
     assert [e["name"] for e in lines] == ["inferer", "reader", "ops", "limited"]
     assert lines[3]["scopes"] == ["infer", "read"] and lines[3]["rate_per_s"] == 0.001 and lines[3]["burst"] == 2
@@ -172,6 +173,7 @@ def test_the_dashboard_login_sets_a_read_only_cookie(url, tokens):
     plain = urllib.request.build_opener(_NoRedirect)
     with pytest.raises(urllib.error.HTTPError) as sent:
         plain.open(f"{url}/dashboard", timeout=30)
+    sent.value.close()
     assert sent.value.code == 303 and sent.value.headers["Location"] == "/dashboard/login"
     with browser.open(f"{url}/dashboard/login", timeout=30) as form:
         page = form.read().decode()
@@ -185,6 +187,7 @@ def test_the_dashboard_login_sets_a_read_only_cookie(url, tokens):
 
     with pytest.raises(urllib.error.HTTPError) as refused:
         login(tokens["infer"])
+    refused.value.close()
     assert refused.value.code == 403 and not list(jar), "a token without read gets no cookie"
     with login(tokens["read"]) as board:  # follows the 303 to /dashboard with the cookie
         assert board.status == 200 and board.url.endswith("/dashboard")
@@ -199,6 +202,7 @@ def test_the_dashboard_login_sets_a_read_only_cookie(url, tokens):
         browser.open(urllib.request.Request(f"{url}/v2/models/echo/infer",
                                             data=json.dumps(infer_body(INPUT, X)).encode(),
                                             headers={"Content-Type": "application/json"}), timeout=30)
+    denied.value.close()
     assert denied.value.code == 401, "the cookie never opens inference"
     with browser.open(urllib.request.Request(f"{url}/dashboard/logout", data=b""), timeout=30) as out:
         assert out.status == 200 and out.url.endswith("/dashboard/login")
