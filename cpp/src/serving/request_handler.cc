@@ -6,7 +6,6 @@
 #include <string_view>
 #include <utility>
 
-#include "auth.h"
 #include "browser_guard.h"
 #include "dashboard_login.h"
 #include "kserve_metadata.h"
