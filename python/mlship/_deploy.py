@@ -110,7 +110,7 @@ class Deployment(ModelEndpoint):
         import json
 
         s = json.loads(self._server.settings(self._name, ""))
-        s["auth"] = bool(s.get("token"))
+        s["auth"] = bool(s.get("token")) or bool(s.get("token_file"))
         return s
 
     def update(self, model: Any, *, golden: Any = None, rtol: float | None = None, atol: float | None = None,

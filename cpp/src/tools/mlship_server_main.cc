@@ -101,7 +101,8 @@ int main(int argc, char** argv) {
                                ", instances=" + std::to_string(options.server.workers.instances) +
                                ", intra_op_threads=" + std::to_string(o.intra_op_threads) +
                                ", auth=" + (options.server.http.token.empty() ? "off" : "on") +
-                               ", admin=" + (options.server.http.admin_token.empty() ? "off" : "on");
+                               ", admin=" + (options.server.http.admin_token.empty() ? "off" : "on") +
+                               (options.server.http.token_file.empty() ? "" : ", token_file=on");
 
   if (!flags->repository.empty()) {
     auto server = mlship::Server::Create(options, flags->repository);
