@@ -89,7 +89,10 @@ HttpResponse Page(http::status status, std::string_view notice, bool logged_in) 
                "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; "
                "base-uri 'none'");
   response.set(http::field::cache_control, "no-store");
-  response.set("Referrer-Policy", "no-referrer");
+  // Not "no-referrer": under it browsers post the form with "Origin: null",
+  // which the Origin check refuses. "same-origin" sends the real origin to
+  // this server and nothing to other sites.
+  response.set("Referrer-Policy", "same-origin");
   response.body() = std::move(body);
   return response;
 }

@@ -273,6 +273,8 @@ TEST_F(HttpServerTokensTest, TheDashboardLoginSetsAReadOnlyCookieThatExpires) {
   EXPECT_TRUE(Contains(std::string(form["Content-Security-Policy"]), "form-action 'self'"));
   EXPECT_TRUE(Lacks(std::string(form["Content-Security-Policy"]), "script-src"));
   EXPECT_EQ(form[http::field::x_frame_options], "DENY");
+  // "no-referrer" would make browsers post the form with "Origin: null", which the Origin check refuses.
+  EXPECT_EQ(form["Referrer-Policy"], "same-origin");
   // A token without read, or an unknown one, gets no cookie.
   Response no_read = Login(kInferToken);
   EXPECT_EQ(no_read.result_int(), 403);
@@ -350,6 +352,12 @@ TEST_F(HttpServerTokensTest, BadLoginRequestsAreRefused) {
                 ->Post("/dashboard/login", "token=%zz", {{"Content-Type", "application/x-www-form-urlencoded"}})
                 .result_int(),
             400);
+  // The form posted from the server's own page passes the Origin check.
+  EXPECT_EQ(Connect()
+                ->Post("/dashboard/login", std::string("token=") + kReadToken,
+                       {{"Content-Type", "application/x-www-form-urlencoded"}, {"Origin", "http://127.0.0.1"}})
+                .result_int(),
+            303);
   // A login posted from another site's page is refused by the Origin check.
   EXPECT_EQ(Connect()
                 ->Post("/dashboard/login", std::string("token=") + kReadToken,
