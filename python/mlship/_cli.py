@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from mlship import _cli_ci, _cli_evaluate, _cli_optimize, _cli_repo, _cli_rollout, _cli_ship, _errors
+from mlship import _cli_ci, _cli_evaluate, _cli_optimize, _cli_repo, _cli_rollout, _cli_ship, _cli_token, _errors
 from mlship._cli_flags import add_schema_flags, given_options
 
 
@@ -169,6 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
     _cli_evaluate.add_parser(subparsers)
     _cli_ship.add_parsers(subparsers)
     _cli_ci.add_parser(subparsers)
+    _cli_token.add_parser(subparsers)
     return parser
 
 

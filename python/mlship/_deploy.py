@@ -78,6 +78,10 @@ class Deployment(ModelEndpoint):
     def port(self) -> int:
         return self._core.port
 
+    def reload_tokens(self) -> None:
+        """Re-reads the ``token_file`` the deployment was started with; see :meth:`mlship.Server.reload_tokens`."""
+        self._core.reload_tokens()
+
     @property
     def model(self) -> Model:
         """The model serving now."""
@@ -106,7 +110,7 @@ class Deployment(ModelEndpoint):
         import json
 
         s = json.loads(self._server.settings(self._name, ""))
-        s["auth"] = bool(s.get("token"))
+        s["auth"] = bool(s.get("token")) or bool(s.get("token_file"))
         return s
 
     def update(self, model: Any, *, golden: Any = None, rtol: float | None = None, atol: float | None = None,
@@ -219,6 +223,9 @@ def deploy(
     intra_op_threads: int | None = None,
     token: str | None = None,
     admin_token: str | None = None,
+    token_file: str | os.PathLike | None = None,
+    rate_limit_per_s: float = 0.0,
+    rate_limit_burst: float = 0.0,
     insecure: bool = False,
     allowed_hosts: str | None = None,
     allowed_origins: str | None = None,
@@ -273,6 +280,14 @@ def deploy(
     admin_token : str, optional
         The bearer token of the repository endpoints (``POST /v2/repository/...``), distinct
         from ``token``. Defaults to ``MLSHIP_ADMIN_TOKEN``; without one those endpoints are off.
+    token_file : str or path, optional
+        A file of scoped tokens stored hashed (``mlship token create`` writes it): each opens
+        its scopes (``infer``, ``read``, ``admin``) under its own rate limit; 403 outside
+        them, 429 with Retry-After over the limit. Re-read with :meth:`Deployment.reload_tokens`.
+        Counts as a token for a non-loopback ``host``. See docs/security.md.
+    rate_limit_per_s, rate_limit_burst : float
+        A token-bucket rate limit for ``token`` (requests per second, requests at once);
+        0 (the default) sets none.
     allowed_hosts : str, optional
         Host names (comma-separated) the server answers besides ``localhost``,
         ``127.0.0.1`` and ``[::1]``; on loopback any other ``Host`` header gets 403, which
@@ -350,6 +365,9 @@ def deploy(
         "intra_op_threads": intra_op_threads,
         "token": token if token is not None else os.environ.get("MLSHIP_TOKEN") or None,
         "admin_token": admin_token if admin_token is not None else os.environ.get("MLSHIP_ADMIN_TOKEN") or None,
+        "token_file": os.fspath(token_file) if token_file is not None else None,
+        "rate_limit_per_s": rate_limit_per_s,
+        "rate_limit_burst": rate_limit_burst,
         "insecure": insecure,
         "allowed_hosts": allowed_hosts,
         "allowed_origins": allowed_origins,

@@ -212,6 +212,14 @@ class Server:
         """Every model's and the server's metrics, as ``GET /metrics`` serves them."""
         return self._core.metrics_text()
 
+    def reload_tokens(self) -> None:
+        """Re-reads the ``token_file`` the server was started with (scoped tokens; see docs/security.md).
+
+        Raises :class:`mlship.MlshipError` (and keeps the current tokens) when the file is unreadable or
+        a line is bad, or when the server has no token file.
+        """
+        self._core.reload_tokens()
+
     def tick_policies(self) -> None:
         """Judges every routing policy now (for tests on a fake clock)."""
         self._core.tick_policies()
@@ -285,6 +293,9 @@ def serve(
         Defaults to ``MLSHIP_ADMIN_TOKEN``; without one those endpoints answer 403.
     on_alert : callable, optional
         Called with every alert of every model (see :func:`mlship.deploy`).
+    token_file, rate_limit_per_s, rate_limit_burst
+        Scoped tokens and rate limits, as for :func:`mlship.deploy` (pass them as settings);
+        re-read the file with :meth:`Server.reload_tokens`.
     clock : optional
         A fake clock for tests of the time-dependent policies.
     **settings

@@ -93,8 +93,10 @@ def test_dashboard_shows_live_charts_during_traffic(browser, mlp, digits, tmp_pa
 def test_dashboard_needs_the_token_when_one_is_set(mlp):
     model = mlship.load(mlp, example_inputs=torch.zeros(1, 64))
     with mlship.deploy(model, port=0, token="d" * 32) as dep:
-        for path in ("/dashboard", "/dashboard/data"):
-            assert request(dep.url, "GET", path)[0] == 401
+        assert request(dep.url, "GET", "/dashboard/data")[0] == 401
+        # A browser without a login is sent to the login form (docs/security.md#dashboard-login).
+        status, _, headers = request(dep.url, "GET", "/dashboard")
+        assert status == 303 and headers["Location"] == "/dashboard/login"
         status, page, headers = request(dep.url, "GET", "/dashboard", headers={"Authorization": "Bearer " + "d" * 32})
         assert status == 200 and headers["Content-Type"].startswith("text/html")
         assert b"<canvas" in page and b"http://" not in page and b"https://" not in page

@@ -203,6 +203,10 @@ void RegisterServer(py::module_& m) {
            py::arg("options_json"), py::arg("repository") = "", py::arg("on_alert") = py::none(),
            py::arg("clock") = py::none(), py::keep_alive<1, 5>())
       .def_property_readonly("port", &Server::port)
+      .def(
+          "reload_tokens",
+          [](Server& self) { Check(Released([&] { return self.ReloadTokens(); })); },
+          "Re-reads the token file; a bad file keeps the old tokens and raises.")
       .def_property_readonly("draining", &Server::draining)
       .def_property_readonly("repository",
                              [](const Server& s) { return s.repository() ? s.repository()->root() : std::string(); })
@@ -515,6 +519,10 @@ void RegisterServer(py::module_& m) {
            py::arg("model"), py::arg("options_json"), py::arg("fallback") = nullptr, py::arg("on_alert") = py::none(),
            py::arg("clock") = py::none(), py::keep_alive<1, 6>())
       .def_property_readonly("port", &Deployment::port)
+      .def(
+          "reload_tokens",
+          [](Deployment& self) { Check(Released([&] { return self.ReloadTokens(); })); },
+          "Re-reads the token file; a bad file keeps the old tokens and raises.")
       .def_property_readonly("draining", &Deployment::draining)
       .def_property_readonly("name", [](const Deployment& d) { return d.options().name; })
       .def_property_readonly("version", &Deployment::version)

@@ -324,6 +324,16 @@ std::vector<OptionSpec> BuildSchema() {
                            "bearer token of the repository endpoints (load, unload, index), distinct from --token "
                            "(prefer MLSHIP_ADMIN_TOKEN); without it those endpoints are off",
                            [](auto& o) -> auto& { return o.server.http.admin_token; }));
+  t.push_back(StringOption("token_file", S::kServer,
+                           "file of scoped tokens, stored hashed (JSON Lines; write it with mlship token create); "
+                           "scopes infer, read, admin and per-token rate limits",
+                           [](auto& o) -> auto& { return o.server.http.token_file; }));
+  t.push_back(FloatOption("rate_limit_per_s", S::kServer,
+                          "requests per second the --token may make (token bucket; beyond it 429); 0 = no limit",
+                          [](auto& o) -> auto& { return o.server.http.rate_limit_per_s; }, 1.0, 0.0, 1e9));
+  t.push_back(FloatOption("rate_limit_burst", S::kServer,
+                          "requests the --token may make at once under rate_limit_per_s; 0 = max(1, the rate)",
+                          [](auto& o) -> auto& { return o.server.http.rate_limit_burst; }, 1.0, 0.0, 1e9));
   t.push_back(StringListOption("allowed_hosts", S::kServer,
                                "Host names served besides localhost/127.0.0.1/[::1] (comma-separated; * = any); a "
                                "loopback server refuses other names (DNS rebinding)",

@@ -177,6 +177,8 @@ StatusOr<std::unique_ptr<Server>> Server::Create(ServingOptions defaults, std::s
     }
   }
   if (server->defaults_.server.serve_http) {
+    // Rate limits and dashboard logins run on the server's clock.
+    if (server->defaults_.server.http.clock == nullptr) server->defaults_.server.http.clock = server->clock_;
     ASSIGN_OR_RETURN(server->http_,
                      serving::HttpServer::Create(server->defaults_.server.http, server->router_.get(), raw));
     // /metrics and /dashboard, unless monitoring is off by default (a
@@ -190,6 +192,11 @@ StatusOr<std::unique_ptr<Server>> Server::Create(ServingOptions defaults, std::s
 Server::~Server() { Stop(/*drain=*/true); }
 
 int Server::port() const { return http_ ? http_->port() : 0; }
+
+Status Server::ReloadTokens() {
+  if (!http_) return Status::FailedPrecondition("this server does not serve HTTP, so it has no tokens to reload");
+  return http_->ReloadTokens();
+}
 
 // ---- Models from memory ----
 

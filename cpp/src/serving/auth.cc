@@ -21,7 +21,7 @@ bool ConstantTimeEquals(std::string_view given, std::string_view expected) {
   return result == 0;
 }
 
-Status CheckBearerToken(std::string_view authorization, std::string_view token) {
+StatusOr<std::string_view> BearerTokenOf(std::string_view authorization) {
   constexpr std::string_view kScheme = "bearer ";
   if (authorization.empty()) {
     return Status::Unauthenticated("this server requires a token: send the header 'Authorization: Bearer <token>'");
@@ -37,17 +37,15 @@ Status CheckBearerToken(std::string_view authorization, std::string_view token) 
   std::string_view given = authorization.substr(kScheme.size());
   while (!given.empty() && given.front() == ' ') given.remove_prefix(1);
   while (!given.empty() && given.back() == ' ') given.remove_suffix(1);
+  return given;
+}
+
+Status CheckBearerToken(std::string_view authorization, std::string_view token) {
+  ASSIGN_OR_RETURN(std::string_view given, BearerTokenOf(authorization));
   if (!ConstantTimeEquals(given, token)) {
     return Status::Unauthenticated("the bearer token is not valid for this server");
   }
   return Status::Ok();
-}
-
-std::string_view CallerName(std::string_view authorization, std::string_view token, std::string_view admin_token) {
-  if (authorization.empty()) return "anonymous";
-  if (!admin_token.empty() && CheckBearerToken(authorization, admin_token).ok()) return "admin_token";
-  if (!token.empty() && CheckBearerToken(authorization, token).ok()) return "token";
-  return "anonymous";
 }
 
 }  // namespace mlship::serving::internal

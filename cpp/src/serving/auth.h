@@ -18,9 +18,10 @@ bool ConstantTimeEquals(std::string_view given, std::string_view expected);
 // message never echoes what was sent.
 Status CheckBearerToken(std::string_view authorization, std::string_view token);
 
-// Who an Authorization header says the caller is, for the audit log:
-// "admin_token" or "token" when it carries one of them (checked as
-// CheckBearerToken does), "anonymous" otherwise. Never the token itself.
-std::string_view CallerName(std::string_view authorization, std::string_view token, std::string_view admin_token);
+// The token of an Authorization header value ("Bearer <token>", scheme
+// case-insensitive, spaces around the token dropped); Unauthenticated, with
+// the same messages as CheckBearerToken, when the header is empty or uses
+// another scheme.
+StatusOr<std::string_view> BearerTokenOf(std::string_view authorization);
 
 }  // namespace mlship::serving::internal

@@ -31,6 +31,7 @@ std::string_view RefusalReasonFor(int http_status) {
     case 409: return StatusCodeName(StatusCode::kFailedPrecondition);
     case 413: return StatusCodeName(StatusCode::kResourceExhausted);
     case 415: return "unsupported_media_type";
+    case 429: return "rate_limited";
     case 431: return "header_too_large";
     case 500: return StatusCodeName(StatusCode::kInternal);
     case 503: return StatusCodeName(StatusCode::kUnavailable);

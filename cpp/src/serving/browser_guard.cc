@@ -95,7 +95,8 @@ void AddBrowserSafetyHeaders(HttpResponse& response) {
   response.set("X-Content-Type-Options", "nosniff");
   response.set(http::field::x_frame_options, "DENY");
   const std::string_view type = View(response[http::field::content_type]);
-  if (beast::iequals(type.substr(0, 9), "text/html")) {
+  // A page that set its own policy (the login form) keeps it.
+  if (beast::iequals(type.substr(0, 9), "text/html") && response.find("Content-Security-Policy") == response.end()) {
     // The dashboard is one page with inline script and style, drawing on a
     // canvas and fetching its data from this server.
     response.set("Content-Security-Policy",

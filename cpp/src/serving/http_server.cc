@@ -46,6 +46,7 @@ StatusOr<std::unique_ptr<HttpServer>> HttpServer::Create(const HttpServerOptions
     audit.now = options.wall_clock;
     ASSIGN_OR_RETURN(state->audit, internal::AuditLog::Open(std::move(audit)));
   }
+  RETURN_IF_ERROR(state->tokens.Load());
   const std::string host = options.host == "localhost" ? "127.0.0.1" : options.host;
   const asio::ip::tcp::endpoint endpoint(asio::ip::make_address(host), options.port);
   ASSIGN_OR_RETURN(std::shared_ptr<internal::Listener> listener, internal::Listener::Bind(*state, endpoint));
@@ -68,6 +69,8 @@ Status HttpServer::AddGetRoute(const std::string& path, GetRouteHandler handler)
 Status HttpServer::AddQueryRoute(const std::string& path, QueryRouteHandler handler) {
   return state_->AddGetRoute(path, std::move(handler));
 }
+
+Status HttpServer::ReloadTokens() { return state_->tokens.Reload(); }
 
 Status HttpServer::Start() {
   if (phase_ != Phase::kCreated) {

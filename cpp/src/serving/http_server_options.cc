@@ -42,11 +42,28 @@ Status ValidateHttpServerOptions(const HttpServerOptions& options) {
     return Status::InvalidArgument("admin_token must differ from token: a client allowed to infer must not be able to "
                                    "load or unload models");
   }
-  if (!address.is_loopback() && options.token.empty() && !options.allow_insecure_public_bind) {
+  if (!(options.rate_limit_per_s >= 0 && options.rate_limit_per_s <= 1e9)) {
+    return Status::InvalidArgument("rate_limit_per_s must be in [0, 1e9] (0 = no limit); was " +
+                                   std::to_string(options.rate_limit_per_s));
+  }
+  if (!(options.rate_limit_burst >= 0 && options.rate_limit_burst <= 1e9)) {
+    return Status::InvalidArgument("rate_limit_burst must be in [0, 1e9] (0 = max(1, rate_limit_per_s)); was " +
+                                   std::to_string(options.rate_limit_burst));
+  }
+  if (options.rate_limit_burst > 0 && options.rate_limit_burst < 1) {
+    return Status::InvalidArgument("rate_limit_burst must be at least 1 request when set; was " +
+                                   std::to_string(options.rate_limit_burst));
+  }
+  if (options.dashboard_session_ttl.count() <= 0) {
+    return Status::InvalidArgument("dashboard_session_ttl must be positive; was " +
+                                   std::to_string(options.dashboard_session_ttl.count()) + " s");
+  }
+  const bool has_token = !options.token.empty() || !options.token_file.empty();
+  if (!address.is_loopback() && !has_token && !options.allow_insecure_public_bind) {
     return Status::InvalidArgument(
         "binding " + options.host +
         " without a token would let anyone who can reach this machine use the models; set a token, or ask for "
-        "insecure mode by name (allow_insecure_public_bind / --insecure), or bind 127.0.0.1");
+        "insecure mode by name (allow_insecure_public_bind / --insecure), or bind 127.0.0.1 (a token file, --token-file, counts as a token)");
   }
   for (const auto* list : {&options.allowed_hosts, &options.allowed_origins}) {
     const char* what = list == &options.allowed_hosts ? "allowed_hosts" : "allowed_origins";

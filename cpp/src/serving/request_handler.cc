@@ -6,8 +6,8 @@
 #include <string_view>
 #include <utility>
 
-#include "auth.h"
 #include "browser_guard.h"
+#include "dashboard_login.h"
 #include "kserve_metadata.h"
 
 #ifndef MLSHIP_VERSION
@@ -66,6 +66,26 @@ HttpResponse HandleExtraRoute(const ServerState& state, const HttpRequest& reque
   return response;
 }
 
+// The response for a request `decision` refuses, or nullopt when it allows
+// it; `prefix` goes before a 401's message.
+std::optional<HttpResponse> RefusalFor(const AuthDecision& decision, std::string_view prefix) {
+  switch (decision.outcome) {
+    case AuthDecision::Outcome::kAllowed: return std::nullopt;
+    case AuthDecision::Outcome::kUnauthenticated: {
+      HttpResponse response = ErrorResponse(Status::Unauthenticated(std::string(prefix) + decision.message));
+      response.set(http::field::www_authenticate, "Bearer");
+      return response;
+    }
+    case AuthDecision::Outcome::kForbidden: return ErrorResponse(403, decision.message);
+    case AuthDecision::Outcome::kRateLimited: {
+      HttpResponse response = ErrorResponse(429, decision.message);
+      response.set(http::field::retry_after, std::to_string(decision.retry_after_s));
+      return response;
+    }
+  }
+  return ErrorResponse(500, "internal error: unknown authorization outcome");
+}
+
 HttpResponse HandleLive(const ServerState& state) {
   if (!state.backend->Live()) return ErrorResponse(503, "the server is not live");
   return JsonResponse(http::status::ok, EncodeFlag("live", true));
@@ -96,35 +116,51 @@ HttpResponse HandleModelReady(const ServerState& state, const Route& route) {
 }  // namespace
 
 std::optional<HttpResponse> ScreenRequestHeader(const ServerState& state, const http::request_header<>& header) {
-  const Route route = ParseRoute(ToStringView(header.target()));
+  const std::string_view target = ToStringView(header.target());
+  const Route route = ParseRoute(target);
   if (std::optional<HttpResponse> refusal = ScreenBrowserRequest(state, header, route)) return refusal;
+  // Health probes answer without a token so orchestrators can call them;
+  // the login pages check the token they are given themselves.
+  if (!route.requires_auth()) return std::nullopt;
+  if (route.kind == RouteKind::kNone && IsDashboardLoginPath(PathOf(target))) {
+    // Anyone may post the form, so its body is bounded before it is read.
+    return ScreenLoginHeader(header);
+  }
+  const std::string_view authorization = ToStringView(header[http::field::authorization]);
   if (route.is_repository() && state.repository != nullptr) {
     // Loading and unloading change what the server serves: only the admin
-    // token opens them, and without one they are off.
-    if (state.options.admin_token.empty()) {
+    // token (or a file token with the admin scope) opens them, and without
+    // either they are off. A dashboard login never does.
+    if (!state.tokens.AdminConfigured()) {
       return ErrorResponse(403, "the repository endpoints are off; start the server with an admin token "
-                                "(--admin-token, MLSHIP_ADMIN_TOKEN or admin_token=) to use them");
+                                "(--admin-token, MLSHIP_ADMIN_TOKEN or admin_token=) or a token file with an "
+                                "admin-scoped token (--token-file) to use them");
     }
-    const Status auth =
-        CheckBearerToken(ToStringView(header[http::field::authorization]), state.options.admin_token);
-    if (auth.ok()) return std::nullopt;
-    HttpResponse response = ErrorResponse(Status::Unauthenticated("the repository endpoints need the admin token: " +
-                                                                  auth.message()));
-    response.set(http::field::www_authenticate, "Bearer");
-    return response;
+    return RefusalFor(state.tokens.Authorize(authorization, {}, /*is_get=*/false, kScopeAdmin),
+                      "the repository endpoints need the admin token: ");
   }
-  if (state.options.token.empty()) return std::nullopt;
-  if (!route.requires_auth()) return std::nullopt;
-  const Status auth = CheckBearerToken(ToStringView(header[http::field::authorization]), state.options.token);
-  if (auth.ok()) return std::nullopt;
-  HttpResponse response = ErrorResponse(auth);
-  response.set(http::field::www_authenticate, "Bearer");
-  return response;
+  if (!state.tokens.Enabled()) return std::nullopt;
+  const bool is_get = header.method() == http::verb::get;
+  const unsigned scope =
+      route.kind == RouteKind::kModelInfer || route.kind == RouteKind::kModelOutcomes ? kScopeInfer : kScopeRead;
+  AuthDecision decision =
+      state.tokens.Authorize(authorization, ToStringView(header[http::field::cookie]), is_get, scope);
+  if (decision.outcome == AuthDecision::Outcome::kUnauthenticated && authorization.empty() && is_get &&
+      PathOf(target) == "/dashboard") {
+    // A browser opening the dashboard without a login goes to the login page.
+    return RedirectResponse("/dashboard/login");
+  }
+  return RefusalFor(decision, "");
 }
 
 void HandleRequest(ServerState& state, HttpRequest request, std::shared_ptr<Responder> responder) {
   const Route route = ParseRoute(ToStringView(request.target()));
-  if (route.kind == RouteKind::kNone) return responder->Respond(HandleExtraRoute(state, request));
+  if (route.kind == RouteKind::kNone) {
+    const std::string_view path = PathOf(ToStringView(request.target()));
+    if (path == kDashboardLoginPath) return responder->Respond(HandleDashboardLogin(state, request));
+    if (path == kDashboardLogoutPath) return responder->Respond(HandleDashboardLogout(state, request));
+    return responder->Respond(HandleExtraRoute(state, request));
+  }
   if (!MethodMatches(request.method(), route.method())) {
     return responder->Respond(MethodNotAllowed(request, PathOf(ToStringView(request.target())), route.method()));
   }
@@ -134,7 +170,7 @@ void HandleRequest(ServerState& state, HttpRequest request, std::shared_ptr<Resp
     case RouteKind::kServerMetadata:
       return responder->Respond(JsonResponse(
           http::status::ok,
-          EncodeServerMetadata(MLSHIP_VERSION, state.repository != nullptr && !state.options.admin_token.empty())));
+          EncodeServerMetadata(MLSHIP_VERSION, state.repository != nullptr && state.tokens.HasAdmin())));
     case RouteKind::kModelMetadata: return responder->Respond(HandleModelMetadata(state, route));
     case RouteKind::kModelReady: return responder->Respond(HandleModelReady(state, route));
     case RouteKind::kModelInfer: return HandleInfer(state, route, std::move(request), std::move(responder));

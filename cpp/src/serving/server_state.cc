@@ -8,7 +8,9 @@ namespace mlship::serving::internal {
 
 ServerState::ServerState(const HttpServerOptions& server_options, Backend* model_backend,
                          RepositoryControl* repository_control)
-    : options(server_options), backend(model_backend), repository(repository_control), io(server_options.io_threads) {}
+    : options(server_options), backend(model_backend), repository(repository_control),
+      tokens(server_options),
+      io(server_options.io_threads) {}
 
 Status ServerState::AddGetRoute(const std::string& path, QueryRouteHandler handler) {
   if (path.empty() || path.front() != '/' || path.find('?') != std::string::npos) {

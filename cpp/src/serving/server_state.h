@@ -18,6 +18,7 @@
 #include "audit_log.h"
 #include "mlship/serving/backend.h"
 #include "mlship/serving/http_server.h"
+#include "token_authority.h"
 
 namespace mlship::serving::internal {
 
@@ -60,6 +61,12 @@ struct ServerState : std::enable_shared_from_this<ServerState> {
   // The audit log, or null when options.audit_log is empty. Set by
   // HttpServer::Create before any I/O thread runs; Record() is thread-safe.
   std::unique_ptr<AuditLog> audit;
+  // The bearer tokens, their rate limits and the dashboard logins;
+  // thread-safe (mutable: checking a request takes from its rate limit).
+  mutable TokenAuthority tokens;
+  // Whether connections are served over TLS, which makes the dashboard's
+  // session cookie Secure. TLS hook: the TLS listener sets it at Create().
+  bool serves_tls = false;
 
   // Guards get_routes.
   mutable std::mutex routes_mu;

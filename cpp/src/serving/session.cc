@@ -218,8 +218,7 @@ void Session::OnBody(beast::error_code ec, std::size_t) {
     control_action_ = ControlAction(ParseRoute(request_target_));
     if (!control_action_.empty()) {
       const auto& header = parser_->get();
-      control_who_ = CallerName(View(header[http::field::authorization]), state_.options.token,
-                                state_.options.admin_token);
+      control_who_ = state_.tokens.CallerName(View(header[http::field::authorization]));
     }
   }
   try {
@@ -340,7 +339,7 @@ HttpResponse Session::Audited(std::string_view action, HttpResponse response) {
     authorization = View(header[http::field::authorization]);
   }
   if (event.who.empty()) {
-    event.who = std::string(CallerName(authorization, state_.options.token, state_.options.admin_token));
+    event.who = state_.tokens.CallerName(authorization);
   }
   state_.audit->Record(std::move(event));
   return response;

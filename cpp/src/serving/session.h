@@ -108,7 +108,7 @@ class Session : public Responder, public std::enable_shared_from_this<Session> {
   // response; and who asked, taken from the header before the request is
   // handed on. Empty otherwise.
   std::string control_action_;
-  std::string_view control_who_;
+  std::string control_who_;
   // The current request's Origin when allowed_origins lets it read the
   // response (echoed in Access-Control-Allow-Origin); empty otherwise.
   std::string cors_origin_;

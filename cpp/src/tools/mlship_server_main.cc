@@ -102,6 +102,7 @@ int main(int argc, char** argv) {
                                ", intra_op_threads=" + std::to_string(o.intra_op_threads) +
                                ", auth=" + (options.server.http.token.empty() ? "off" : "on") +
                                ", admin=" + (options.server.http.admin_token.empty() ? "off" : "on") +
+                               (options.server.http.token_file.empty() ? "" : ", token_file=on") +
                                ", audit_log=" +
                                (options.server.http.audit_log.empty() ? "off" : options.server.http.audit_log);
 

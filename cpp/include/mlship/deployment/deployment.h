@@ -59,6 +59,8 @@ class Deployment {
 
   // The bound HTTP port, or 0 without HTTP.
   int port() const { return server_->port(); }
+  // See Server::ReloadTokens.
+  Status ReloadTokens() { return server_->ReloadTokens(); }
   const ServingOptions& options() const { return options_; }
   // The model and version serving now (not the fallback).
   std::shared_ptr<Model> model() const;

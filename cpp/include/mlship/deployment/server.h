@@ -197,6 +197,10 @@ class Server final : public VersionLoader, public serving::RepositoryControl {
   const ServingOptions& defaults() const { return defaults_; }
   // The bound HTTP port, or 0 without HTTP.
   int port() const;
+  // Re-reads the HTTP server's token file (see HttpServer::ReloadTokens);
+  // a bad file keeps the old tokens and returns the error.
+  // FailedPrecondition without HTTP or without a token file.
+  Status ReloadTokens();
   bool draining() const { return draining_.load(); }
 
   // Stops: readiness false and new requests refused, the HTTP server drains

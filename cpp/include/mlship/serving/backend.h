@@ -90,8 +90,9 @@ struct RefusedRequest {
 // that maps to it where there is one (400 "invalid_argument", 401
 // "unauthenticated", 404 "not_found", 409 "failed_precondition", 413
 // "resource_exhausted", 500 "internal", 503 "unavailable", 504
-// "deadline_exceeded"), else 405 "method_not_allowed", 431
-// "header_too_large", anything else "http_error".
+// "deadline_exceeded"), else 403 "forbidden", 405 "method_not_allowed",
+// 415 "unsupported_media_type", 429 "rate_limited" (a token over its rate
+// limit), 431 "header_too_large", anything else "http_error".
 std::string_view RefusalReasonFor(int http_status);
 
 // What joining reported outcomes to predictions did.

@@ -14,13 +14,15 @@
 //   POST /v2/repository/models/{name}/load        load a model        (admin token)
 //   POST /v2/repository/models/{name}/unload      unload a model      (admin token)
 //   GET  <extra routes added with AddGetRoute / AddQueryRoute>
+//   GET  /dashboard/login, POST /dashboard/login, POST /dashboard/logout
+//        (the dashboard's login: a cookie that opens the read scope on GET)
 //
 // Errors are always JSON {"error": "..."} with the HTTP status of the
-// Status code (400, 401, 403, 404, 405, 413, 431, 503, 504, 500); every 503
-// carries Retry-After. Messages are bounded (1 KiB), so a long name in a
-// request is never echoed whole. Every infer response carries its request
-// id in the mlship-request-id header; a 500 from the model says only that
-// id unless expose_model_errors (see there).
+// Status code (400, 401, 403, 404, 405, 413, 429, 431, 503, 504, 500); every
+// 429 and 503 carries Retry-After. Messages are bounded (1 KiB), so a long
+// name in a request is never echoed whole. Every infer response carries its
+// request id in the mlship-request-id header; a 500 from the model says only
+// that id unless expose_model_errors (see there).
 #pragma once
 
 #include <chrono>
@@ -32,6 +34,7 @@
 #include <string_view>
 #include <vector>
 
+#include "mlship/clock.h"
 #include "mlship/serving/backend.h"
 #include "mlship/serving/codec_limits.h"
 #include "mlship/serving/repository_control.h"
@@ -65,6 +68,34 @@ struct HttpServerOptions {
   // models. Empty (the default) turns those endpoints off: they answer 403.
   // Same rules as `token`.
   std::string admin_token;
+  // A file of scoped tokens, stored hashed (JSON Lines, one token a line:
+  // {"name", "sha256", "scopes": ["infer","read","admin"], "rate_per_s",
+  // "burst"}; `mlship token create` writes it; see docs/security.md). Its
+  // tokens open what their scopes name: infer = POST infer and outcomes;
+  // read = GET /v2, model metadata and readiness, /metrics, the dashboard
+  // and other extra routes; admin = the repository endpoints (load, unload,
+  // index, rollouts). A token without the scope a route needs gets 403;
+  // one over its rate limit gets 429 with Retry-After. Works beside `token`
+  // and `admin_token`, and counts as a token for the non-loopback rule.
+  // Read at Create(); HttpServer::ReloadTokens() re-reads it. Empty (the
+  // default): none.
+  std::string token_file;
+  // A rate limit for `token`: sustained requests per second (token bucket),
+  // beyond which requests get 429 with Retry-After. 0 (the default): none.
+  // File tokens carry their own (rate_per_s, burst).
+  double rate_limit_per_s = 0;
+  // The bucket size of that limit: requests `token` may make at once.
+  // 0 (the default): max(1, rate_limit_per_s).
+  double rate_limit_burst = 0;
+  // How long a dashboard login (the mlship_session cookie set by POST
+  // /dashboard/login) lasts. Default 12 h.
+  std::chrono::seconds dashboard_session_ttl{std::chrono::hours(12)};
+  // Most dashboard logins held at once; a new one beyond it ends the oldest.
+  // Default 256.
+  std::size_t max_dashboard_sessions = 256;
+  // The clock of rate limits and login expiry. Default (null): the real
+  // steady clock. Not owned; must outlive the server. Tests pass a FakeClock.
+  Clock* clock = nullptr;
   // Set to serve on a non-loopback address without a token. Default false;
   // leave it so except on a network you trust completely.
   bool allow_insecure_public_bind = false;
@@ -204,6 +235,14 @@ class HttpServer {
   Status AddGetRoute(const std::string& path, GetRouteHandler handler);
   // AddGetRoute for a handler that reads the query string.
   Status AddQueryRoute(const std::string& path, QueryRouteHandler handler);
+
+  // Re-reads options.token_file. On success the new set replaces the old
+  // at once (rate-limit state carries over for tokens in both, dashboard
+  // logins of removed tokens stop working); on error (unreadable file, a
+  // bad line) the old set stays and the error says what is wrong.
+  // FailedPrecondition when the server has no token_file. Safe from any
+  // thread.
+  Status ReloadTokens();
 
   // Starts the I/O threads and accepts connections. FailedPrecondition when
   // called twice or after Stop().
