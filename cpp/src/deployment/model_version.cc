@@ -218,30 +218,23 @@ void ModelVersion::RunOnWorker(Batch<TensorTask>& batch) {
   const int threads = options_.intra_op_threads;
   auto run_batch = [&model, threads](Batch<TensorTask>& b) { return RunBatch(model, b, threads); };
   auto run_task = [&model, threads](TensorTask& task) { return RunTask(model, task, threads); };
-  if (!monitor_) {
-    if (!options_.batcher.latency_aware) {
-      RunWithIsolation(batch, run_batch, run_task);
-      return;
-    }
-    const auto start = clock_->Now();
-    int64_t rows = 0;
-    for (int t = 0; t < batch.num_tasks(); ++t) rows += batch.task(t).rows();
+  const bool timed = options_.batcher.latency_aware;
+  if (!monitor_ && !timed) {
     RunWithIsolation(batch, run_batch, run_task);
-    if (batcher_) batcher_->RecordBatch(rows, SecondsSince(clock_, start));
     return;
   }
   // Inputs are released as tasks are answered, so they are read first.
-  ObserveBatch(batch);
+  if (monitor_) ObserveBatch(batch);
   const auto start = clock_->Now();
   int64_t rows = 0;
   for (int t = 0; t < batch.num_tasks(); ++t) {
     rows += batch.task(t).rows();
-    monitor_->Queued(std::chrono::duration<double>(start - batch.task(t).enqueued()).count());
+    if (monitor_) monitor_->Queued(std::chrono::duration<double>(start - batch.task(t).enqueued()).count());
   }
   RunWithIsolation(batch, run_batch, run_task);
   const double seconds = SecondsSince(clock_, start);
-  monitor_->BatchExecuted(rows, seconds);
-  if (batcher_) batcher_->RecordBatch(rows, seconds);
+  if (monitor_) monitor_->BatchExecuted(rows, seconds);
+  if (timed && batcher_) batcher_->RecordBatch(rows, seconds);
 }
 
 Status ModelVersion::SetReference(const at::Tensor& reference) {

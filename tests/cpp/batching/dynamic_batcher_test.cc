@@ -435,18 +435,22 @@ TEST_F(DynamicBatcherTest, ScheduleAndDispatchLeavesABatchThatIsNotReadyToTheSch
   EXPECT_EQ(here.size(), 0u);  // the sink is only for this thread's own dispatch
 }
 
-// Producers race Stop(drain): every task is either refused at Schedule (and
-// kept by its producer) or answered exactly once, never both, never neither.
+// Records eight batches of 1 row taking `one_row_s` and eight of 8 rows
+// taking `eight_rows_s`: enough to judge two buckets of the cost model.
+void RecordCosts(Batcher& batcher, double one_row_s, double eight_rows_s) {
+  for (int i = 0; i < 8; ++i) {
+    batcher.RecordBatch(1, one_row_s);
+    batcher.RecordBatch(8, eight_rows_s);
+  }
+}
+
 TEST_F(DynamicBatcherTest, LatencyAwareCapsBatchesWhenBiggerOnesCostAsMuchPerRow) {
   BatcherOptions options = Options(8, microseconds(0));
   options.latency_aware = true;
   auto batcher = Make(options, /*gated=*/true);
   // A compute-bound model: every batch size costs the same per row. Eight
   // batches of 1 row and eight of 8 judge two buckets.
-  for (int i = 0; i < 8; ++i) {
-    batcher->RecordBatch(1, 0.010);
-    batcher->RecordBatch(8, 0.080);
-  }
+  RecordCosts(*batcher, 0.010, 0.080);
   auto figures = batcher->cost_figures();
   EXPECT_EQ(figures.row_cap, 1);
   EXPECT_EQ(figures.buckets.front().samples, 8);
@@ -472,10 +476,7 @@ TEST_F(DynamicBatcherTest, LatencyAwareKeepsBatchingWhenBatchesPay) {
   options.latency_aware = true;
   auto batcher = Make(options, /*gated=*/true);
   // An overhead-bound model: 8 rows cost little more than 1.
-  for (int i = 0; i < 8; ++i) {
-    batcher->RecordBatch(1, 0.010);
-    batcher->RecordBatch(8, 0.012);
-  }
+  RecordCosts(*batcher, 0.010, 0.012);
   EXPECT_EQ(batcher->cost_figures().row_cap, 8);
   for (int id = 0; id < 4; ++id) Schedule(*batcher, id);
   ASSERT_TRUE(clock_.BlockUntilSleepingUntil(Clock::TimePoint::max(), kGenerousTimeout));
@@ -487,10 +488,7 @@ TEST_F(DynamicBatcherTest, LatencyAwareKeepsBatchingWhenBatchesPay) {
 
 TEST_F(DynamicBatcherTest, WithoutLatencyAwareRecordedCostsChangeNothing) {
   auto batcher = Make(Options(8, microseconds(0)), /*gated=*/true);
-  for (int i = 0; i < 8; ++i) {
-    batcher->RecordBatch(1, 0.010);
-    batcher->RecordBatch(8, 0.080);
-  }
+  RecordCosts(*batcher, 0.010, 0.080);
   EXPECT_EQ(batcher->cost_figures().row_cap, 8);
   EXPECT_EQ(batcher->cost_figures().buckets.front().samples, 0);
   for (int id = 0; id < 4; ++id) Schedule(*batcher, id);
@@ -501,6 +499,8 @@ TEST_F(DynamicBatcherTest, WithoutLatencyAwareRecordedCostsChangeNothing) {
   EXPECT_EQ(sink_.Ids(0), (std::vector<int>{0, 1, 2, 3}));
 }
 
+// Producers race Stop(drain): every task is either refused at Schedule (and
+// kept by its producer) or answered exactly once, never both, never neither.
 TEST(DynamicBatcherStressTest, StopWhileBusyLosesNoTask) {
   FakeClock clock;
   Answers answers;
