@@ -533,15 +533,25 @@ void Router::Infer(serving::InferRequest request, serving::InferCallback done) {
     version.Infer(std::move(request), [handle, done = std::move(done), shadow = std::move(shadow),
                                        track = std::move(track), id = std::move(id)](
                                           StatusOr<serving::InferResponse> r) mutable {
+      // The outcome record goes before the answer (a client may post the
+      // outcome as soon as it has the answer); the shadow comparison after
+      // it, so it never delays it. The outputs' bytes are shared: keeping
+      // them is cheap.
+      const bool ok = r.ok();
       StatusOr<std::vector<at::Tensor>> outputs = Status::Internal("not answered");
-      if ((shadow || track) && r.ok()) {
+      auto convert = [&outputs](const std::vector<serving::HostTensor>& hosts) {
         std::vector<at::Tensor> tensors;
-        for (const auto& host : r->outputs) tensors.push_back(ToTensor(host));
+        for (const auto& host : hosts) tensors.push_back(ToTensor(host));
         outputs = std::move(tensors);
-        if (track) track->Predicted(id, (*handle)->id().version, (*outputs)[0], (*handle)->options().monitor.classifier);
+      };
+      if (track && ok) {
+        convert(r->outputs);
+        track->Predicted(id, (*handle)->id().version, (*outputs)[0], (*handle)->options().monitor.classifier);
       }
-      // The answer first: the comparison never delays it.
+      std::vector<serving::HostTensor> kept;
+      if (shadow && ok && !track) kept = r->outputs;
       done(std::move(r));
+      if (!kept.empty()) convert(kept);
       if (shadow) shadow(outputs);
       handle->Reset();
     });

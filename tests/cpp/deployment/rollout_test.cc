@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <cmath>
 #include <map>
 #include <string>
 
@@ -104,6 +105,32 @@ TEST(ShadowTest, DifferentShapesDisagreeOnEveryRow) {
   ShadowFigures f = CompareShadow({torch::zeros({4, 3})}, {torch::zeros({4, 2})});
   EXPECT_EQ(f.rows, 4);
   EXPECT_EQ(f.agreeing_rows, 0);
+}
+
+TEST(ShadowTest, TheFloatLoopAgreesWithTheTensorPathOnEveryFigure) {
+  // Float32 outputs take a plain loop; the same values as float64 take the
+  // ATen operators. Both must give the same figures, ties and NaNs included.
+  torch::manual_seed(3);
+  at::Tensor primary = torch::randn({64, 10});
+  at::Tensor shadow = primary + 0.3 * torch::randn({64, 10});
+  primary.index_put_({0, 4}, primary.index({0, 3}));  // a tie: the first index wins
+  shadow.index_put_({1, 2}, std::nanf(""));           // a NaN counts as the largest
+  for (std::optional<bool> classifier : {std::optional<bool>(), std::optional<bool>(false)}) {
+    const ShadowFigures loop = CompareShadow({primary}, {shadow}, classifier);
+    const ShadowFigures aten = CompareShadow({primary.to(at::kDouble)}, {shadow.to(at::kDouble)}, classifier);
+    EXPECT_EQ(loop.rows, aten.rows);
+    EXPECT_EQ(loop.agreeing_rows, aten.agreeing_rows);
+    EXPECT_EQ(loop.elements, aten.elements);
+    EXPECT_EQ(std::isnan(loop.sum_abs_diff), std::isnan(aten.sum_abs_diff));
+  }
+  shadow.index_put_({1, 2}, 0.0f);
+  const ShadowFigures loop = CompareShadow({primary}, {shadow});
+  const ShadowFigures aten = CompareShadow({primary.to(at::kDouble)}, {shadow.to(at::kDouble)});
+  EXPECT_GT(loop.agreeing_rows, 0);
+  EXPECT_LT(loop.agreeing_rows, loop.rows);
+  EXPECT_EQ(loop.agreeing_rows, aten.agreeing_rows);
+  EXPECT_NEAR(loop.sum_abs_diff, aten.sum_abs_diff, 1e-9 * aten.sum_abs_diff);
+  EXPECT_DOUBLE_EQ(loop.max_abs_diff, aten.max_abs_diff);
 }
 
 TEST(ShadowTest, SinceSubtractsAnEarlierSnapshot) {
