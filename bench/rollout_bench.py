@@ -70,11 +70,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="one short round (a smoke test)")
     parser.add_argument("--instances", type=int, default=2, help="workers per version (default 2)")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds, medians reported (default 3)")
     parser.add_argument("--json", type=Path, help="write the figures here too")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("rollout_bench needs wrk (apt-get install wrk; `make bench` installs it)")
-    rounds, seconds = (1, 2.0) if args.quick else (3, 5.0)
+    rounds, seconds = (1, 2.0) if args.quick else (args.rounds, 5.0)
 
     X_train, X_test, y_train, _ = models.digits_split()
     work = Path(tempfile.mkdtemp(prefix="mlship-rollout-bench-"))

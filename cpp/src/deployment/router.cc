@@ -250,6 +250,7 @@ Router::ShadowCopy Router::StartShadow(std::string_view model, const std::string
     // The answer may come (and release the handle) on a worker before Enter
     // returns: this reference keeps the version alive until then.
     const std::shared_ptr<ModelVersion> entered = handle->shared();
+    join->start = clock->Now();  // the shadow's latency counts from its own start
     entered->Enter(std::move(copies), TensorTask::TimePoint::max(),
                    [join, handle, clock](StatusOr<std::vector<at::Tensor>> result) {
                      join->stats->Finished();
@@ -531,7 +532,7 @@ void Router::Infer(serving::InferRequest request, serving::InferCallback done) {
     std::shared_ptr<OutcomeStore> track = request.id.empty() ? nullptr : Outcomes(request.model_name);
     std::string id = request.id;
     version.Infer(std::move(request), [handle, done = std::move(done), shadow = std::move(shadow),
-                                       track = std::move(track), id = std::move(id)](
+                                       send = std::move(copy.send), track = std::move(track), id = std::move(id)](
                                           StatusOr<serving::InferResponse> r) mutable {
       // The outcome record goes before the answer (a client may post the
       // outcome as soon as it has the answer); the shadow comparison after
@@ -551,12 +552,13 @@ void Router::Infer(serving::InferRequest request, serving::InferCallback done) {
       std::vector<serving::HostTensor> kept;
       if (shadow && ok && !track) kept = r->outputs;
       done(std::move(r));
+      // The copy goes once the primary has answered: it never runs ahead of
+      // the request it copies, nor beside it on the other core.
+      if (send) send();
       if (!kept.empty()) convert(kept);
       if (shadow) shadow(outputs);
       handle->Reset();
     });
-    // The copy goes after the primary request: it never goes ahead of it.
-    if (copy.send) copy.send();
     return;
   }
   const std::optional<VersionSlot> slot = Slot(resolved->model, resolved->version);

@@ -1019,23 +1019,27 @@ StatusOr<Resolution> Server::ResolveForRequest(const std::string& model, const R
 
 TensorCallback Server::Observed(const std::string& model, const RequestOptions& request, const std::string& version,
                                 const ModelVersion& answering, const std::vector<at::Tensor>& inputs,
-                                TensorCallback done, std::function<void()>* send_copy) {
+                                TensorCallback done) {
   // Policy-routed requests may be copied to the model's shadow; tracked
   // models remember the prediction for the outcome to come.
   std::function<void(const StatusOr<std::vector<at::Tensor>>&)> shadow;
+  std::function<void()> send;
   if (request.version.empty()) {
     Router::ShadowCopy copy = router_->StartShadow(model, version, [&inputs] { return inputs; });
     shadow = std::move(copy.on_primary);
-    *send_copy = std::move(copy.send);
+    send = std::move(copy.send);
   }
   std::shared_ptr<OutcomeStore> track = request.request_id.empty() ? nullptr : router_->Outcomes(model);
   if (!shadow && !track) return done;
-  return [done = std::move(done), shadow = std::move(shadow), track = std::move(track), id = request.request_id,
-          version, classifier = answering.options().monitor.classifier](StatusOr<std::vector<at::Tensor>> result) {
+  return [done = std::move(done), shadow = std::move(shadow), send = std::move(send), track = std::move(track),
+          id = request.request_id, version,
+          classifier = answering.options().monitor.classifier](StatusOr<std::vector<at::Tensor>> result) mutable {
     if (track && result.ok() && !result->empty()) track->Predicted(id, version, (*result)[0], classifier);
     std::optional<StatusOr<std::vector<at::Tensor>>> copy;
     if (shadow) copy = result;
     done(std::move(result));  // the answer first: the comparison never delays it
+    // The copy goes once the primary has answered (see Router::Infer).
+    if (send) send();
     if (shadow) shadow(*copy);
   };
 }
@@ -1047,8 +1051,7 @@ void Server::Submit(const std::string& model, std::vector<at::Tensor> inputs, co
     done(r.ok() ? Status::Unavailable("model " + Shown(model) + " is not loaded") : r.status());
     return;
   }
-  std::function<void()> send_copy;
-  done = Observed(model, request, r->version, *r->handle, inputs, std::move(done), &send_copy);
+  done = Observed(model, request, r->version, *r->handle, inputs, std::move(done));
   auto handle = std::make_shared<VersionHandle>(std::move(r->handle));
   // The answer may release the handle on a worker before Enter returns: this
   // reference keeps the version alive until then (see Router::Infer).
@@ -1059,7 +1062,6 @@ void Server::Submit(const std::string& model, std::vector<at::Tensor> inputs, co
             handle->Reset();
           },
           /*run_here=*/false);
-  if (send_copy) send_copy();
 }
 
 StatusOr<std::vector<at::Tensor>> Server::Predict(const std::string& model, std::vector<at::Tensor> inputs,
@@ -1098,10 +1100,8 @@ StatusOr<std::vector<at::Tensor>> Server::Predict(const std::string& model, std:
       }
       baton->Answered(std::shared_ptr<WakeupBaton::Waiter>(call, &call->waiter));
     };
-    std::function<void()> send_copy;
-    if (observed) answer = Observed(model, request, r.version, *handle, inputs, std::move(answer), &send_copy);
+    if (observed) answer = Observed(model, request, r.version, *handle, inputs, std::move(answer));
     handle->Enter(std::move(inputs), request.deadline, std::move(answer), /*run_here=*/alone);
-    if (send_copy) send_copy();
     // Queue first, then pass the baton. The caller woken by the pass often
     // preempted this thread at once (0.4 involuntary context switches per
     // call, before callers ran under SCHED_BATCH), so a call queued after the
@@ -1121,10 +1121,8 @@ StatusOr<std::vector<at::Tensor>> Server::Predict(const std::string& model, std:
   TensorCallback answer = [promise](StatusOr<std::vector<at::Tensor>> result) {
     promise->set_value(std::move(result));
   };
-  std::function<void()> send_copy;
-  if (observed) answer = Observed(model, request, r.version, *handle, inputs, std::move(answer), &send_copy);
+  if (observed) answer = Observed(model, request, r.version, *handle, inputs, std::move(answer));
   handle->Enter(std::move(inputs), request.deadline, std::move(answer), /*run_here=*/alone);
-  if (send_copy) send_copy();
   return future.get();
 }
 

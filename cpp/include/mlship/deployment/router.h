@@ -89,8 +89,8 @@ class Router final : public serving::Backend {
     // answered, in either order. Null when no copy is made.
     std::function<void(const StatusOr<std::vector<at::Tensor>>&)> on_primary;
     // Sends the copy to the shadow version. Call it exactly once (when
-    // on_primary is set), after the primary request was handed to its own
-    // version, so that the copy never goes ahead of it.
+    // on_primary is set), after the primary has answered, so that the copy
+    // never goes ahead of it nor takes a core beside it.
     std::function<void()> send;
   };
   // Decides whether a request that `primary` of `model` answers is copied to

@@ -295,11 +295,10 @@ class Server final : public VersionLoader, public serving::RepositoryControl {
   // `done` wrapped to feed the model's shadow and outcome store, when they
   // apply to this request (else `done` itself). `answering` is `version`'s
   // unit (its options say how outputs are compared). When the request is
-  // copied to a shadow, `*send_copy` is set: call it once the request itself
-  // was entered, so the copy never goes ahead of it.
+  // copied to a shadow, the wrapper sends the copy after the answer, so the
+  // copy never goes ahead of the request nor runs beside it.
   TensorCallback Observed(const std::string& model, const RequestOptions& request, const std::string& version,
-                          const ModelVersion& answering, const std::vector<at::Tensor>& inputs, TensorCallback done,
-                          std::function<void()>* send_copy);
+                          const ModelVersion& answering, const std::vector<at::Tensor>& inputs, TensorCallback done);
 
   ServingOptions defaults_;
   // defaults_.server.clock or the system clock; not owned.
