@@ -155,6 +155,37 @@ TEST_F(HttpServerTlsTest, MutualTlsNeedsAClientCertificateFromTheConfiguredCa) {
   EXPECT_EQ(response.result_int(), 200) << response.body();
 }
 
+TEST_F(HttpServerTlsTest, RefusedHandshakesAndPlainHttpAreAudited) {
+  HttpServerOptions options = TlsOptions();
+  options.tls_client_ca = Certs().ca_cert;
+  options.audit_log = live_dir_ + "/audit.log";
+  StartServer(options);
+  auto anonymous = ConnectTls();
+  EXPECT_TRUE(Refused(*anonymous));
+  {
+    TestClient plain(port_);
+    Response response;
+    ASSERT_FALSE(plain.Send(MakeRequest(http::verb::get, "/v2"), response));
+    EXPECT_EQ(response.result_int(), 400);
+  }
+  TlsClientOptions good;
+  good.cert_file = Certs().client_cert;
+  good.key_file = Certs().client_key;
+  EXPECT_EQ(ConnectTls(good)->Get("/v2/health/live").result_int(), 200);
+  server_->Stop();  // writes out every queued event
+  std::ifstream in(options.audit_log);
+  std::string auth_failed, refused;
+  int lines = 0;
+  for (std::string line; std::getline(in, line); ++lines) {
+    if (Contains(line, R"("action":"auth.failed")")) auth_failed = line;
+    if (Contains(line, R"("action":"refused")")) refused = line;
+  }
+  EXPECT_EQ(lines, 2);
+  EXPECT_TRUE(Contains(auth_failed, "TLS handshake failed")) << auth_failed;
+  EXPECT_TRUE(Contains(refused, R"("status":400)")) << refused;
+  EXPECT_TRUE(Contains(refused, "https://")) << refused;
+}
+
 TEST_F(HttpServerTlsTest, ReloadSwapsTheCertificateForNewConnections) {
   StartServer(TlsOptions());
   auto before = ConnectTls();
