@@ -159,6 +159,7 @@ TEST_F(HttpServerTlsTest, RefusedHandshakesAndPlainHttpAreAudited) {
   HttpServerOptions options = TlsOptions();
   options.tls_client_ca = Certs().ca_cert;
   options.audit_log = live_dir_ + "/audit.log";
+  fs::remove(options.audit_log);
   StartServer(options);
   auto anonymous = ConnectTls();
   EXPECT_TRUE(Refused(*anonymous));
