@@ -172,15 +172,15 @@ void Session<Stream>::OnDetected(beast::error_code ec, bool is_tls) {
     if (ec) return Close(/*drain_client=*/false);
     if (!is_tls) {
       // Plain HTTP on the TLS port: say so in plain HTTP, which the client
-      // can read, then close (its request is not read: it may carry a
-      // token, which is already exposed, but is never used).
+      // can read, then close. The request itself is never parsed or used.
       phase_ = Phase::kWriting;
       response_ = Audited("refused", ErrorResponse(400, "this server speaks HTTPS only; use an https:// URL"));
       response_.version(11);
       response_.keep_alive(false);
       response_.set(http::field::server, "mlship");
+      AddBrowserSafetyHeaders(response_);
       response_.prepare_payload();
-      if (!handed_to_backend_) ReportRefusal(400);
+      ReportRefusal(400);
       Tcp().expires_after(state_.options.idle_timeout);
       http::async_write(Tcp(), response_, [self = this->shared_from_this()](beast::error_code, std::size_t) {
         self->response_ = {};

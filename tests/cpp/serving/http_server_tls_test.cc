@@ -21,10 +21,10 @@ namespace {
 namespace fs = std::filesystem;
 
 // One set of certificates for the whole binary: making them runs openssl a
-// dozen times.
+// dozen times. Its folder goes at exit.
 const Certificates& Certs() {
-  static const Certificates* certs = new Certificates();
-  return *certs;
+  static const Certificates certs;
+  return certs;
 }
 
 class HttpServerTlsTest : public ServerTest {
