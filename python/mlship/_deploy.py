@@ -16,9 +16,9 @@ from mlship._model import Model
 from mlship._monitor import SLO, DriftOptions
 
 
-def _url(host: str, port: int) -> str:
+def _url(host: str, port: int, tls: bool = False) -> str:
     host = f"[{host}]" if ":" in host else host
-    return f"http://{host}:{port}"
+    return f"{'https' if tls else 'http'}://{host}:{port}"
 
 
 def _golden_args(model: Model, golden: Any) -> dict[str, Any]:
@@ -69,10 +69,10 @@ class Deployment(ModelEndpoint):
 
     @property
     def url(self) -> str | None:
-        """``http://host:port`` of the KServe v2 endpoint, or None when HTTP is off."""
+        """``http://host:port`` (``https://`` with TLS) of the KServe v2 endpoint, or None when HTTP is off."""
         if not self._core.serve_http:
             return None
-        return _url(self._core.host, self._core.port)
+        return _url(self._core.host, self._core.port, self._core.serves_tls)
 
     @property
     def port(self) -> int:
@@ -81,6 +81,14 @@ class Deployment(ModelEndpoint):
     def reload_tokens(self) -> None:
         """Re-reads the ``token_file`` the deployment was started with; see :meth:`mlship.Server.reload_tokens`."""
         self._core.reload_tokens()
+
+    def reload_tls(self) -> None:
+        """Re-reads ``tls_cert``, ``tls_key`` and ``tls_client_ca``; see :meth:`mlship.Server.reload_tls`."""
+        self._core.reload_tls()
+
+    def reload(self) -> list[str]:
+        """What SIGHUP does: reloads the TLS files and the token file; see :meth:`mlship.Server.reload`."""
+        return _reloaded(self._core.reload())
 
     @property
     def model(self) -> Model:
@@ -172,8 +180,9 @@ class Deployment(ModelEndpoint):
         worker.join(timeout)
 
     def wait(self) -> None:
-        """Blocks the calling script until SIGINT/SIGTERM, then stops with drain."""
-        _wait_for_signal(self.stop)
+        """Blocks the calling script until SIGINT/SIGTERM, then stops with drain; SIGHUP meanwhile
+        calls :meth:`reload` (TLS files, token file) and logs the outcome on stderr."""
+        _wait_for_signal(self.stop, self.reload if self._core.serve_http else None)
 
     def __enter__(self) -> Deployment:
         return self
@@ -192,13 +201,37 @@ class Deployment(ModelEndpoint):
         )
 
 
-def _wait_for_signal(stop: Callable[[], None]) -> None:
-    """Blocks until SIGINT/SIGTERM (when on the main thread), then calls ``stop``."""
+def _reloaded(done: str) -> list[str]:
+    """What a core ``reload()`` says it reloaded ("TLS certificate, token file") as a list."""
+    return [part for part in done.split(", ") if part]
+
+
+def _reload_on_hangup(reload: Callable[[], list[str]]) -> None:
+    """Runs ``reload`` for a SIGHUP and logs one line on stderr saying what it did."""
+    import sys
+
+    from mlship._errors import MlshipError
+
+    try:
+        done = reload()
+    except MlshipError as e:
+        print(f"mlship: SIGHUP: reload failed, still serving with the previous files: {e}", file=sys.stderr,
+              flush=True)
+        return
+    what = ", ".join(done) if done else "nothing (no tls_cert, no token_file)"
+    print(f"mlship: SIGHUP: reloaded {what}", file=sys.stderr, flush=True)
+
+
+def _wait_for_signal(stop: Callable[[], None], reload: Callable[[], list[str]] | None = None) -> None:
+    """Blocks until SIGINT/SIGTERM (when on the main thread), then calls ``stop``; with ``reload``,
+    each SIGHUP meanwhile calls it (see :func:`_reload_on_hangup`)."""
     done = threading.Event()
     previous = {}
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGINT, signal.SIGTERM):
             previous[sig] = signal.signal(sig, lambda *_: done.set())
+        if reload is not None and hasattr(signal, "SIGHUP"):
+            previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, lambda *_: _reload_on_hangup(reload))
     try:
         while not done.wait(0.5):
             pass
@@ -224,6 +257,9 @@ def deploy(
     token: str | None = None,
     admin_token: str | None = None,
     token_file: str | os.PathLike | None = None,
+    tls_cert: str | os.PathLike | None = None,
+    tls_key: str | os.PathLike | None = None,
+    tls_client_ca: str | os.PathLike | None = None,
     rate_limit_per_s: float = 0.0,
     rate_limit_burst: float = 0.0,
     insecure: bool = False,
@@ -285,6 +321,13 @@ def deploy(
         its scopes (``infer``, ``read``, ``admin``) under its own rate limit; 403 outside
         them, 429 with Retry-After over the limit. Re-read with :meth:`Deployment.reload_tokens`.
         Counts as a token for a non-loopback ``host``. See docs/security.md.
+    tls_cert, tls_key : str or path, optional
+        Serve HTTPS only (TLS 1.2 and 1.3): the certificate chain and its unencrypted private
+        key, PEM. Both or neither; ``.url`` then starts with ``https://``. Re-read with
+        :meth:`Deployment.reload_tls` (or SIGHUP under :meth:`Deployment.wait`).
+    tls_client_ca : str or path, optional
+        CA certificates (PEM) that clients' certificates must chain to: every client must
+        present one (mutual TLS). Needs ``tls_cert``. See docs/security.md.
     rate_limit_per_s, rate_limit_burst : float
         A token-bucket rate limit for ``token`` (requests per second, requests at once);
         0 (the default) sets none.
@@ -366,6 +409,9 @@ def deploy(
         "token": token if token is not None else os.environ.get("MLSHIP_TOKEN") or None,
         "admin_token": admin_token if admin_token is not None else os.environ.get("MLSHIP_ADMIN_TOKEN") or None,
         "token_file": os.fspath(token_file) if token_file is not None else None,
+        "tls_cert": os.fspath(tls_cert) if tls_cert is not None else None,
+        "tls_key": os.fspath(tls_key) if tls_key is not None else None,
+        "tls_client_ca": os.fspath(tls_client_ca) if tls_client_ca is not None else None,
         "rate_limit_per_s": rate_limit_per_s,
         "rate_limit_burst": rate_limit_burst,
         "insecure": insecure,

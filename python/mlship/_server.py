@@ -8,7 +8,7 @@ import threading
 from typing import Any, Callable
 
 from mlship import _core, _options
-from mlship._deploy import _golden_args, _url, _wait_for_signal
+from mlship._deploy import _golden_args, _reloaded, _url, _wait_for_signal
 from mlship._endpoint import ModelEndpoint
 from mlship._limits import Limits
 from mlship._load import load
@@ -47,8 +47,8 @@ class Server:
 
     @property
     def url(self) -> str | None:
-        """``http://host:port`` of the KServe v2 endpoint, or None when HTTP is off."""
-        return _url(self._host, self._core.port) if self._http else None
+        """``http://host:port`` (``https://`` with TLS) of the KServe v2 endpoint, or None when HTTP is off."""
+        return _url(self._host, self._core.port, self._core.serves_tls) if self._http else None
 
     @property
     def port(self) -> int:
@@ -220,6 +220,23 @@ class Server:
         """
         self._core.reload_tokens()
 
+    def reload_tls(self) -> None:
+        """Re-reads ``tls_cert``, ``tls_key`` and ``tls_client_ca``: new connections get the new
+        certificate at once, open ones keep theirs.
+
+        Raises :class:`mlship.MlshipError` (and keeps serving the current certificate) when a
+        file is unreadable or the key does not match, or when the server does not serve TLS.
+        """
+        self._core.reload_tls()
+
+    def reload(self) -> list[str]:
+        """What SIGHUP does under :meth:`wait`: :meth:`reload_tls` when TLS is on and
+        :meth:`reload_tokens` when there is a token file, both tried. Returns what was
+        reloaded (``["TLS certificate", "token file"]``; empty when nothing is configured);
+        raises :class:`mlship.MlshipError` naming the part that failed (which keeps its old files).
+        """
+        return _reloaded(self._core.reload())
+
     def tick_policies(self) -> None:
         """Judges every routing policy now (for tests on a fake clock)."""
         self._core.tick_policies()
@@ -231,8 +248,9 @@ class Server:
         self._core.stop(drain)
 
     def wait(self) -> None:
-        """Blocks the calling script until SIGINT/SIGTERM, then stops with drain."""
-        _wait_for_signal(self.stop)
+        """Blocks the calling script until SIGINT/SIGTERM, then stops with drain; SIGHUP meanwhile
+        calls :meth:`reload` (TLS files, token file) and logs the outcome on stderr."""
+        _wait_for_signal(self.stop, self.reload if self._http else None)
 
     def __enter__(self) -> Server:
         return self
@@ -296,6 +314,9 @@ def serve(
     token_file, rate_limit_per_s, rate_limit_burst
         Scoped tokens and rate limits, as for :func:`mlship.deploy` (pass them as settings);
         re-read the file with :meth:`Server.reload_tokens`.
+    tls_cert, tls_key, tls_client_ca
+        HTTPS and mutual TLS, as for :func:`mlship.deploy` (pass them as settings); re-read
+        with :meth:`Server.reload_tls` or SIGHUP under :meth:`Server.wait`.
     clock : optional
         A fake clock for tests of the time-dependent policies.
     **settings

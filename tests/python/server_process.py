@@ -13,9 +13,9 @@ def start(cmd: list[str], env: dict | None = None) -> tuple[subprocess.Popen, st
     """Starts a server and reads its URL from the line it prints (bounded wait)."""
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     seen = []
-    line = read_line_matching(proc, r"at (http://[\d.]+:\d+)", seen)
+    line = read_line_matching(proc, r"at (https?://[\d.]+:\d+)", seen)
     if line is not None:
-        return proc, re.search(r"at (http://[\d.]+:\d+)", line).group(1)
+        return proc, re.search(r"at (https?://[\d.]+:\d+)", line).group(1)
     proc.kill()
     raise AssertionError(f"server did not start: {''.join(seen)}")
 

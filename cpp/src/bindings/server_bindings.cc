@@ -207,6 +207,19 @@ void RegisterServer(py::module_& m) {
           "reload_tokens",
           [](Server& self) { Check(Released([&] { return self.ReloadTokens(); })); },
           "Re-reads the token file; a bad file keeps the old tokens and raises.")
+      .def(
+          "reload_tls",
+          [](Server& self) { Check(Released([&] { return self.ReloadTls(); })); },
+          "Re-reads the TLS certificate, key and client CA; bad files keep the old ones and raise.")
+      .def(
+          "reload",
+          [](Server& self) {
+            std::string done;
+            Check(Released([&] { return self.Reload(&done); }));
+            return done;
+          },
+          "Reloads the TLS files and the token file (what SIGHUP does); returns what was reloaded.")
+      .def_property_readonly("serves_tls", &Server::serves_tls)
       .def_property_readonly("draining", &Server::draining)
       .def_property_readonly("repository",
                              [](const Server& s) { return s.repository() ? s.repository()->root() : std::string(); })
@@ -523,6 +536,19 @@ void RegisterServer(py::module_& m) {
           "reload_tokens",
           [](Deployment& self) { Check(Released([&] { return self.ReloadTokens(); })); },
           "Re-reads the token file; a bad file keeps the old tokens and raises.")
+      .def(
+          "reload_tls",
+          [](Deployment& self) { Check(Released([&] { return self.ReloadTls(); })); },
+          "Re-reads the TLS certificate, key and client CA; bad files keep the old ones and raise.")
+      .def(
+          "reload",
+          [](Deployment& self) {
+            std::string done;
+            Check(Released([&] { return self.Reload(&done); }));
+            return done;
+          },
+          "Reloads the TLS files and the token file (what SIGHUP does); returns what was reloaded.")
+      .def_property_readonly("serves_tls", &Deployment::serves_tls)
       .def_property_readonly("draining", &Deployment::draining)
       .def_property_readonly("name", [](const Deployment& d) { return d.options().name; })
       .def_property_readonly("version", &Deployment::version)

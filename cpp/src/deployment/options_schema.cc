@@ -328,6 +328,16 @@ std::vector<OptionSpec> BuildSchema() {
                            "file of scoped tokens, stored hashed (JSON Lines; write it with mlship token create); "
                            "scopes infer, read, admin and per-token rate limits",
                            [](auto& o) -> auto& { return o.server.http.token_file; }));
+  t.push_back(StringOption("tls_cert", S::kServer,
+                           "TLS certificate chain (PEM); with --tls-key the server speaks HTTPS only (TLS 1.2+); "
+                           "re-read on SIGHUP",
+                           [](auto& o) -> auto& { return o.server.http.tls_cert; }));
+  t.push_back(StringOption("tls_key", S::kServer, "private key (PEM, unencrypted) of --tls-cert",
+                           [](auto& o) -> auto& { return o.server.http.tls_key; }));
+  t.push_back(StringOption("tls_client_ca", S::kServer,
+                           "CA certificates (PEM) that client certificates must chain to: every client must present "
+                           "one (mutual TLS); needs --tls-cert",
+                           [](auto& o) -> auto& { return o.server.http.tls_client_ca; }));
   t.push_back(FloatOption("rate_limit_per_s", S::kServer,
                           "requests per second the --token may make (token bucket; beyond it 429); 0 = no limit",
                           [](auto& o) -> auto& { return o.server.http.rate_limit_per_s; }, 1.0, 0.0, 1e9));

@@ -198,6 +198,18 @@ Status Server::ReloadTokens() {
   return http_->ReloadTokens();
 }
 
+Status Server::ReloadTls() {
+  if (!http_) return Status::FailedPrecondition("this server does not serve HTTP, so it has no TLS certificate to reload");
+  return http_->ReloadTls();
+}
+
+Status Server::Reload(std::string* done) {
+  if (!http_) return Status::FailedPrecondition("this server does not serve HTTP, so it has nothing to reload");
+  return http_->Reload(done);
+}
+
+bool Server::serves_tls() const { return http_ && http_->serves_tls(); }
+
 // ---- Models from memory ----
 
 Status Server::AddModel(const std::string& model, ModelOptions options) {

@@ -15,6 +15,7 @@
 #include "mlship/thread_name.h"
 #include "server_state.h"
 #include "session.h"
+#include "tls_context.h"
 
 namespace mlship::serving {
 namespace asio = boost::asio;
@@ -47,6 +48,11 @@ StatusOr<std::unique_ptr<HttpServer>> HttpServer::Create(const HttpServerOptions
     ASSIGN_OR_RETURN(state->audit, internal::AuditLog::Open(std::move(audit)));
   }
   RETURN_IF_ERROR(state->tokens.Load());
+  if (!options.tls_cert.empty()) {
+    state->tls = std::make_unique<internal::TlsContextHolder>(options.tls_cert, options.tls_key, options.tls_client_ca);
+    RETURN_IF_ERROR(state->tls->Load());
+    state->serves_tls = true;
+  }
   const std::string host = options.host == "localhost" ? "127.0.0.1" : options.host;
   const asio::ip::tcp::endpoint endpoint(asio::ip::make_address(host), options.port);
   ASSIGN_OR_RETURN(std::shared_ptr<internal::Listener> listener, internal::Listener::Bind(*state, endpoint));
@@ -71,6 +77,30 @@ Status HttpServer::AddQueryRoute(const std::string& path, QueryRouteHandler hand
 }
 
 Status HttpServer::ReloadTokens() { return state_->tokens.Reload(); }
+
+Status HttpServer::ReloadTls() {
+  if (!state_->tls) return Status::FailedPrecondition("this server does not serve TLS (no tls_cert), so it has no "
+                                                      "certificate to reload");
+  return state_->tls->Load();
+}
+
+Status HttpServer::Reload(std::string* done) {
+  Status first = Status::Ok();
+  std::string reloaded;
+  const auto attempt = [&](const char* what, Status status) {
+    if (status.ok()) {
+      reloaded += (reloaded.empty() ? "" : ", ") + std::string(what);
+    } else if (first.ok()) {
+      first = Status(status.code(), std::string(what) + ": " + status.message());
+    }
+  };
+  if (state_->tls) attempt("TLS certificate", ReloadTls());
+  if (!state_->options.token_file.empty()) attempt("token file", ReloadTokens());
+  if (done) *done = reloaded;
+  return first;
+}
+
+bool HttpServer::serves_tls() const { return state_->serves_tls; }
 
 Status HttpServer::Start() {
   if (phase_ != Phase::kCreated) {

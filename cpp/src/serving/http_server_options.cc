@@ -65,6 +65,20 @@ Status ValidateHttpServerOptions(const HttpServerOptions& options) {
         " without a token would let anyone who can reach this machine use the models; set a token, or ask for "
         "insecure mode by name (allow_insecure_public_bind / --insecure), or bind 127.0.0.1 (a token file, --token-file, counts as a token)");
   }
+  if (options.tls_cert.empty() != options.tls_key.empty()) {
+    return Status::InvalidArgument(std::string("TLS needs both tls_cert and tls_key (the certificate chain and its "
+                                               "private key, PEM); got only ") +
+                                   (options.tls_cert.empty() ? "tls_key" : "tls_cert"));
+  }
+  if (!options.tls_client_ca.empty() && options.tls_cert.empty()) {
+    return Status::InvalidArgument("tls_client_ca (client certificates, mTLS) needs TLS: set tls_cert and tls_key too");
+  }
+  for (const auto* path : {&options.tls_cert, &options.tls_key, &options.tls_client_ca}) {
+    if (path->size() > 4096 || path->find('\0') != std::string::npos) {
+      return Status::InvalidArgument("tls_cert, tls_key and tls_client_ca must be file paths (at most 4096 bytes, "
+                                     "no NUL)");
+    }
+  }
   for (const auto* list : {&options.allowed_hosts, &options.allowed_origins}) {
     const char* what = list == &options.allowed_hosts ? "allowed_hosts" : "allowed_origins";
     for (const std::string& entry : *list) {

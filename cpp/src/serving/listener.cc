@@ -86,10 +86,15 @@ void Listener::OnAccept(beast::error_code ec, tcp::socket socket) {
   }
   beast::error_code ignored;
   socket.set_option(tcp::no_delay(true), ignored);  // small responses go out at once
-  if (state_.open_connections.load() < state_.options.max_connections) {
-    std::make_shared<Session>(state_, std::move(socket), Session::Mode::kServe)->Start();
-  } else if (state_.rejecting_connections.load() < kMaxRejectingConnections) {
-    std::make_shared<Session>(state_, std::move(socket), Session::Mode::kReject)->Start();
+  const bool serve = state_.open_connections.load() < state_.options.max_connections;
+  if (serve || state_.rejecting_connections.load() < kMaxRejectingConnections) {
+    const Connection::Mode mode = serve ? Connection::Mode::kServe : Connection::Mode::kReject;
+    if (state_.tls) {
+      // The context current now; a reload changes it for later connections.
+      std::make_shared<Session<TlsStream>>(state_, std::move(socket), mode, state_.tls->Current())->Start();
+    } else {
+      std::make_shared<Session<PlainStream>>(state_, std::move(socket), mode)->Start();
+    }
   } else {
     socket.close(ignored);
   }

@@ -4,6 +4,8 @@
 #include <cstdio>
 #include <utility>
 
+#include "session.h"
+
 namespace mlship::serving::internal {
 
 ServerState::ServerState(const HttpServerOptions& server_options, Backend* model_backend,
@@ -35,18 +37,18 @@ std::optional<QueryRouteHandler> ServerState::FindGetRoute(std::string_view path
   return it->second;
 }
 
-void ServerState::RegisterSession(const std::shared_ptr<Session>& session) {
+void ServerState::RegisterSession(const std::shared_ptr<Connection>& session) {
   std::lock_guard<std::mutex> lock(sessions_mu);
   sessions.emplace(session.get(), session);
 }
 
-void ServerState::UnregisterSession(const Session* session) {
+void ServerState::UnregisterSession(const Connection* session) {
   std::lock_guard<std::mutex> lock(sessions_mu);
   sessions.erase(session);
 }
 
-std::vector<std::shared_ptr<Session>> ServerState::LiveSessions() const {
-  std::vector<std::shared_ptr<Session>> live;
+std::vector<std::shared_ptr<Connection>> ServerState::LiveSessions() const {
+  std::vector<std::shared_ptr<Connection>> live;
   std::lock_guard<std::mutex> lock(sessions_mu);
   for (const auto& [key, weak] : sessions) {
     if (auto session = weak.lock()) live.push_back(std::move(session));

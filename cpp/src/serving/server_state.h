@@ -18,11 +18,12 @@
 #include "audit_log.h"
 #include "mlship/serving/backend.h"
 #include "mlship/serving/http_server.h"
+#include "tls_context.h"
 #include "token_authority.h"
 
 namespace mlship::serving::internal {
 
-class Session;
+class Connection;
 
 // Shared by everything that runs on the I/O threads. Held by shared_ptr:
 // the HttpServer owns it, and so does every request the Backend still
@@ -43,9 +44,9 @@ struct ServerState : std::enable_shared_from_this<ServerState> {
   std::optional<QueryRouteHandler> FindGetRoute(std::string_view path) const;
 
   // Tracks live sessions so Stop() can close the idle ones.
-  void RegisterSession(const std::shared_ptr<Session>& session);
-  void UnregisterSession(const Session* session);
-  std::vector<std::shared_ptr<Session>> LiveSessions() const;
+  void RegisterSession(const std::shared_ptr<Connection>& session);
+  void UnregisterSession(const Connection* session);
+  std::vector<std::shared_ptr<Connection>> LiveSessions() const;
 
   // The server's options, fixed at Create().
   const HttpServerOptions options;
@@ -64,9 +65,12 @@ struct ServerState : std::enable_shared_from_this<ServerState> {
   // The bearer tokens, their rate limits and the dashboard logins;
   // thread-safe (mutable: checking a request takes from its rate limit).
   mutable TokenAuthority tokens;
-  // Whether connections are served over TLS, which makes the dashboard's
-  // session cookie Secure. TLS hook: the TLS listener sets it at Create().
+  // Whether connections are served over TLS (options.tls_cert is set),
+  // which makes the dashboard's session cookie Secure. Fixed at Create().
   bool serves_tls = false;
+  // The TLS context new connections get, swapped by HttpServer::ReloadTls;
+  // null without TLS. Set by HttpServer::Create before any I/O thread runs.
+  std::unique_ptr<TlsContextHolder> tls;
 
   // Guards get_routes.
   mutable std::mutex routes_mu;
@@ -76,7 +80,7 @@ struct ServerState : std::enable_shared_from_this<ServerState> {
   // Guards sessions.
   mutable std::mutex sessions_mu;
   // Every session alive, for draining. Guarded by sessions_mu.
-  std::unordered_map<const Session*, std::weak_ptr<Session>> sessions;
+  std::unordered_map<const Connection*, std::weak_ptr<Connection>> sessions;
 
   // Sessions serving requests, counted against max_connections.
   std::atomic<std::size_t> open_connections{0};

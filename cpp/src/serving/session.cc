@@ -6,11 +6,14 @@
 #include <cstdint>
 #include <exception>
 #include <string>
+#include <type_traits>
 #include <utility>
 
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/ssl/error.hpp>
 #include <boost/asio/write.hpp>
+#include <boost/beast/core/detect_ssl.hpp>
 #include <boost/beast/core/string.hpp>
 
 #include <boost/json/parse.hpp>
@@ -85,13 +88,38 @@ std::string ResponseDetail(const HttpResponse& response) {
   return std::string(response.reason());
 }
 
+// The stream of a new session: over TLS, with `tls`.
+template <class Stream>
+Stream MakeStream(tcp::socket socket, asio::ssl::context* tls) {
+  if constexpr (std::is_same_v<Stream, TlsStream>) {
+    return Stream(std::move(socket), *tls);
+  } else {
+    return Stream(std::move(socket));
+  }
+}
+
+// Whether a read error means the client went away (or took too long)
+// rather than sent something wrong. Over TLS, a peer that closes without
+// close_notify, or a record that fails to decrypt, ends the stream too: no
+// HTTP answer could reach it.
+bool ClientWentAway(const beast::error_code& ec) {
+  return ec == http::error::end_of_stream || ec == http::error::partial_message || ec == asio::error::eof ||
+         ec == asio::error::connection_reset || ec == asio::error::operation_aborted || ec == beast::error::timeout ||
+         ec == asio::ssl::error::stream_truncated || ec.category() == asio::error::get_ssl_category();
+}
+
 }  // namespace
 
-Session::Session(ServerState& state, tcp::socket socket, Mode mode)
-    : state_(state), mode_(mode), stream_(std::move(socket)), buffer_(ReadBufferLimit(state.options)) {
+template <class Stream>
+Session<Stream>::Session(ServerState& state, tcp::socket socket, Mode mode, std::shared_ptr<asio::ssl::context> tls)
+    : state_(state),
+      mode_(mode),
+      tls_(std::move(tls)),
+      stream_(MakeStream<Stream>(std::move(socket), tls_.get())),
+      buffer_(ReadBufferLimit(state.options)) {
   if (state_.audit) {
     beast::error_code ignored;
-    remote_ = stream_.socket().remote_endpoint(ignored);
+    remote_ = Tcp().socket().remote_endpoint(ignored);
   }
   if (mode_ == Mode::kServe) {
     state_.open_connections.fetch_add(1);
@@ -100,7 +128,8 @@ Session::Session(ServerState& state, tcp::socket socket, Mode mode)
   }
 }
 
-Session::~Session() {
+template <class Stream>
+Session<Stream>::~Session() {
   ReleaseInflightBytes();
   state_.UnregisterSession(this);
   if (mode_ == Mode::kServe) {
@@ -110,34 +139,108 @@ Session::~Session() {
   }
 }
 
-asio::any_io_executor Session::executor() { return stream_.get_executor(); }
+template <class Stream>
+asio::any_io_executor Session<Stream>::executor() {
+  return stream_.get_executor();
+}
 
-void Session::Start() {
-  state_.RegisterSession(shared_from_this());
-  asio::dispatch(stream_.get_executor(), [self = shared_from_this()] {
-    if (self->mode_ == Mode::kReject) {
-      self->RespondAndClose(self->Audited("refused", ErrorResponse(503, "the server has reached its limit of " +
-                                                                           std::to_string(
-                                                                               self->state_.options.max_connections) +
-                                                                           " open connections; retry later")));
-      return;
+template <class Stream>
+void Session<Stream>::Start() {
+  state_.RegisterSession(this->shared_from_this());
+  asio::dispatch(stream_.get_executor(), [self = this->shared_from_this()] {
+    if constexpr (std::is_same_v<Stream, TlsStream>) {
+      self->DetectTls();
+    } else {
+      self->Begin();
     }
-    self->ReadHeader();
   });
 }
 
-void Session::Drain() {
-  asio::post(stream_.get_executor(), [self = shared_from_this()] {
+template <class Stream>
+void Session<Stream>::DetectTls() {
+  if constexpr (std::is_same_v<Stream, TlsStream>) {
+    // A client that connects and sends nothing (or trickles a ClientHello)
+    // is cut off after idle_timeout like any idle connection.
+    Tcp().expires_after(state_.options.idle_timeout);
+    beast::async_detect_ssl(Tcp(), buffer_, beast::bind_front_handler(&Session::OnDetected, this->shared_from_this()));
+  }
+}
+
+template <class Stream>
+void Session<Stream>::OnDetected(beast::error_code ec, bool is_tls) {
+  if constexpr (std::is_same_v<Stream, TlsStream>) {
+    if (ec) return Close(/*drain_client=*/false);
+    if (!is_tls) {
+      // Plain HTTP on the TLS port: say so in plain HTTP, which the client
+      // can read, then close. The request itself is never parsed or used.
+      phase_ = Phase::kWriting;
+      response_ = Audited("refused", ErrorResponse(400, "this server speaks HTTPS only; use an https:// URL"));
+      response_.version(11);
+      response_.keep_alive(false);
+      response_.set(http::field::server, "mlship");
+      AddBrowserSafetyHeaders(response_);
+      response_.prepare_payload();
+      ReportRefusal(400);
+      Tcp().expires_after(state_.options.idle_timeout);
+      http::async_write(Tcp(), response_, [self = this->shared_from_this()](beast::error_code, std::size_t) {
+        self->response_ = {};
+        self->Close(/*drain_client=*/true);
+      });
+      return;
+    }
+    Tcp().expires_after(state_.options.idle_timeout);
+    // What detection read is the start of the ClientHello.
+    stream_.async_handshake(asio::ssl::stream_base::server, buffer_.data(),
+                            beast::bind_front_handler(&Session::OnHandshake, this->shared_from_this()));
+  }
+}
+
+template <class Stream>
+void Session<Stream>::OnHandshake(beast::error_code ec, std::size_t bytes_used) {
+  buffer_.consume(bytes_used);
+  if (ec) {
+    if (state_.audit && ec != beast::error::timeout && ec != asio::error::operation_aborted &&
+        ec != asio::error::eof && ec != asio::error::connection_reset) {
+      // A refused client certificate (mTLS) or protocol version is a failed
+      // authentication or a refusal; either way worth a line.
+      AuditEvent event;
+      event.remote = EndpointText(remote_);
+      event.who = "anonymous";
+      event.action = tls_ && SSL_CTX_get_verify_mode(tls_->native_handle()) != SSL_VERIFY_NONE ? "auth.failed"
+                                                                                               : "refused";
+      event.detail = "TLS handshake failed: " + ec.message();
+      state_.audit->Record(std::move(event));
+    }
+    return Close(/*drain_client=*/false);
+  }
+  Begin();
+}
+
+template <class Stream>
+void Session<Stream>::Begin() {
+  if (mode_ == Mode::kReject) {
+    RespondAndClose(Audited("refused", ErrorResponse(503, "the server has reached its limit of " +
+                                                              std::to_string(state_.options.max_connections) +
+                                                              " open connections; retry later")));
+    return;
+  }
+  ReadHeader();
+}
+
+template <class Stream>
+void Session<Stream>::Drain() {
+  asio::post(stream_.get_executor(), [self = this->shared_from_this()] {
     self->draining_ = true;
     // A connection waiting for its next request is closed, and one whose
     // body is still arriving gets its 503 now (see OnReadError) instead of
     // holding the stop until drain_timeout or idle_timeout. The others
     // notice draining_ when their current request is done.
-    if (self->phase_ == Phase::kAwaitingRequest || self->phase_ == Phase::kReadingBody) self->stream_.cancel();
+    if (self->phase_ == Phase::kAwaitingRequest || self->phase_ == Phase::kReadingBody) self->Tcp().cancel();
   });
 }
 
-void Session::ReadHeader() {
+template <class Stream>
+void Session<Stream>::ReadHeader() {
   if (draining_ || state_.draining.load()) return Close(/*drain_client=*/false);
   phase_ = Phase::kAwaitingRequest;
   request_target_.clear();
@@ -152,12 +255,13 @@ void Session::ReadHeader() {
   parser_.emplace();
   parser_->body_limit(state_.options.max_body_bytes);
   parser_->header_limit(static_cast<std::uint32_t>(std::min<std::size_t>(state_.options.max_header_bytes, UINT32_MAX)));
-  stream_.expires_after(state_.options.idle_timeout);
+  Tcp().expires_after(state_.options.idle_timeout);
   http::async_read_header(stream_, buffer_, *parser_,
-                          beast::bind_front_handler(&Session::OnHeader, shared_from_this()));
+                          beast::bind_front_handler(&Session::OnHeader, this->shared_from_this()));
 }
 
-void Session::OnHeader(beast::error_code ec, std::size_t) {
+template <class Stream>
+void Session<Stream>::OnHeader(beast::error_code ec, std::size_t) {
   if (ec) return OnReadError(ec);
   const auto& header = parser_->get();
   request_target_.assign(header.target().data(), header.target().size());
@@ -186,7 +290,7 @@ void Session::OnHeader(beast::error_code ec, std::size_t) {
       beast::iequals(header[http::field::expect], "100-continue")) {
     phase_ = Phase::kReadingBody;
     asio::async_write(stream_, asio::buffer(kContinueResponse.data(), kContinueResponse.size()),
-                      [self = shared_from_this()](beast::error_code write_ec, std::size_t) {
+                      [self = this->shared_from_this()](beast::error_code write_ec, std::size_t) {
                         if (write_ec) return self->Close(/*drain_client=*/false);
                         self->ReadBody();
                       });
@@ -195,21 +299,23 @@ void Session::OnHeader(beast::error_code ec, std::size_t) {
   ReadBody();
 }
 
-void Session::ReadBody() {
+template <class Stream>
+void Session<Stream>::ReadBody() {
   phase_ = Phase::kReadingBody;
   // Drain() may have come while the 100 Continue was being written.
   if (draining_) {
     return RespondAndClose(ErrorResponse(503, "the server is shutting down; the request body was not complete, "
                                               "retry the request"));
   }
-  stream_.expires_after(state_.options.idle_timeout);
-  http::async_read(stream_, buffer_, *parser_, beast::bind_front_handler(&Session::OnBody, shared_from_this()));
+  Tcp().expires_after(state_.options.idle_timeout);
+  http::async_read(stream_, buffer_, *parser_, beast::bind_front_handler(&Session::OnBody, this->shared_from_this()));
 }
 
-void Session::OnBody(beast::error_code ec, std::size_t) {
+template <class Stream>
+void Session<Stream>::OnBody(beast::error_code ec, std::size_t) {
   if (ec) return OnReadError(ec);
   // No timer runs while the Backend works; the write sets its own.
-  stream_.expires_never();
+  Tcp().expires_never();
   phase_ = Phase::kHandling;
   if (draining_ || state_.draining.load()) {
     return RespondAndClose(ErrorResponse(503, "the server is shutting down"));
@@ -222,14 +328,15 @@ void Session::OnBody(beast::error_code ec, std::size_t) {
     }
   }
   try {
-    HandleRequest(state_, parser_->release(), shared_from_this());
+    HandleRequest(state_, parser_->release(), this->shared_from_this());
   } catch (...) {
     // Only allocation failure can get here; answer if nobody has yet.
     if (phase_ == Phase::kHandling) RespondAndClose(ErrorResponse(500, "internal error while handling the request"));
   }
 }
 
-void Session::OnReadError(beast::error_code ec) {
+template <class Stream>
+void Session<Stream>::OnReadError(beast::error_code ec) {
   if (ec == http::error::body_limit) {
     return RespondAndClose(Audited("refused", ErrorResponse(413, "the request body is larger than this server's "
                                                                  "limit of " +
@@ -254,23 +361,22 @@ void Session::OnReadError(beast::error_code ec) {
     return RespondAndClose(ErrorResponse(503, "the server is shutting down; the request body was not complete, "
                                               "retry the request"));
   }
-  const bool client_went_away = ec == http::error::end_of_stream || ec == http::error::partial_message ||
-                                ec == asio::error::eof || ec == asio::error::connection_reset ||
-                                ec == asio::error::operation_aborted || ec == beast::error::timeout;
-  if (client_went_away) return Close(/*drain_client=*/false);
+  if (ClientWentAway(ec)) return Close(/*drain_client=*/false);
   // A grammar error (bad method, bad header, bad chunk...): say so and close,
   // since the rest of the byte stream cannot be trusted.
   RespondAndClose(Audited("refused", ErrorResponse(400, "malformed HTTP request: " + ec.message())));
 }
 
-void Session::RespondAndClose(HttpResponse response) {
+template <class Stream>
+void Session<Stream>::RespondAndClose(HttpResponse response) {
   close_after_write_ = true;
   // Bytes of this request may still be on their way; see Close().
   drain_client_on_close_ = !parser_.has_value() || !parser_->is_done();
   Respond(std::move(response));
 }
 
-void Session::Respond(HttpResponse response) {
+template <class Stream>
+void Session<Stream>::Respond(HttpResponse response) {
   if (phase_ == Phase::kWriting || phase_ == Phase::kClosing) return;  // one response per request
   phase_ = Phase::kWriting;
   // The request and its tensors are done with once it is answered.
@@ -291,11 +397,12 @@ void Session::Respond(HttpResponse response) {
     response_.set(http::field::vary, "Origin");
   }
   response_.prepare_payload();
-  stream_.expires_after(state_.options.idle_timeout);
-  http::async_write(stream_, response_, beast::bind_front_handler(&Session::OnWrite, shared_from_this()));
+  Tcp().expires_after(state_.options.idle_timeout);
+  http::async_write(stream_, response_, beast::bind_front_handler(&Session::OnWrite, this->shared_from_this()));
 }
 
-void Session::ReportRefusal(int http_status) {
+template <class Stream>
+void Session<Stream>::ReportRefusal(int http_status) {
   // A body over the limit is refused as soon as the header announces it,
   // before OnHeader has noted the target; the parser has already stored it
   // (it is empty when the request line was never parsed).
@@ -315,7 +422,8 @@ void Session::ReportRefusal(int http_status) {
   }
 }
 
-HttpResponse Session::Audited(std::string_view action, HttpResponse response) {
+template <class Stream>
+HttpResponse Session<Stream>::Audited(std::string_view action, HttpResponse response) {
   if (!state_.audit) return response;
   AuditEvent event;
   event.remote = EndpointText(remote_);
@@ -345,7 +453,8 @@ HttpResponse Session::Audited(std::string_view action, HttpResponse response) {
   return response;
 }
 
-bool Session::ChargeInflightBytes() {
+template <class Stream>
+bool Session<Stream>::ChargeInflightBytes() {
   const std::size_t budget = state_.options.max_inflight_bytes;
   if (budget == 0 || parser_->is_done()) return true;  // no budget, or no body
   const auto length = parser_->content_length();  // none when chunked
@@ -359,51 +468,61 @@ bool Session::ChargeInflightBytes() {
   return true;
 }
 
-void Session::ReleaseInflightBytes() {
+template <class Stream>
+void Session<Stream>::ReleaseInflightBytes() {
   if (charged_bytes_ == 0) return;
   state_.inflight_bytes.fetch_sub(charged_bytes_);
   charged_bytes_ = 0;
 }
 
-void Session::OnWrite(beast::error_code ec, std::size_t) {
+template <class Stream>
+void Session<Stream>::OnWrite(beast::error_code ec, std::size_t) {
   const bool keep_alive = response_.keep_alive();
   response_ = {};
   if (ec) {
     beast::error_code ignored;
-    stream_.socket().close(ignored);
+    Tcp().socket().close(ignored);
     return;
   }
   if (!keep_alive) return Close(drain_client_on_close_);
   ReadHeader();
 }
 
-void Session::Close(bool drain_client) {
+template <class Stream>
+void Session<Stream>::Close(bool drain_client) {
   if (phase_ == Phase::kClosing) return;
   phase_ = Phase::kClosing;
   beast::error_code ignored;
-  stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  // Over TLS no close_notify is sent: every response carries its length,
+  // so a client knows where it ends, and waiting for the peer's
+  // close_notify would hold the connection for nothing.
+  Tcp().socket().shutdown(tcp::socket::shutdown_send, ignored);
   if (!drain_client) {
-    stream_.socket().close(ignored);
+    Tcp().socket().close(ignored);
     return;
   }
   // Closing a socket with unread input makes the kernel send a reset, which
   // can destroy the response before the client reads it. So read and
   // discard what the client still sends, until it closes or time runs out.
   linger_buffer_.resize(kLingerChunkBytes);
-  stream_.expires_after(std::min<std::chrono::milliseconds>(kMaxLingerTime, state_.options.idle_timeout));
-  stream_.async_read_some(asio::buffer(linger_buffer_),
-                          beast::bind_front_handler(&Session::OnLinger, shared_from_this()));
+  Tcp().expires_after(std::min<std::chrono::milliseconds>(kMaxLingerTime, state_.options.idle_timeout));
+  Tcp().async_read_some(asio::buffer(linger_buffer_),
+                          beast::bind_front_handler(&Session::OnLinger, this->shared_from_this()));
 }
 
-void Session::OnLinger(beast::error_code ec, std::size_t bytes) {
+template <class Stream>
+void Session<Stream>::OnLinger(beast::error_code ec, std::size_t bytes) {
   lingered_bytes_ += bytes;
   if (ec || lingered_bytes_ > kMaxLingerBytes) {
     beast::error_code ignored;
-    stream_.socket().close(ignored);
+    Tcp().socket().close(ignored);
     return;
   }
-  stream_.async_read_some(asio::buffer(linger_buffer_),
-                          beast::bind_front_handler(&Session::OnLinger, shared_from_this()));
+  Tcp().async_read_some(asio::buffer(linger_buffer_),
+                          beast::bind_front_handler(&Session::OnLinger, this->shared_from_this()));
 }
+
+template class Session<PlainStream>;
+template class Session<TlsStream>;
 
 }  // namespace mlship::serving::internal

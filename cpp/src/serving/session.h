@@ -10,13 +10,32 @@
 #include <vector>
 
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
 
 #include "http_types.h"
 #include "server_state.h"
 
 namespace mlship::serving::internal {
+
+// What the server knows of a connection whatever it runs over (plain TCP
+// or TLS): the registry of live sessions holds these.
+class Connection : public Responder {
+ public:
+  // kServe reads requests; kReject answers 503 at once (the server is at
+  // max_connections) and closes.
+  enum class Mode { kServe, kReject };
+
+  // Asks the connection to finish: an idle connection closes now, a busy
+  // one after its current response. Safe from any thread.
+  virtual void Drain() = 0;
+};
+
+// The two kinds of connection.
+using PlainStream = boost::beast::tcp_stream;
+using TlsStream = boost::beast::ssl_stream<boost::beast::tcp_stream>;
 
 // Reads a request, has it handled, writes the response, and repeats while
 // the client keeps the connection alive. All of its work runs on the
@@ -28,20 +47,26 @@ namespace mlship::serving::internal {
 // and reads (and discards) what the client still sends for a short while
 // before closing, so the response reaches the client instead of being lost
 // to a TCP reset.
-class Session : public Responder, public std::enable_shared_from_this<Session> {
+//
+// `Stream` is PlainStream or TlsStream (the two instantiations, in
+// session.cc). Over TLS the session first reads enough to tell a TLS
+// ClientHello from plain HTTP: plain HTTP gets a 400 in plain text saying
+// to use https, a ClientHello the handshake, both bounded by idle_timeout.
+// A failed handshake (an old protocol version, no or a bad client
+// certificate under mTLS) closes the connection.
+template <class Stream>
+class Session : public Connection, public std::enable_shared_from_this<Session<Stream>> {
  public:
-  // kServe reads requests; kReject answers 503 at once (the server is at
-  // max_connections) and closes.
-  enum class Mode { kServe, kReject };
-
-  Session(ServerState& state, boost::asio::ip::tcp::socket socket, Mode mode);
+  // `tls` is the context of a TlsStream session (it stays alive as long as
+  // the session, whatever a reload does); null for PlainStream.
+  Session(ServerState& state, boost::asio::ip::tcp::socket socket, Mode mode,
+          std::shared_ptr<boost::asio::ssl::context> tls = nullptr);
   ~Session() override;
 
   // Registers with the state and begins (on the strand).
   void Start();
-  // Asks the session to finish: an idle connection closes now, a busy one
-  // after its current response. Safe from any thread.
-  void Drain();
+  // Connection.
+  void Drain() override;
 
   // Responder.
   void Respond(HttpResponse response) override;
@@ -52,6 +77,14 @@ class Session : public Responder, public std::enable_shared_from_this<Session> {
   // Where the session is in its request cycle.
   enum class Phase { kAwaitingRequest, kReadingBody, kHandling, kWriting, kClosing };
 
+  // TLS only: tells TLS from plain HTTP, then handshakes.
+  void DetectTls();
+  void OnDetected(boost::beast::error_code ec, bool is_tls);
+  void OnHandshake(boost::beast::error_code ec, std::size_t bytes_used);
+  // After the handshake (at once for plain TCP): reads or rejects.
+  void Begin();
+  // The TCP layer under the stream (timeouts, cancel, the socket).
+  boost::beast::tcp_stream& Tcp() { return boost::beast::get_lowest_layer(stream_); }
   void ReadHeader();
   void OnHeader(boost::beast::error_code ec, std::size_t bytes);
   void ReadBody();
@@ -81,8 +114,11 @@ class Session : public Responder, public std::enable_shared_from_this<Session> {
   ServerState& state_;
   // Serving or rejecting; fixed.
   const Mode mode_;
-  // The connection, with per-operation timeouts.
-  boost::beast::tcp_stream stream_;
+  // The TLS context the stream was made with (null for plain TCP); declared
+  // before stream_, which refers to it.
+  const std::shared_ptr<boost::asio::ssl::context> tls_;
+  // The connection, with per-operation timeouts (on its TCP layer).
+  Stream stream_;
   // Bytes read but not yet parsed; persists across keep-alive requests.
   // Bounded (max_header_bytes + 64 KiB) so that no header, chunk header or
   // pipelined burst can grow it without limit.
@@ -130,5 +166,8 @@ class Session : public Responder, public std::enable_shared_from_this<Session> {
   // Bytes discarded while closing, bounded by kMaxLingerBytes.
   std::size_t lingered_bytes_ = 0;
 };
+
+extern template class Session<PlainStream>;
+extern template class Session<TlsStream>;
 
 }  // namespace mlship::serving::internal

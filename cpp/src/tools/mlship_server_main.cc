@@ -5,6 +5,10 @@
 //   mlship-server model.pt --port 8000 --max-batch-size 32
 //   MLSHIP_ADMIN_TOKEN=... mlship-server --repository models/ --port 8000
 //
+// SIGHUP reloads the TLS certificate, key and client CA (--tls-cert,
+// --tls-key, --tls-client-ca) and the token file (--token-file), and logs a
+// line saying what was reloaded or why it failed (the old ones then stay).
+//
 // SIGINT/SIGTERM stop it gracefully: readiness goes false, new requests get
 // 503, accepted ones are answered, then it exits 0. A second SIGINT/SIGTERM
 // during that drain ends the process at once (exit 1), so an operator (or a
@@ -37,8 +41,8 @@ int Fail(int code, const std::string& what, const mlship::Status& status) {
   return code;
 }
 
-std::string UrlOf(const std::string& host, int port) {
-  return "http://" + (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" + std::to_string(port);
+std::string UrlOf(const std::string& host, int port, bool tls) {
+  return std::string(tls ? "https://" : "http://") + (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" + std::to_string(port);
 }
 
 std::string Getenv(const char* name) {
@@ -46,15 +50,36 @@ std::string Getenv(const char* name) {
   return value ? value : "";
 }
 
-// Waits for SIGINT or SIGTERM, then runs `stop` (the graceful drain) on
-// another thread while still listening: a second signal exits at once.
-// `signals` holds SIGINT, SIGTERM and SIGUSR1 (which the drain thread sends
-// when it is done), blocked in every thread.
-int ServeUntilSignalled(const sigset_t& signals, const std::function<void()>& stop) {
+// Runs `reload` on SIGHUP and logs its outcome.
+void ReloadOnHangup(const std::function<mlship::Status(std::string*)>& reload) {
+  std::string done;
+  const mlship::Status status = reload(&done);
+  if (!status.ok()) {
+    std::cout << "mlship-server: SIGHUP: reload failed, still serving with the previous files: " << status.message()
+              << (done.empty() ? "" : " (reloaded: " + done + ")") << std::endl;
+  } else if (done.empty()) {
+    std::cout << "mlship-server: SIGHUP: nothing to reload (no --tls-cert, no --token-file)" << std::endl;
+  } else {
+    std::cout << "mlship-server: SIGHUP: reloaded " << done << std::endl;
+  }
+}
+
+// Waits for SIGINT or SIGTERM (running `reload` on each SIGHUP meanwhile),
+// then runs `stop` (the graceful drain) on another thread while still
+// listening: a second signal exits at once. `signals` holds SIGINT,
+// SIGTERM, SIGHUP and SIGUSR1 (which the drain thread sends when it is
+// done), blocked in every thread.
+int ServeUntilSignalled(const sigset_t& signals, const std::function<void()>& stop,
+                        const std::function<mlship::Status(std::string*)>& reload) {
   int received = 0;
-  do {
+  while (true) {
     sigwait(&signals, &received);
-  } while (received == SIGUSR1);
+    if (received == SIGHUP) {
+      ReloadOnHangup(reload);
+    } else if (received != SIGUSR1) {
+      break;
+    }
+  }
   std::cout << "mlship-server: " << (received == SIGTERM ? "SIGTERM" : "SIGINT")
             << ", draining (send it again to stop now)" << std::endl;
   const pthread_t main_thread = pthread_self();
@@ -62,7 +87,9 @@ int ServeUntilSignalled(const sigset_t& signals, const std::function<void()>& st
     stop();
     pthread_kill(main_thread, SIGUSR1);
   });
-  sigwait(&signals, &received);
+  do {
+    sigwait(&signals, &received);
+  } while (received == SIGHUP);  // no reload while draining
   if (received != SIGUSR1) {
     std::cout << "mlship-server: second " << (received == SIGTERM ? "SIGTERM" : "SIGINT")
               << ", stopping now without waiting for requests in flight" << std::endl;
@@ -82,6 +109,7 @@ int main(int argc, char** argv) {
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGINT);
   sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGHUP);   // reload (see ServeUntilSignalled)
   sigaddset(&stop_signals, SIGUSR1);  // the drain's "done" (see ServeUntilSignalled)
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
@@ -103,6 +131,9 @@ int main(int argc, char** argv) {
                                ", auth=" + (options.server.http.token.empty() ? "off" : "on") +
                                ", admin=" + (options.server.http.admin_token.empty() ? "off" : "on") +
                                (options.server.http.token_file.empty() ? "" : ", token_file=on") +
+                               ", tls=" + (options.server.http.tls_cert.empty()        ? "off"
+                                           : options.server.http.tls_client_ca.empty() ? "on"
+                                                                                        : "mtls") +
                                ", audit_log=" +
                                (options.server.http.audit_log.empty() ? "off" : options.server.http.audit_log);
 
@@ -113,9 +144,11 @@ int main(int argc, char** argv) {
     for (const std::string& m : (*server)->router().ModelNames()) models += (models.empty() ? "" : ", ") + m;
     // One line that scripts can parse for the URL (port 0 picks a free port).
     std::cout << "mlship-server: serving repository " << flags->repository << " (models: "
-              << (models.empty() ? "none" : models) << ") at " << UrlOf(host, (*server)->port()) << " (" << settings
+              << (models.empty() ? "none" : models) << ") at " << UrlOf(host, (*server)->port(), (*server)->serves_tls()) << " (" << settings
               << ")" << std::endl;
-    return ServeUntilSignalled(stop_signals, [&server] { (*server)->Stop(/*drain=*/true); });
+    return ServeUntilSignalled(
+        stop_signals, [&server] { (*server)->Stop(/*drain=*/true); },
+        [&server](std::string* done) { return (*server)->Reload(done); });
   }
 
   // The reference file is read before any model loads, so a bad one is a
@@ -145,9 +178,10 @@ int main(int argc, char** argv) {
     reference.reset();  // profiled; the raw values are no longer needed
   }
   // One line that scripts can parse for the URL (port 0 picks a free port).
-  std::cout << "mlship-server: serving '" << options.name << "' at " << UrlOf(host, (*dep)->port()) << " ("
+  std::cout << "mlship-server: serving '" << options.name << "' at " << UrlOf(host, (*dep)->port(), (*dep)->serves_tls()) << " ("
             << settings << ", reference=" << (!flags->reference_path.empty() ? "on" : "off")
             << ", fallback=" << (fallback ? "on" : "off") << ")" << std::endl;
 
-  return ServeUntilSignalled(stop_signals, [&dep] { (*dep)->Stop(/*drain=*/true); });
+  return ServeUntilSignalled(
+      stop_signals, [&dep] { (*dep)->Stop(/*drain=*/true); }, [&dep](std::string* done) { return (*dep)->Reload(done); });
 }

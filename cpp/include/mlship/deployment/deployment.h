@@ -61,6 +61,10 @@ class Deployment {
   int port() const { return server_->port(); }
   // See Server::ReloadTokens.
   Status ReloadTokens() { return server_->ReloadTokens(); }
+  // See Server::ReloadTls, Server::Reload and Server::serves_tls.
+  Status ReloadTls() { return server_->ReloadTls(); }
+  Status Reload(std::string* done = nullptr) { return server_->Reload(done); }
+  bool serves_tls() const { return server_->serves_tls(); }
   const ServingOptions& options() const { return options_; }
   // The model and version serving now (not the fallback).
   std::shared_ptr<Model> model() const;

@@ -201,6 +201,16 @@ class Server final : public VersionLoader, public serving::RepositoryControl {
   // a bad file keeps the old tokens and returns the error.
   // FailedPrecondition without HTTP or without a token file.
   Status ReloadTokens();
+  // Re-reads the HTTP server's TLS certificate, key and client CA (see
+  // HttpServer::ReloadTls); bad files keep the old ones and return the
+  // error. FailedPrecondition without HTTP or without TLS.
+  Status ReloadTls();
+  // What SIGHUP does (HttpServer::Reload): the TLS files when TLS is on and
+  // the token file when there is one; `done` gets what was reloaded.
+  // FailedPrecondition without HTTP.
+  Status Reload(std::string* done = nullptr);
+  // Whether the HTTP server speaks HTTPS (false without HTTP).
+  bool serves_tls() const;
   bool draining() const { return draining_.load(); }
 
   // Stops: readiness false and new requests refused, the HTTP server drains

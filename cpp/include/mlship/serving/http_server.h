@@ -80,6 +80,20 @@ struct HttpServerOptions {
   // Read at Create(); HttpServer::ReloadTokens() re-reads it. Empty (the
   // default): none.
   std::string token_file;
+  // TLS: the server's certificate chain (PEM: its certificate first, then
+  // any intermediates) and its private key (PEM, unencrypted). Set both to
+  // serve HTTPS only (a plain HTTP request gets 400 saying to use https);
+  // set neither (the default) for plain HTTP. TLS 1.2 and 1.3 only (no SSL,
+  // TLS 1.0 or 1.1), forward-secret AEAD ciphers, no compression or
+  // renegotiation. Read at Create() (an unreadable or mismatched file fails
+  // it); HttpServer::ReloadTls() re-reads them for new connections.
+  std::string tls_cert;
+  std::string tls_key;
+  // CA certificates (PEM) that clients' certificates must chain to: set,
+  // every client must present one during the handshake (mutual TLS) or the
+  // connection is refused. Needs tls_cert. Empty (the default): clients are
+  // not asked for a certificate.
+  std::string tls_client_ca;
   // A rate limit for `token`: sustained requests per second (token bucket),
   // beyond which requests get 429 with Retry-After. 0 (the default): none.
   // File tokens carry their own (rate_per_s, burst).
@@ -243,6 +257,23 @@ class HttpServer {
   // FailedPrecondition when the server has no token_file. Safe from any
   // thread.
   Status ReloadTokens();
+
+  // Re-reads options.tls_cert, tls_key and tls_client_ca. On success new
+  // connections use them at once (connections already open keep theirs);
+  // on error (unreadable file, a key that does not match) the old ones stay
+  // and the error says what is wrong. FailedPrecondition when the server
+  // does not serve TLS. Safe from any thread.
+  Status ReloadTls();
+
+  // What SIGHUP does: ReloadTls() when TLS is on and ReloadTokens() when
+  // there is a token file, both tried even if one fails. Ok when nothing
+  // is configured to reload; otherwise the first error, naming which part
+  // failed. `done` (optional) gets what was reloaded, e.g. "TLS certificate,
+  // token file".
+  Status Reload(std::string* done = nullptr);
+
+  // Whether the server serves HTTPS (options.tls_cert is set).
+  bool serves_tls() const;
 
   // Starts the I/O threads and accepts connections. FailedPrecondition when
   // called twice or after Stop().

@@ -1,0 +1,251 @@
+"""TLS on both servers (``mlship serve`` / ``mlship.deploy`` in process, and the Python-free
+``mlship-server``): HTTPS with certificates this test makes with the openssl command line and
+clients that verify them (Python's ssl), plain HTTP on the TLS port, mutual TLS, and reloading the
+certificate (``reload_tls()``/``reload()`` and SIGHUP), a failed reload keeping the old one."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from http_helpers import infer_body
+from server_process import read_line_matching, start
+
+import mlship
+from mlship._cli import server_executable
+
+FEATURES = 4
+X = np.arange(FEATURES, dtype=np.float32).reshape(1, FEATURES)
+
+
+class Double(torch.nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * 2
+
+
+def openssl(*args: str) -> None:
+    subprocess.run(["openssl", *args], check=True, capture_output=True, timeout=60)
+
+
+def make_certificates(d: Path) -> dict[str, str]:
+    """Two CAs; server certificates a (CN server-a, serial 1001) and b (server-b, 2002) for
+    127.0.0.1; a client certificate from the CA and one from the other CA."""
+    (d / "server.ext").write_text("basicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n"
+                                  "subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+    (d / "client.ext").write_text("basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n")
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    for ca, cn in (("ca", "mlship test CA"), ("other-ca", "another CA")):
+        openssl("req", "-x509", "-new", *ec, "-days", "2", "-keyout", str(d / f"{ca}.key"), "-out",
+                str(d / f"{ca}.pem"), "-subj", f"/CN={cn}")
+    for name, cn, ca, serial, ext in (("server-a", "server-a", "ca", 1001, "server.ext"),
+                                      ("server-b", "server-b", "ca", 2002, "server.ext"),
+                                      ("client", "client-1", "ca", 3003, "client.ext"),
+                                      ("other-client", "intruder", "other-ca", 4004, "client.ext")):
+        openssl("req", "-new", *ec, "-keyout", str(d / f"{name}.key"), "-out", str(d / f"{name}.csr"), "-subj",
+                f"/CN={cn}")
+        openssl("x509", "-req", "-days", "2", "-in", str(d / f"{name}.csr"), "-CA", str(d / f"{ca}.pem"), "-CAkey",
+                str(d / f"{ca}.key"), "-set_serial", str(serial), "-out", str(d / f"{name}.pem"), "-extfile",
+                str(d / ext))
+    files = {p.stem: str(p) for p in d.glob("*.pem")}
+    files.update({p.name: str(p) for p in d.glob("*.key")})
+    return files
+
+
+@pytest.fixture(scope="module")
+def certs(tmp_path_factory) -> dict[str, str]:
+    return make_certificates(tmp_path_factory.mktemp("certs"))
+
+
+@pytest.fixture
+def live(certs, tmp_path) -> dict[str, str]:
+    """The files a server is started with (copies of server-a), which a test may overwrite."""
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    shutil.copy(certs["server-a"], cert)
+    shutil.copy(certs["server-a.key"], key)
+    return {"cert": str(cert), "key": str(key)}
+
+
+def use(live: dict[str, str], certs: dict[str, str], name: str) -> None:
+    """Puts server certificate ``name`` into the live files."""
+    shutil.copy(certs[name], live["cert"])
+    shutil.copy(certs[f"{name}.key"], live["key"])
+
+
+@pytest.fixture(scope="module")
+def model() -> mlship.Model:
+    return mlship.load(torch.jit.script(Double()), example_inputs=torch.zeros(1, FEATURES))
+
+
+@pytest.fixture(scope="module")
+def saved(model, tmp_path_factory) -> str:
+    path = str(tmp_path_factory.mktemp("model") / "double.pt")
+    model.save(path)
+    return path
+
+
+def client_context(certs: dict[str, str], client: str | None = None) -> ssl.SSLContext:
+    """A context that verifies the server against the test CA (and host name 127.0.0.1)."""
+    context = ssl.create_default_context(cafile=certs["ca"])
+    if client is not None:
+        context.load_cert_chain(certs[client], certs[f"{client}.key"])
+    return context
+
+
+def port_of(url: str) -> int:
+    return int(url.rsplit(":", 1)[1])
+
+
+def peer_cn(url: str, context: ssl.SSLContext) -> str:
+    """The subject CN of the certificate a new connection sees."""
+    with socket.create_connection(("127.0.0.1", port_of(url)), timeout=30) as raw:
+        with context.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
+            subject = dict(item[0] for item in tls.getpeercert()["subject"])
+            return subject["commonName"]
+
+
+def infer(url: str, context: ssl.SSLContext, name: str) -> tuple[int, dict]:
+    conn = http.client.HTTPSConnection("127.0.0.1", port_of(url), context=context, timeout=30)
+    try:
+        conn.request("POST", f"/v2/models/{name}/infer", body=json.dumps(infer_body(INPUT, X)),
+                     headers={"Content-Type": "application/json"})
+        response = conn.getresponse()
+        return response.status, json.loads(response.read())
+    finally:
+        conn.close()
+
+
+def refused(url: str, context: ssl.SSLContext, name: str) -> bool:
+    """Whether the server refuses the client (in the handshake, or at the first read under TLS 1.3)."""
+    try:
+        infer(url, context, name)
+    except (ssl.SSLError, ConnectionError, http.client.RemoteDisconnected):
+        return True
+    return False
+
+
+INPUT = "x"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def input_name(model) -> None:
+    global INPUT
+    INPUT = model.signature.inputs[0].name
+
+
+def test_deploy_serves_https_to_a_verifying_client(model, certs, live):
+    with mlship.deploy(model, name="double", port=0, tls_cert=live["cert"], tls_key=live["key"]) as dep:
+        assert dep.url.startswith("https://127.0.0.1:")
+        assert dep.dashboard_url.startswith("https://")
+        status, body = infer(dep.url, client_context(certs), "double")
+        assert status == 200, body
+        assert body["outputs"][0]["data"] == (X * 2).ravel().tolist()
+        assert peer_cn(dep.url, client_context(certs)) == "server-a"
+        # A client that trusts another CA refuses the server's certificate.
+        with pytest.raises(ssl.SSLCertVerificationError):
+            infer(dep.url, ssl.create_default_context(cafile=certs["other-ca"]), "double")
+        # Plain HTTP on the TLS port: a 400 saying to use https, and the server goes on.
+        conn = http.client.HTTPConnection("127.0.0.1", port_of(dep.url), timeout=30)
+        conn.request("GET", "/v2/health/live")
+        plain = conn.getresponse()
+        assert plain.status == 400 and "https://" in json.loads(plain.read())["error"]
+        conn.close()
+        assert infer(dep.url, client_context(certs), "double")[0] == 200
+        assert dep.settings["tls_cert"] == live["cert"]
+
+
+def test_reload_tls_swaps_the_certificate_and_a_bad_file_keeps_the_old_one(model, certs, live):
+    with mlship.deploy(model, name="double", port=0, tls_cert=live["cert"], tls_key=live["key"]) as dep:
+        use(live, certs, "server-b")
+        assert dep.reload() == ["TLS certificate"]
+        assert peer_cn(dep.url, client_context(certs)) == "server-b"
+        Path(live["cert"]).write_text("-----BEGIN CERTIFICATE-----\nnot base64\n")
+        with pytest.raises(mlship.MlshipError, match="tls_cert"):
+            dep.reload_tls()
+        shutil.copy(certs["server-a"], live["cert"])  # server-a's certificate with server-b's key
+        with pytest.raises(mlship.MlshipError, match="is not the key of the certificate"):
+            dep.server.reload()
+        assert peer_cn(dep.url, client_context(certs)) == "server-b"
+        assert infer(dep.url, client_context(certs), "double")[0] == 200
+
+
+def test_without_tls_reload_tls_raises_and_urls_stay_http(model):
+    with mlship.deploy(model, name="double", port=0) as dep:
+        assert dep.url.startswith("http://")
+        with pytest.raises(mlship.MlshipError, match="does not serve TLS"):
+            dep.reload_tls()
+        assert dep.reload() == []
+
+
+def test_bad_tls_options_stop_the_start(model, certs, live):
+    with pytest.raises(mlship.MlshipError, match="both tls_cert and tls_key"):
+        mlship.deploy(model, port=0, tls_cert=live["cert"])
+    with pytest.raises(mlship.MlshipError, match="tls_client_ca .* needs TLS"):
+        mlship.deploy(model, port=0, tls_client_ca=certs["ca"])
+    with pytest.raises(mlship.MlshipError, match="cannot be read"):
+        mlship.deploy(model, port=0, tls_cert=live["cert"] + ".missing", tls_key=live["key"])
+
+
+def test_serve_with_a_repository_speaks_https(model, certs, live, tmp_path):
+    repo = mlship.Repository(tmp_path / "repo")
+    repo.add("double", model)
+    with mlship.serve(tmp_path / "repo", port=0, tls_cert=live["cert"], tls_key=live["key"]) as server:
+        assert server.url.startswith("https://")
+        assert infer(server.url, client_context(certs), "double")[0] == 200
+
+
+@pytest.fixture(params=["serve", "native"])
+def mtls_server(request, saved, certs, live):
+    """``mlship serve`` or ``mlship-server`` with TLS and client certificates from the test CA."""
+    flags = [saved, "--name", "double", "--port", "0", "--tls-cert", live["cert"], "--tls-key", live["key"],
+             "--tls-client-ca", certs["ca"]]
+    if request.param == "serve":
+        cmd = [sys.executable, "-m", "mlship", "serve", *flags]
+    else:
+        cmd = [str(server_executable()), *flags]
+    proc, address = start(cmd)
+    yield proc, address
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate(timeout=60)
+
+
+def test_both_servers_serve_mtls_and_reload_on_sighup(mtls_server, certs, live):
+    proc, url = mtls_server
+    assert url.startswith("https://")
+    good = client_context(certs, "client")
+    status, body = infer(url, good, "double")
+    assert status == 200 and body["outputs"][0]["data"] == (X * 2).ravel().tolist()
+    assert refused(url, client_context(certs), "double"), "a client without a certificate was served"
+    assert refused(url, client_context(certs, "other-client"), "double"), "another CA's certificate was accepted"
+
+    use(live, certs, "server-b")
+    proc.send_signal(signal.SIGHUP)
+    seen: list[str] = []
+    line = read_line_matching(proc, r"SIGHUP", seen, seconds=60)
+    assert line is not None and "reloaded TLS certificate" in line, seen
+    assert peer_cn(url, good) == "server-b"
+
+    Path(live["key"]).write_text("not a key\n")
+    proc.send_signal(signal.SIGHUP)
+    line = read_line_matching(proc, r"SIGHUP", seen, seconds=60)
+    assert line is not None and "reload failed" in line and "tls_key" in line, seen
+    assert peer_cn(url, good) == "server-b"
+    assert infer(url, good, "double")[0] == 200
+
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0, out
