@@ -72,6 +72,7 @@ std::shared_ptr<Model> Unwrap(StatusOr<std::shared_ptr<Model>> result) {
 
 void RegisterServer(py::module_& m);
 void RegisterRepository(py::module_& m);
+void RegisterExplainServer(py::module_& m);
 void RegisterOptimize(py::module_& m);
 void RegisterCompare(py::module_& m);
 void RegisterExplain(py::module_& m);
@@ -84,6 +85,7 @@ PYBIND11_MODULE(_core, m) {
 #ifdef MLSHIP_WITH_DEPLOYMENT
   RegisterServer(m);
   RegisterRepository(m);
+  RegisterExplainServer(m);
 #endif
 #ifdef MLSHIP_WITH_OPTIMIZE
   RegisterOptimize(m);

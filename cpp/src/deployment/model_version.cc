@@ -78,6 +78,7 @@ void ModelVersion::Stop(bool drain) {
   // nothing it accepted outlives it.
   if (batcher_) batcher_->Stop(drain);
   if (producer_) producer_->WaitUntilIdle();
+  StopExplanations();
 }
 
 bool ModelVersion::Acquire() {

@@ -20,6 +20,7 @@
 
 #include "mlship/batching/dynamic_batcher.h"
 #include "mlship/clock.h"
+#include "mlship/deployment/explain_queue.h"
 #include "mlship/deployment/tensor_task.h"
 #include "mlship/deployment/version_options.h"
 #include "mlship/engine/model.h"
@@ -59,6 +60,15 @@ class ModelVersion {
   void Enter(std::vector<at::Tensor> inputs, TimePoint deadline, TensorCallback done, bool run_here);
   // Enter for a decoded KServe v2 request; the response names this version.
   void Infer(serving::InferRequest request, serving::InferCallback done);
+  // Explains a request (version_explain.cc): parameters, support and the
+  // budget (options().explain_max_evaluations) are checked at once, then it
+  // runs on this version's own ExplainQueue (started on first use; low
+  // priority, one core), never on the inference workers. `done` as for
+  // Backend::Explain.
+  void Explain(serving::ExplainRequest request, serving::ExplainCallback done);
+  // Every explanation method, marked supported or not for this model
+  // (computed on first use).
+  const std::vector<serving::ExplainMethodInfo>& explain_methods() const;
 
   // Stops: new requests get Unavailable; with drain, everything queued runs,
   // else it is answered Unavailable. Idempotent.
@@ -124,6 +134,10 @@ class ModelVersion {
   void RunHereOrSubmit(std::unique_ptr<Batch<TensorTask>> batch);
   // Feeds a batch's first inputs to the drift window (one lock per batch).
   void ObserveBatch(const Batch<TensorTask>& batch);
+  // The explanation queue, started on first use; Unavailable once stopping.
+  StatusOr<ExplainQueue*> ExplainQueueStarted();
+  // Stops the explanation queue (Stop() calls it): waiting ones get 503.
+  void StopExplanations();
 
   const VersionIdentity id_;
   const std::shared_ptr<Model> model_;
@@ -150,6 +164,14 @@ class ModelVersion {
   std::atomic<int64_t> last_used_ns_{0};
 
   std::atomic<int64_t> memory_bytes_{0};
+
+  // Explanations: the methods (filled once), and the queue, created on the
+  // first explanation (a version never explained starts no thread).
+  mutable std::once_flag explain_methods_once_;
+  mutable std::vector<serving::ExplainMethodInfo> explain_methods_;
+  std::mutex explain_mu_;
+  std::unique_ptr<ExplainQueue> explain_queue_;  // GUARDED_BY(explain_mu_)
+  bool explain_stopped_ = false;                 // GUARDED_BY(explain_mu_)
   // Serializes Stop().
   std::mutex stop_mu_;
   bool stopped_ = false;  // GUARDED_BY(stop_mu_)
