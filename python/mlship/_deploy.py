@@ -245,6 +245,7 @@ def deploy(
     sched_batch_callers: bool = True,
     explain_queue_size: int | None = None,
     explain_max_evaluations: int | None = None,
+    explain_sample_rate: float | None = None,
     clock: Any = None,
 ) -> Deployment:
     """Serves ``model`` with a dynamic batcher on native threads and a KServe v2 HTTP server.
@@ -341,6 +342,10 @@ def deploy(
         low-priority queue: at most ``explain_queue_size`` wait (default 4; full: 503), and
         one may cost at most ``explain_max_evaluations`` model evaluations, in input rows run
         forward (default 50000; above: 400). See docs/explain.md.
+    explain_sample_rate : float, optional
+        Share of live requests (0..1; default 0) explained in the background for a running
+        feature importance, compared with the importance on ``reference``
+        (:meth:`Deployment.feature_importance`, the dashboard, ``mlship_feature_importance*``).
     clock : mlship.testing clock, optional
         Time for the monitoring and fallback policies; tests pass a fake clock
         (``mlship._core.FakeClock``) to drive them without sleeping. Default: the real clock.
@@ -391,6 +396,7 @@ def deploy(
         "sched_batch_callers": bool(sched_batch_callers),
         "explain_queue_size": explain_queue_size,
         "explain_max_evaluations": explain_max_evaluations,
+        "explain_sample_rate": explain_sample_rate,
     }
     return _start(model, options, fallback, reference, on_alert, clock)
 

@@ -123,6 +123,16 @@ class ModelEndpoint:
         }
         return make_explanation(method, flat, model._structure, as_torch)
 
+    def feature_importance(self, version: str | None = None) -> dict[str, Any] | None:
+        """The running global feature importance of the requests sampled for explanation
+        (``explain_sample_rate``), beside the same figure on the drift reference:
+        ``{"rows", "reference_rows", "shift", "features": [{"feature", "live", "reference"}]}``
+        (mean |attribution| per feature; ``shift``: the share of importance that moved, 0..1,
+        None until both sides are known). None when sampling is off."""
+        from mlship import _core
+
+        return json.loads(_core.feature_importance_json(self._server, self._name, version or ""))
+
     # ---- Outcomes and shadows ----
 
     def record_outcomes(self, ids: Any, labels: Any) -> dict[str, int]:

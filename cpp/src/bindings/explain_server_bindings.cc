@@ -82,6 +82,15 @@ void RegisterExplainServer(py::module_& m) {
       py::arg("server"), py::arg("name"), py::arg("version"), py::arg("inputs"), py::arg("method"),
       py::arg("targets"), py::arg("baselines"), py::arg("steps"), py::arg("samples"), py::arg("window"),
       py::arg("seed"), py::arg("timeout_s"));
+  m.def(
+      "feature_importance_json",
+      [](Server& server, const std::string& name, const std::string& version) {
+        StatusOr<VersionHandle> handle = server.Version(name, version);
+        if (!handle.ok()) ThrowStatus(handle.status());
+        return (*handle)->ImportanceJson();
+      },
+      py::arg("server"), py::arg("name"), py::arg("version"),
+      "The sampled feature importance of a version (explain_sample_rate) as JSON; \"null\" when off.");
 }
 
 }  // namespace mlship::bindings

@@ -317,6 +317,10 @@ std::vector<OptionSpec> BuildSchema() {
   t.push_back(IntOption("explain_max_evaluations", S::kVersion,
                         "most model evaluations (input rows run forward) one explanation may cost; beyond it 400",
                         [](auto& o) -> auto& { return o.version_options.explain_max_evaluations; }, 1, 1 << 30));
+  t.push_back(FloatOption("explain_sample_rate", S::kVersion,
+                          "share of live requests explained in the background for a running feature importance "
+                          "(0 = none)",
+                          [](auto& o) -> auto& { return o.version_options.explain_sample_rate; }, 1.0, 0.0, 1.0));
 
   // ---- The server ----
   t.push_back(StringOption("host", S::kServer, "address to listen on; non-loopback needs a token or --insecure",

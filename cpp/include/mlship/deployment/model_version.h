@@ -24,6 +24,7 @@
 #include "mlship/deployment/tensor_task.h"
 #include "mlship/deployment/version_options.h"
 #include "mlship/engine/model.h"
+#include "mlship/monitor/feature_importance.h"
 #include "mlship/monitor/model_monitor.h"
 #include "mlship/runtime/instance_pool.h"
 #include "mlship/serving/backend.h"
@@ -69,6 +70,10 @@ class ModelVersion {
   // Every explanation method, marked supported or not for this model
   // (computed on first use).
   const std::vector<serving::ExplainMethodInfo>& explain_methods() const;
+  // The running feature importance of sampled requests (explain_sample_rate)
+  // beside the reference's, as JSON (see monitor::FeatureImportance::ToJson);
+  // "null" when sampling is off (version_importance.cc).
+  std::string ImportanceJson();
 
   // Stops: new requests get Unavailable; with drain, everything queued runs,
   // else it is answered Unavailable. Idempotent.
@@ -138,6 +143,13 @@ class ModelVersion {
   StatusOr<ExplainQueue*> ExplainQueueStarted();
   // Stops the explanation queue (Stop() calls it): waiting ones get 503.
   void StopExplanations();
+  // Sampled explanations (version_importance.cc): maybe queues the first
+  // row of a request; explains the reference once it is set.
+  struct Importance;
+  Importance* ImportanceState();
+  void SampleForImportance(const std::vector<at::Tensor>& inputs);
+  void ExplainReferenceImportance(const at::Tensor& reference);
+  void PublishImportance();
 
   const VersionIdentity id_;
   const std::shared_ptr<Model> model_;
@@ -172,6 +184,9 @@ class ModelVersion {
   std::mutex explain_mu_;
   std::unique_ptr<ExplainQueue> explain_queue_;  // GUARDED_BY(explain_mu_)
   bool explain_stopped_ = false;                 // GUARDED_BY(explain_mu_)
+  // The sampled feature importance, made on first use.
+  std::once_flag importance_once_;
+  std::shared_ptr<Importance> importance_;  // shared_ptr: Importance is complete only in version_importance.cc
   // Serializes Stop().
   std::mutex stop_mu_;
   bool stopped_ = false;  // GUARDED_BY(stop_mu_)

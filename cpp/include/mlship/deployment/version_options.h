@@ -39,6 +39,13 @@ struct VersionOptions {
   // rows; above -> InvalidArgument/400, before anything runs).
   int explain_queue_size = 4;
   int explain_max_evaluations = 50000;
+  // Share of live requests (0..1, default 0: none) whose first row is
+  // explained in the background (integrated gradients where the model has
+  // gradients, else occlusion) to keep a running global feature importance,
+  // compared with the importance on the drift reference (metrics
+  // mlship_feature_importance*, the dashboard, Deployment.feature_importance()).
+  // Best effort: a sample that finds the explanation queue full is dropped.
+  double explain_sample_rate = 0;
 
   // ---- Affects performance ----
 
