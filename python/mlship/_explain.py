@@ -57,11 +57,13 @@ def supported_methods(model: Any) -> tuple[list[str], str]:
 
 def _check_method(model: Any, method: str) -> None:
     if method not in METHODS:
-        raise InvalidInputError(f"unknown explanation method {method!r}; expected one of {', '.join(METHODS)}")
+        known = ", ".join(METHODS)
+        raise InvalidInputError(f"unknown explanation method {method!r}; expected one of {known}")
     names, reason = supported_methods(model)
     if method not in names:
         raise UnsupportedMethodError(
-            f"method '{method}' needs gradients, and this model has none: {reason}; it supports {', '.join(names)}"
+            f"method '{method}' needs gradients, and this model has none: {reason}; "
+            f"it supports {', '.join(names)}"
         )
 
 
@@ -70,7 +72,9 @@ def targets_list(target: Any) -> list[int]:
     if target is None or (isinstance(target, str) and target == "predicted"):
         return []
     if isinstance(target, str):
-        raise InvalidInputError(f"target must be a class/output index, a list of them, or 'predicted'; got {target!r}")
+        raise InvalidInputError(
+            f"target must be a class/output index, a list of them, or 'predicted'; got {target!r}"
+        )
     if isinstance(target, (bool, np.bool_)):
         raise InvalidInputError(f"target must be an integer index; got {target!r}")
     if isinstance(target, (int, np.integer)):
@@ -87,18 +91,25 @@ def _as_array(x: Any, dtype: Any, what: str) -> np.ndarray:
     try:
         return np.ascontiguousarray(np.asarray(x, dtype=dtype))
     except (TypeError, ValueError) as e:
-        raise InvalidInputError(f"{what} must be numbers convertible to {np.dtype(dtype)}; got {type(x).__name__} ({e})")
+        raise InvalidInputError(
+            f"{what} must be numbers convertible to {np.dtype(dtype)}; got {type(x).__name__} ({e})"
+        ) from None
 
 
 def baselines_list(baseline: Any, specs: Sequence[Any]) -> list[np.ndarray] | None:
     """``baseline`` as one array per input (None: zeros)."""
     if baseline is None:
         return None
-    if len(specs) == 1 and not (isinstance(baseline, (list, tuple)) and len(baseline) == 1 and hasattr(baseline[0], "shape")):
+    listed = isinstance(baseline, (list, tuple))
+    already_listed = listed and len(baseline) == 1 and hasattr(baseline[0], "shape")
+    if len(specs) == 1 and not already_listed:
         baseline = [baseline]
     if not isinstance(baseline, (list, tuple)) or len(baseline) != len(specs):
-        raise InvalidInputError(f"expected one baseline per input ({len(specs)}); got {type(baseline).__name__}")
-    return [_as_array(b, s.numpy_dtype or np.float32, f"baseline for input '{s.name}'") for b, s in zip(baseline, specs)]
+        raise InvalidInputError(
+            f"expected one baseline per input ({len(specs)}); got {type(baseline).__name__}"
+        )
+    return [_as_array(b, s.numpy_dtype or np.float32, f"baseline for input '{s.name}'")
+            for b, s in zip(baseline, specs)]
 
 
 def output_index(output: int | str, signature: Any) -> int:

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import json
-import struct
+import re
 import threading
 
 import numpy as np
@@ -96,8 +96,6 @@ def test_explain_answers_binary_tensors_when_asked(served, model, digits):
 def test_bad_explain_requests_get_400_naming_the_problem(served, digits, parameters, status, match):
     got, payload, _ = request(served.url, "POST", "/v2/models/digits/explain", _explain_body(digits[1][:2], **parameters))
     assert got == status, payload
-    import re
-
     assert re.search(match, payload["error"]), payload["error"]
     # and the server keeps serving
     ok, _, _ = request(served.url, "POST", "/v2/models/digits/infer", infer_body("x", digits[1][:1]))
