@@ -173,10 +173,10 @@ def explain(
 
     Examples
     --------
-    >>> import torch, mlship
+    >>> import numpy as np, torch, mlship
     >>> net = torch.nn.Sequential(torch.nn.Linear(4, 3))
     >>> model = mlship.load(net, example_inputs=torch.zeros(1, 4))
-    >>> e = mlship.explain(model, torch.ones(2, 4), method="integrated_gradients")
+    >>> e = mlship.explain(model, np.ones((2, 4), np.float32), method="integrated_gradients")
     >>> e.attribution.shape, bool(abs(e.delta).max() < 1e-4)
     ((2, 4), True)
     """
