@@ -21,8 +21,8 @@ def model(mlp):
 
 def _explained(dep, rows: int, reference: bool = True) -> dict:
     """The importance once `rows` live rows (and the reference) are in: waits for that state,
-    bounded at 120 s (the explanations run at the lowest priority on a shared machine)."""
-    deadline = time.monotonic() + 120
+    bounded at 300 s (the explanations run at the lowest priority on a shared machine)."""
+    deadline = time.monotonic() + 300
     while True:
         imp = dep.feature_importance()
         if imp["rows"] >= rows and (not reference or imp["reference_rows"] > 0):
