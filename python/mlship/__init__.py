@@ -23,12 +23,14 @@ from mlship._errors import (
     OverloadedError,
     ResourceExhaustedError,
     UnauthenticatedError,
+    UnsupportedMethodError,
 )
 from mlship._compare_models import ComparisonReport, compare
 from mlship._deploy import Deployment, deploy
 from mlship._endpoint import ModelEndpoint
 from mlship._eval_report import EvaluationReport
 from mlship._evaluate import evaluate
+from mlship._explain import Explanation, explain
 from mlship._export import export_pt2
 from mlship._limits import Limits
 from mlship._load import load
@@ -65,6 +67,8 @@ __all__ = [
     "OptimizationReport",
     "Candidate",
     "evaluate",
+    "explain",
+    "Explanation",
     "compare",
     "EvaluationReport",
     "ComparisonReport",
@@ -81,5 +85,6 @@ __all__ = [
     "UnauthenticatedError",
     "FailedPreconditionError",
     "ResourceExhaustedError",
+    "UnsupportedMethodError",
     "InternalError",
 ]

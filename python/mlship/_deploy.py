@@ -279,6 +279,9 @@ def deploy(
     stats_window_s: int = 60,
     classifier: bool | None = None,
     sched_batch_callers: bool = True,
+    explain_queue_size: int | None = None,
+    explain_max_evaluations: int | None = None,
+    explain_sample_rate: float | None = None,
     clock: Any = None,
 ) -> Deployment:
     """Serves ``model`` with a dynamic batcher on native threads and a KServe v2 HTTP server.
@@ -377,6 +380,15 @@ def deploy(
         a pause, so the threads waking one another do not preempt each other (about 17% more
         calls/s with 16 threads on 2 cores). Threads under any other policy are left alone.
         Default True; False never touches a caller's scheduling (docs/serving.md).
+    explain_queue_size, explain_max_evaluations : int, optional
+        Explanations (:meth:`Deployment.explain`, ``POST .../explain``) wait on their own
+        low-priority queue: at most ``explain_queue_size`` wait (default 4; full: 503), and
+        one may cost at most ``explain_max_evaluations`` model evaluations, in input rows run
+        forward (default 50000; above: 400). See docs/explain.md.
+    explain_sample_rate : float, optional
+        Share of live requests (0..1; default 0) explained in the background for a running
+        feature importance, compared with the importance on ``reference``
+        (:meth:`Deployment.feature_importance`, the dashboard, ``mlship_feature_importance*``).
     clock : mlship.testing clock, optional
         Time for the monitoring and fallback policies; tests pass a fake clock
         (``mlship._core.FakeClock``) to drive them without sleeping. Default: the real clock.
@@ -428,6 +440,9 @@ def deploy(
         "stats_window_s": stats_window_s,
         "classifier": classifier,
         "sched_batch_callers": bool(sched_batch_callers),
+        "explain_queue_size": explain_queue_size,
+        "explain_max_evaluations": explain_max_evaluations,
+        "explain_sample_rate": explain_sample_rate,
     }
     return _start(model, options, fallback, reference, on_alert, clock)
 

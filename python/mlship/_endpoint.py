@@ -86,6 +86,53 @@ class ModelEndpoint:
         return await asyncio.wrap_future(self.submit(*inputs, version=version, timeout=timeout,
                                                      routing_key=routing_key, request_id=request_id))
 
+    def explain(self, *inputs: Any, method: str = "integrated_gradients", target: Any = None,
+                baseline: Any = None, steps: int = 32, samples: int | None = None, window: int = 1,
+                seed: int = 0, version: str | None = None, timeout: float | None = None) -> Any:
+        """Explains one request on the served model: :func:`mlship.explain`'s arguments and
+        result, computed the way ``POST /v2/models/{name}/explain`` computes it (the version's
+        own low-priority queue behind inference, one core, the per-request budget
+        ``explain_max_evaluations``).
+
+        Raises ``InvalidInputError`` (bad arguments, over the budget), ``UnsupportedMethodError``
+        (a gradient method on a model without gradients), ``OverloadedError`` (the explanation
+        queue is full: ``explain_queue_size``), ``DeadlineExceededError`` (``timeout`` seconds
+        passed while it waited).
+        """
+        from mlship import _core
+        from mlship._explain import _check_method, baselines_list, make_explanation, targets_list
+
+        v = version or ""
+        model = self._model_for(v)
+        if hasattr(model, "_core"):
+            _check_method(model, method)
+        prepared, as_torch = model._prepare(inputs)
+        result = _core.explain_served(
+            self._server, self._name, v, prepared, method, targets_list(target),
+            baselines_list(baseline, model._specs), int(steps), int(samples or 0), int(window), int(seed),
+            timeout or 0.0,
+        )
+        names, tensors = list(result["names"]), list(result["tensors"])
+        n_out = len(model._signature.outputs)
+        flat = {
+            "outputs": tensors[:n_out],
+            "attributions": tensors[n_out:n_out + len(model._specs)],
+            "targets": tensors[names.index("explain_target")],
+            "delta": tensors[names.index("explain_delta")] if "explain_delta" in names else None,
+            "evaluations": result["evaluations"],
+        }
+        return make_explanation(method, flat, model._structure, as_torch)
+
+    def feature_importance(self, version: str | None = None) -> dict[str, Any] | None:
+        """The running global feature importance of the requests sampled for explanation
+        (``explain_sample_rate``), beside the same figure on the drift reference:
+        ``{"rows", "reference_rows", "shift", "features": [{"feature", "live", "reference"}]}``
+        (mean |attribution| per feature; ``shift``: the share of importance that moved, 0..1,
+        None until both sides are known). None when sampling is off."""
+        from mlship import _core
+
+        return json.loads(_core.feature_importance_json(self._server, self._name, version or ""))
+
     # ---- Outcomes and shadows ----
 
     def record_outcomes(self, ids: Any, labels: Any) -> dict[str, int]:

@@ -44,6 +44,11 @@ class FailedPreconditionError(MlshipError):
     """The system is not in a state that allows this operation."""
 
 
+class UnsupportedMethodError(FailedPreconditionError, NotImplementedError):
+    """An explanation method the model cannot support (e.g. gradients of a ``.pt2`` package);
+    the message names the method, why, and the methods the model supports. Over HTTP: 501."""
+
+
 class ResourceExhaustedError(MlshipError):
     """A size limit was exceeded."""
 
@@ -65,7 +70,7 @@ _BY_CODE: dict[str, type[MlshipError]] = {
     "resource_exhausted": ResourceExhaustedError,
 }
 
-for _cls in (MlshipError, *_BY_CODE.values()):
+for _cls in (MlshipError, UnsupportedMethodError, *_BY_CODE.values()):
     _cls.__module__ = "mlship"
 
 

@@ -22,6 +22,8 @@ EXPECTED = {
     "optimize": ["best: ", "mlship.Model", "int8"],
     "monitor": ["drifted features before the shift: []", "features drifted;", "alert(s): input drift in"],
     "evaluate": ["mlship.evaluate: classification on 450 rows", "mlship.compare:", "data:image/png;base64,"],
+    "explain": ["integrated gradients: max |delta| =", "occlusion over the deployment: (6, 64)",
+                "top features by |SHAP|:", "iVBORw0KGgo"],  # a PNG (base64) shown inline
 }
 
 

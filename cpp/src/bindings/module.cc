@@ -72,8 +72,10 @@ std::shared_ptr<Model> Unwrap(StatusOr<std::shared_ptr<Model>> result) {
 
 void RegisterServer(py::module_& m);
 void RegisterRepository(py::module_& m);
+void RegisterExplainServer(py::module_& m);
 void RegisterOptimize(py::module_& m);
 void RegisterCompare(py::module_& m);
+void RegisterExplain(py::module_& m);
 
 PYBIND11_MODULE(_core, m) {
   m.doc() = "mlship's native engine (private: use the mlship package)";
@@ -83,6 +85,7 @@ PYBIND11_MODULE(_core, m) {
 #ifdef MLSHIP_WITH_DEPLOYMENT
   RegisterServer(m);
   RegisterRepository(m);
+  RegisterExplainServer(m);
 #endif
 #ifdef MLSHIP_WITH_OPTIMIZE
   RegisterOptimize(m);
@@ -158,6 +161,7 @@ PYBIND11_MODULE(_core, m) {
       py::arg("data"), py::arg("signature_json"), py::arg("example_inputs"), py::arg("intra_op_threads"),
       py::arg("optimize"), py::arg("warmup_runs"));
 
+  RegisterExplain(m);  // after Model: its functions take one
   m.def("set_num_threads", [](int n) { at::set_num_threads(n); }, "Sets torch's intra-op threads for this thread.");
   m.def("get_num_threads", [] { return at::get_num_threads(); });
 }

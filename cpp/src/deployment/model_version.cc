@@ -78,6 +78,7 @@ void ModelVersion::Stop(bool drain) {
   // nothing it accepted outlives it.
   if (batcher_) batcher_->Stop(drain);
   if (producer_) producer_->WaitUntilIdle();
+  StopExplanations();
 }
 
 bool ModelVersion::Acquire() {
@@ -180,6 +181,7 @@ void ModelVersion::Admit(std::vector<at::Tensor> inputs, TimePoint deadline, Ten
       return;
     }
   }
+  if (options_.explain_sample_rate > 0) SampleForImportance(inputs);
   const int64_t max_rows = options_.batcher.max_batch_size;
   int64_t rows = sig.batchable() ? inputs[0].size(0) : 1;
   // A request that cannot share a batch runs alone: a key of its own, and a
@@ -260,8 +262,10 @@ Status ModelVersion::SetReference(const at::Tensor& reference) {
   ASSIGN_OR_RETURN(FeatureRows rows, FeatureRowsOf(reference));
   ASSIGN_OR_RETURN(std::optional<monitor::ClassProfile> classes,
                    ReferenceClasses(*model_, reference, options_.monitor.classifier, options_.batcher.max_batch_size));
-  return monitor_->SetReference(rows.data, rows.rows, rows.features, FeatureNamesFor(rank, rows.features),
-                                std::move(classes));
+  RETURN_IF_ERROR(monitor_->SetReference(rows.data, rows.rows, rows.features, FeatureNamesFor(rank, rows.features),
+                                         std::move(classes)));
+  ExplainReferenceImportance(reference);
+  return Status::Ok();
 }
 
 void ModelVersion::Infer(serving::InferRequest request, serving::InferCallback done) {

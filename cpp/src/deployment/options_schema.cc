@@ -311,6 +311,16 @@ std::vector<OptionSpec> BuildSchema() {
                          [](auto& o) -> auto& { return o.version_options.batcher.latency_aware; }));
   t.push_back(IntOption("intra_op_threads", S::kVersion, "torch threads per forward pass of this model",
                         [](auto& o) -> auto& { return o.version_options.intra_op_threads; }, 1, 1024));
+  t.push_back(IntOption("explain_queue_size", S::kVersion,
+                        "explanations that may wait on their own low-priority queue; beyond it 503",
+                        [](auto& o) -> auto& { return o.version_options.explain_queue_size; }, 1, 4096));
+  t.push_back(IntOption("explain_max_evaluations", S::kVersion,
+                        "most model evaluations (input rows run forward) one explanation may cost; beyond it 400",
+                        [](auto& o) -> auto& { return o.version_options.explain_max_evaluations; }, 1, 1 << 30));
+  t.push_back(FloatOption("explain_sample_rate", S::kVersion,
+                          "share of live requests explained in the background for a running feature importance "
+                          "(0 = none)",
+                          [](auto& o) -> auto& { return o.version_options.explain_sample_rate; }, 1.0, 0.0, 1.0));
 
   // ---- The server ----
   t.push_back(StringOption("host", S::kServer, "address to listen on; non-loopback needs a token or --insecure",

@@ -295,6 +295,7 @@ StatusOr<std::shared_ptr<ModelVersion>> Router::Install(const std::string& model
   VersionSlot& slot = it->second.versions[loaded->id().version];
   slot.platform = loaded->platform();
   slot.signature = loaded->model().signature();
+  slot.explain_methods = loaded->explain_methods();
   slot.reloadable = reloadable;
   slot.error.clear();
   std::shared_ptr<ModelVersion> previous = std::move(slot.loaded);
@@ -457,6 +458,7 @@ serving::ModelInfo Router::InfoLocked(std::string_view model, const ModelEntry& 
   if (auto slot = entry.versions.find(version); slot != entry.versions.end()) {
     info.platform = slot->second.platform;
     info.signature = slot->second.signature;
+    info.explain_methods = slot->second.explain_methods;
   }
   return info;
 }
@@ -587,6 +589,31 @@ void Router::Infer(serving::InferRequest request, serving::InferCallback done) {
                               }
                               Infer(std::move(request), std::move(done));
                             });
+}
+
+void Router::Explain(serving::ExplainRequest request, serving::ExplainCallback done) {
+  if (draining_.load()) {
+    done(Status::Unavailable("the server is shutting down"));
+    return;
+  }
+  const serving::InferRequest& r = request.request;
+  StatusOr<Resolution> resolved = Resolve(r.model_name, r.model_version, r.routing_key);
+  if (!resolved.ok()) {
+    done(resolved.status());
+    return;
+  }
+  if (!resolved->handle) {
+    done(Status::Unavailable("model " + Shown(resolved->model) + " version " + Shown(resolved->version) +
+                             " is not loaded (explanations start no load: an infer request does); retry later"));
+    return;
+  }
+  // The handle keeps the version from being retired under the explanation.
+  auto handle = std::make_shared<VersionHandle>(std::move(resolved->handle));
+  const std::shared_ptr<ModelVersion> entered = handle->shared();
+  entered->Explain(std::move(request), [handle, done = std::move(done)](StatusOr<serving::ExplainResponse> result) {
+    done(std::move(result));
+    handle->Reset();
+  });
 }
 
 void Router::RequestRefused(const serving::RefusedRequest& refused) {

@@ -1202,7 +1202,8 @@ Status Server::AddMonitoringRoutes() {
     }
     (*v)->RefreshGauges();
     return serving::HttpContent{
-        monitor::DashboardJson(*(*v)->monitor(), Health(model), models, 5, boost::json::serialize(TrafficJson(model))),
+        monitor::DashboardJson(*(*v)->monitor(), Health(model), models, 5, boost::json::serialize(TrafficJson(model)),
+                               (*v)->ImportanceJson()),
         "application/json"};
   });
 }

@@ -37,7 +37,7 @@ std::string Quoted(std::string_view text) {
 }  // namespace
 
 std::string DashboardJson(const ModelMonitor& monitor, const HealthState& h, const std::vector<std::string>& models,
-                          int64_t recent_seconds, std::string_view traffic_json) {
+                          int64_t recent_seconds, std::string_view traffic_json, std::string_view importance_json) {
   const MonitorSnapshot s = monitor.Snapshot(recent_seconds);
   std::string j = "{\"model\":" + Quoted(monitor.options().model) + ",\"version\":" + Quoted(monitor.options().version);
   j += ",\"uptime_s\":" + Number(s.uptime_seconds);
@@ -77,6 +77,7 @@ std::string DashboardJson(const ModelMonitor& monitor, const HealthState& h, con
   }
   j += "]";
   if (!traffic_json.empty()) j += ",\"traffic\":" + std::string(traffic_json);
+  if (!importance_json.empty()) j += ",\"importance\":" + std::string(importance_json);
   return j + "}";
 }
 

@@ -40,6 +40,11 @@ std::string_view RefusalReasonFor(int http_status) {
   }
 }
 
+void Backend::Explain(ExplainRequest request, ExplainCallback done) {
+  done(Status::FailedPrecondition("model '" + request.request.model_name.substr(0, 64) +
+                                  "' is served without explanations"));
+}
+
 StatusOr<OutcomeCounts> Backend::RecordOutcomes(std::string_view name, const std::vector<std::string>&,
                                                const std::vector<std::vector<double>>&) {
   return Status::FailedPrecondition("model '" + std::string(name.substr(0, 64)) + "' does not track outcomes");

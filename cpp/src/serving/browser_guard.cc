@@ -131,7 +131,7 @@ std::optional<HttpResponse> ScreenBrowserRequest(const ServerState& state, const
                                   "that site call this server");
   }
   if (header.method() == http::verb::options && !origin.empty()) return Preflight(origin);
-  if (route.kind == RouteKind::kModelInfer) {
+  if (route.kind == RouteKind::kModelInfer || route.kind == RouteKind::kModelExplain) {
     const std::string_view type = View(header[http::field::content_type]);
     const std::string_view media = type.substr(0, type.find(';'));
     std::string_view trimmed = media;

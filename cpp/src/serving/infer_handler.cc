@@ -29,6 +29,8 @@ constexpr std::string_view kRequestIdHeader = "mlship-request-id";
 // How much of a hidden error's text the server log gets.
 constexpr std::size_t kMaxLoggedErrorBytes = 4096;
 
+}  // namespace
+
 // 16 random hex digits, from a per-thread generator: unique enough to join
 // outcomes, never a secret.
 std::string NewRequestId() {
@@ -90,6 +92,8 @@ HttpResponse InferErrorResponse(const ServerState& state, const Status& status, 
   body += '}';
   return WithRequestId(JsonResponse(http::status::internal_server_error, std::move(body)), header.id);
 }
+
+namespace {
 
 // The response to an infer request once the Backend has answered. Runs on
 // the connection's strand: encoding happens on an I/O thread, never on the

@@ -142,7 +142,10 @@ std::optional<HttpResponse> ScreenRequestHeader(const ServerState& state, const 
   if (!state.tokens.Enabled()) return std::nullopt;
   const bool is_get = header.method() == http::verb::get;
   const unsigned scope =
-      route.kind == RouteKind::kModelInfer || route.kind == RouteKind::kModelOutcomes ? kScopeInfer : kScopeRead;
+      route.kind == RouteKind::kModelInfer || route.kind == RouteKind::kModelExplain ||
+              route.kind == RouteKind::kModelOutcomes
+          ? kScopeInfer
+          : kScopeRead;
   AuthDecision decision =
       state.tokens.Authorize(authorization, ToStringView(header[http::field::cookie]), is_get, scope);
   if (decision.outcome == AuthDecision::Outcome::kUnauthenticated && authorization.empty() && is_get &&
@@ -174,6 +177,7 @@ void HandleRequest(ServerState& state, HttpRequest request, std::shared_ptr<Resp
     case RouteKind::kModelMetadata: return responder->Respond(HandleModelMetadata(state, route));
     case RouteKind::kModelReady: return responder->Respond(HandleModelReady(state, route));
     case RouteKind::kModelInfer: return HandleInfer(state, route, std::move(request), std::move(responder));
+    case RouteKind::kModelExplain: return HandleExplain(state, route, std::move(request), std::move(responder));
     case RouteKind::kModelOutcomes: return responder->Respond(HandleOutcomes(state, route, request));
     case RouteKind::kRepositoryIndex:
     case RouteKind::kRepositoryLoad:

@@ -5,6 +5,7 @@
 #include <optional>
 
 #include "http_types.h"
+#include "mlship/serving/kserve_codec.h"
 #include "route.h"
 #include "server_state.h"
 
@@ -22,6 +23,20 @@ void HandleRequest(ServerState& state, HttpRequest request, std::shared_ptr<Resp
 
 // Decodes an infer request and hands it to the Backend (infer_handler.cc).
 void HandleInfer(ServerState& state, const Route& route, HttpRequest request, std::shared_ptr<Responder> responder);
+
+// POST .../explain: decodes on the decode pool, checks the method (400
+// unknown, 501 unsupported), hands it to Backend::Explain (explain_handler.cc).
+void HandleExplain(ServerState& state, const Route& route, HttpRequest request, std::shared_ptr<Responder> responder);
+// The explanation parameters of an explain request's JSON (its "parameters"
+// object); InvalidArgument naming a parameter of the wrong type.
+StatusOr<ExplainParameters> ParseExplainParameters(std::string_view json_text, std::size_t max_depth);
+
+// Shared by the infer and explain handlers (infer_handler.cc): a fresh
+// request id; `response` with the id header; the answer to a failed request
+// (500s hide the model's text unless expose_model_errors).
+std::string NewRequestId();
+HttpResponse WithRequestId(HttpResponse response, std::string_view id);
+HttpResponse InferErrorResponse(const ServerState& state, const Status& status, const InferResponseHeader& header);
 
 // POST /v2/models/{name}/outcomes: labels joined to predictions by request
 // id (outcomes_handler.cc). Quick: answered on the I/O thread.

@@ -29,6 +29,7 @@ RouteKind ModelAction(const std::vector<std::string_view>& rest) {
   if (rest.empty()) return RouteKind::kModelMetadata;
   if (rest.size() == 1 && rest[0] == "ready") return RouteKind::kModelReady;
   if (rest.size() == 1 && rest[0] == "infer") return RouteKind::kModelInfer;
+  if (rest.size() == 1 && rest[0] == "explain") return RouteKind::kModelExplain;
   if (rest.size() == 1 && rest[0] == "outcomes") return RouteKind::kModelOutcomes;
   return RouteKind::kNone;
 }

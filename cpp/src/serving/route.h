@@ -15,6 +15,7 @@ enum class RouteKind {
   kModelMetadata,   // GET /v2/models/{name}[/versions/{version}]
   kModelReady,      // GET /v2/models/{name}[/versions/{version}]/ready
   kModelInfer,      // POST /v2/models/{name}[/versions/{version}]/infer
+  kModelExplain,    // POST /v2/models/{name}[/versions/{version}]/explain
   kModelOutcomes,     // POST /v2/models/{name}/outcomes (labels joined to predictions)
   kRepositoryIndex,   // POST /v2/repository/index
   kRepositoryLoad,    // POST /v2/repository/models/{name}/load
@@ -38,7 +39,9 @@ struct Route {
 
   // The one method the route accepts (others get 405).
   RouteMethod method() const {
-    return kind == RouteKind::kModelInfer || kind == RouteKind::kModelOutcomes || is_repository() ? RouteMethod::kPost
+    return kind == RouteKind::kModelInfer || kind == RouteKind::kModelExplain || kind == RouteKind::kModelOutcomes ||
+                   is_repository()
+               ? RouteMethod::kPost
                                                                                                    : RouteMethod::kGet;
   }
   // Health probes answer without a token so orchestrators can call them.

@@ -412,7 +412,7 @@ void Session<Stream>::ReportRefusal(int http_status) {
   }
   const Route route = ParseRoute(request_target_);
   RefusedRequest refused;
-  if (route.kind == RouteKind::kModelInfer) refused.model = route.model;
+  if (route.kind == RouteKind::kModelInfer || route.kind == RouteKind::kModelExplain) refused.model = route.model;
   refused.reason = RefusalReasonFor(http_status);
   refused.http_status = http_status;
   try {

@@ -32,6 +32,19 @@ TEST(KServeRouteTest, MatchesModelRoutesWithAndWithoutVersion) {
   EXPECT_EQ(ParseRoute("/v2/models/digits/versions/3/ready").version, "3");
 }
 
+TEST(KServeRouteTest, MatchesExplainWithAndWithoutVersion) {
+  Route route = ParseRoute("/v2/models/digits/explain");
+  EXPECT_EQ(route.kind, RouteKind::kModelExplain);
+  EXPECT_EQ(route.model, "digits");
+  EXPECT_EQ(route.version, "");
+  EXPECT_EQ(route.method(), RouteMethod::kPost);
+  EXPECT_TRUE(route.requires_auth());
+  route = ParseRoute("/v2/models/digits/versions/2/explain?x=1");
+  EXPECT_EQ(route.kind, RouteKind::kModelExplain);
+  EXPECT_EQ(route.version, "2");
+  EXPECT_EQ(ParseRoute("/v2/models/digits/explain/more").kind, RouteKind::kNone);
+}
+
 TEST(KServeRouteTest, UnknownOrMalformedPathsMatchNothing) {
   for (const char* path : {"", "/", "v2", "/v1/models/a", "/v2/", "/v2//health/live", "/v2/health", "/v2/health/dead",
                            "/v2/models", "/v2/models/", "/v2/models/a/versions", "/v2/models/a/versions/1/x",

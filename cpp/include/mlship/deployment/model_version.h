@@ -20,9 +20,11 @@
 
 #include "mlship/batching/dynamic_batcher.h"
 #include "mlship/clock.h"
+#include "mlship/deployment/explain_queue.h"
 #include "mlship/deployment/tensor_task.h"
 #include "mlship/deployment/version_options.h"
 #include "mlship/engine/model.h"
+#include "mlship/monitor/feature_importance.h"
 #include "mlship/monitor/model_monitor.h"
 #include "mlship/runtime/instance_pool.h"
 #include "mlship/serving/backend.h"
@@ -59,6 +61,19 @@ class ModelVersion {
   void Enter(std::vector<at::Tensor> inputs, TimePoint deadline, TensorCallback done, bool run_here);
   // Enter for a decoded KServe v2 request; the response names this version.
   void Infer(serving::InferRequest request, serving::InferCallback done);
+  // Explains a request (version_explain.cc): parameters, support and the
+  // budget (options().explain_max_evaluations) are checked at once, then it
+  // runs on this version's own ExplainQueue (started on first use; low
+  // priority, one core), never on the inference workers. `done` as for
+  // Backend::Explain.
+  void Explain(serving::ExplainRequest request, serving::ExplainCallback done);
+  // Every explanation method, marked supported or not for this model
+  // (computed on first use).
+  const std::vector<serving::ExplainMethodInfo>& explain_methods() const;
+  // The running feature importance of sampled requests (explain_sample_rate)
+  // beside the reference's, as JSON (see monitor::FeatureImportance::ToJson);
+  // "null" when sampling is off (version_importance.cc).
+  std::string ImportanceJson();
 
   // Stops: new requests get Unavailable; with drain, everything queued runs,
   // else it is answered Unavailable. Idempotent.
@@ -124,6 +139,17 @@ class ModelVersion {
   void RunHereOrSubmit(std::unique_ptr<Batch<TensorTask>> batch);
   // Feeds a batch's first inputs to the drift window (one lock per batch).
   void ObserveBatch(const Batch<TensorTask>& batch);
+  // The explanation queue, started on first use; Unavailable once stopping.
+  StatusOr<ExplainQueue*> ExplainQueueStarted();
+  // Stops the explanation queue (Stop() calls it): waiting ones get 503.
+  void StopExplanations();
+  // Sampled explanations (version_importance.cc): maybe queues the first
+  // row of a request; explains the reference once it is set.
+  struct Importance;
+  Importance* ImportanceState();
+  void SampleForImportance(const std::vector<at::Tensor>& inputs);
+  void ExplainReferenceImportance(const at::Tensor& reference);
+  void PublishImportance();
 
   const VersionIdentity id_;
   const std::shared_ptr<Model> model_;
@@ -150,6 +176,17 @@ class ModelVersion {
   std::atomic<int64_t> last_used_ns_{0};
 
   std::atomic<int64_t> memory_bytes_{0};
+
+  // Explanations: the methods (filled once), and the queue, created on the
+  // first explanation (a version never explained starts no thread).
+  mutable std::once_flag explain_methods_once_;
+  mutable std::vector<serving::ExplainMethodInfo> explain_methods_;
+  std::mutex explain_mu_;
+  std::unique_ptr<ExplainQueue> explain_queue_;  // GUARDED_BY(explain_mu_)
+  bool explain_stopped_ = false;                 // GUARDED_BY(explain_mu_)
+  // The sampled feature importance, made on first use.
+  std::once_flag importance_once_;
+  std::shared_ptr<Importance> importance_;  // shared_ptr: Importance is complete only in version_importance.cc
   // Serializes Stop().
   std::mutex stop_mu_;
   bool stopped_ = false;  // GUARDED_BY(stop_mu_)

@@ -43,6 +43,8 @@ struct VersionSlot {
   bool reloadable = false;
   // Why the last load failed ("" when it did not).
   std::string error;
+  // The explanation methods, kept from the last load (empty before one).
+  std::vector<serving::ExplainMethodInfo> explain_methods;
 };
 
 // Loads versions the router finds unloaded (the Server implements it).
@@ -172,6 +174,9 @@ class Router final : public serving::Backend {
   // Resolves, then runs the request on the version (loading it first when
   // it is unloaded and the loader says so). The response names the version.
   void Infer(serving::InferRequest request, serving::InferCallback done) override;
+  // Explains on the resolved version (see ModelVersion::Explain). An
+  // unloaded version answers Unavailable: explanations start no cold load.
+  void Explain(serving::ExplainRequest request, serving::ExplainCallback done) override;
   // Counts an infer refusal on the default version of the model its URL
   // names; any other refusal goes to the unattributed sink.
   void RequestRefused(const serving::RefusedRequest& refused) override;

@@ -31,6 +31,22 @@ struct VersionOptions {
   // (ModelOptions) and ignored here.
   monitor::ModelMonitorOptions monitor;
 
+  // Explanations (POST .../explain, Deployment.explain) wait on their own
+  // queue, behind inference: at most explain_queue_size wait (default 4;
+  // full -> Unavailable/503), and one may cost at most
+  // explain_max_evaluations model evaluations, counted in input rows run
+  // forward (default 50000, e.g. integrated gradients with 32 steps on ~1500
+  // rows; above -> InvalidArgument/400, before anything runs).
+  int explain_queue_size = 4;
+  int explain_max_evaluations = 50000;
+  // Share of live requests (0..1, default 0: none) whose first row is
+  // explained in the background (integrated gradients where the model has
+  // gradients, else occlusion) to keep a running global feature importance,
+  // compared with the importance on the drift reference (metrics
+  // mlship_feature_importance*, the dashboard, Deployment.feature_importance()).
+  // Best effort: a sample that finds the explanation queue full is dropped.
+  double explain_sample_rate = 0;
+
   // ---- Affects performance ----
 
   // Torch threads each forward pass of this version may use, on whichever

@@ -22,9 +22,10 @@ std::string_view DashboardHtml();
 // routing state), drift [{feature, psi, ks_statistic, drifted}] from the
 // latest drift check, and `models`: every model the server serves, so the
 // page can offer the others. A non-empty `traffic_json` (the model's
-// rollout, shadow and online accuracy, as JSON) is added as "traffic".
+// rollout, shadow and online accuracy, as JSON) is added as "traffic"; a
+// non-empty `importance_json` (FeatureImportance::ToJson) as "importance".
 std::string DashboardJson(const ModelMonitor& monitor, const HealthState& health,
                           const std::vector<std::string>& models = {}, int64_t recent_seconds = 5,
-                          std::string_view traffic_json = {});
+                          std::string_view traffic_json = {}, std::string_view importance_json = {});
 
 }  // namespace mlship::monitor

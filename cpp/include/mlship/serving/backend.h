@@ -6,6 +6,7 @@
 #pragma once
 
 #include <chrono>
+#include <optional>
 #include <functional>
 #include <string>
 #include <string_view>
@@ -16,6 +17,16 @@
 #include "mlship/status.h"
 
 namespace mlship::serving {
+
+// One explanation method as a version of a model offers it (or not).
+struct ExplainMethodInfo {
+  // "integrated_gradients", "kernel_shap", ...
+  std::string name;
+  // False when the model cannot support it (e.g. gradients of a .pt2).
+  bool supported = false;
+  // Why not, when not supported.
+  std::string reason;
+};
 
 // What the server publishes about one version of a model.
 struct ModelInfo {
@@ -31,6 +42,10 @@ struct ModelInfo {
   std::string platform;
   // Inputs and outputs of `version`; requests are checked against it.
   Signature signature;
+  // Every explanation method the engine knows, each marked supported or not
+  // for this version; empty when the backend computes no explanations
+  // (/explain then answers 501).
+  std::vector<ExplainMethodInfo> explain_methods;
 };
 
 // One decoded inference request, already checked against the Signature.
@@ -71,6 +86,46 @@ struct InferResponse {
 
 // Called once with the outcome of Backend::Infer.
 using InferCallback = std::function<void(StatusOr<InferResponse>)>;
+
+// How to explain (the "parameters" of an explain request). The backend
+// checks the ranges (steps, samples, window, targets) and says them.
+struct ExplainParameters {
+  // One of ModelInfo::explain_methods (checked before the Backend sees it).
+  std::string method = "integrated_gradients";
+  // The output column explained: empty for the predicted class, one for
+  // every row, or one per row.
+  std::vector<int64_t> targets;
+  int steps = 32;
+  // 0: the method's default.
+  int samples = 0;
+  int window = 1;
+  uint64_t seed = 0;
+  // Every baseline element takes this value; none: zeros (or, from Python,
+  // `baselines`).
+  std::optional<double> baseline_value;
+  // One per input (the Python API's tensors); empty: baseline_value/zeros.
+  std::vector<HostTensor> baselines;
+};
+
+// One decoded explain request: an infer request plus how to explain it.
+struct ExplainRequest {
+  InferRequest request;
+  ExplainParameters parameters;
+};
+
+// The answer to an ExplainRequest.
+struct ExplainResponse {
+  // The version that ran; empty means the version requested.
+  std::string model_version;
+  // The model's outputs, then "<input>_attribution" per input, then
+  // "explain_target" (INT64, per row) and, where the method has one,
+  // "explain_delta" (FP32, per row: the completeness delta).
+  std::vector<HostTensor> tensors;
+  // Input rows the model was run on.
+  int64_t evaluations = 0;
+};
+
+using ExplainCallback = std::function<void(StatusOr<ExplainResponse>)>;
 
 // A request the server answered with an error before handing it to
 // Backend::Infer: malformed HTTP or JSON, a wrong token, a size limit, an
@@ -134,6 +189,12 @@ class Backend {
   // model (it is called on an I/O thread), and `done` may be called from any
   // thread, before or after Infer returns. Calls after the first are ignored.
   virtual void Infer(InferRequest request, InferCallback done) = 0;
+
+  // Explains `request` (POST .../explain) and calls `done` exactly once, like
+  // Infer. Explanations run behind inference, on their own bounded queue:
+  // Unavailable (503) when it is full, InvalidArgument (400) over the
+  // per-request budget or for bad parameters. Default: FailedPrecondition.
+  virtual void Explain(ExplainRequest request, ExplainCallback done);
 
   // Told about every request the server refused before Infer (see
   // RefusedRequest), so the backend can count them. Called on an I/O thread:
