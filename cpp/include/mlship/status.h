@@ -1,7 +1,7 @@
 // Status: the result of an operation that can fail, cheap on success.
 //
 // Every fallible C++ function in mlship returns a Status or a StatusOr<T>.
-// Codes map one-to-one to HTTP status codes, gRPC codes and Python exception classes
+// Codes map one-to-one to HTTP status codes and Python exception classes
 // (see status_code_table in status.cc and python/mlship/_errors.py).
 #pragma once
 
@@ -33,11 +33,6 @@ std::string_view StatusCodeName(StatusCode code);
 
 // The HTTP status that a response with this code carries.
 int HttpStatusFor(StatusCode code);
-// The gRPC status code (the value of grpc::StatusCode) for this code:
-// INVALID_ARGUMENT 3, NOT_FOUND 5, UNAVAILABLE 14, DEADLINE_EXCEEDED 4,
-// UNAUTHENTICATED 16, FAILED_PRECONDITION 9, INTERNAL 13 (also model load
-// and inference failures), RESOURCE_EXHAUSTED 8, OK 0.
-int GrpcCodeFor(StatusCode code);
 
 class [[nodiscard]] Status {
  public:

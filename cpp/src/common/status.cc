@@ -1,5 +1,6 @@
 // Status codes, their names and the HTTP status and gRPC code each maps to.
 #include "mlship/status.h"
+#include "mlship/status_grpc.h"
 
 namespace mlship {
 namespace {

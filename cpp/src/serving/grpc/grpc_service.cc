@@ -11,6 +11,7 @@
 
 #include "grpc_codec.h"
 #include "mlship/serving/kserve_codec.h"
+#include "mlship/status_grpc.h"
 #include "triton_extensions.h"
 
 namespace mlship::serving::internal {
