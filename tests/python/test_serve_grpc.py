@@ -28,7 +28,12 @@ from mlship._cli import server_executable
 
 TOKEN = "grpc-contract-token-0123456789abcdefghij"
 ADMIN = "grpc-contract-admin-0123456789abcdefghij"
-AUTH = {"authorization": f"Bearer {TOKEN}"}
+
+
+def auth() -> dict[str, str]:
+    """The token as a header / metadata, in a fresh dict: tritonclient.http adds its own
+    headers (ints among them) to the dict it is given."""
+    return {"authorization": f"Bearer {TOKEN}"}
 
 
 @pytest.fixture(scope="module")
@@ -58,13 +63,15 @@ def hclient(dep):
     c.close()
 
 
-def grpc_infer(client, x: np.ndarray, headers=AUTH, model_name="digits"):
+def grpc_infer(client, x: np.ndarray, headers=None, model_name="digits"):
+    headers = auth() if headers is None else headers
     inp = tgrpc.InferInput("x", list(x.shape), "FP32")
     inp.set_data_from_numpy(x)
     return client.infer(model_name, [inp], headers=headers, client_timeout=30)
 
 
-def http_infer(client, x: np.ndarray, headers=AUTH, binary=True):
+def http_infer(client, x: np.ndarray, headers=None, binary=True):
+    headers = auth() if headers is None else dict(headers)
     inp = thttp.InferInput("x", list(x.shape), "FP32")
     inp.set_data_from_numpy(x, binary_data=binary)
     return client.infer("digits", [inp], headers=headers)
@@ -89,21 +96,21 @@ def grpc_code(excinfo) -> str:
 
 def test_health_and_metadata_over_grpc_match_http(gclient, hclient, model):
     assert gclient.is_server_live() and gclient.is_server_ready()
-    server = gclient.get_server_metadata(headers=AUTH, as_json=True)
+    server = gclient.get_server_metadata(headers=auth(), as_json=True)
     assert server["name"] == "mlship"
     assert "model_configuration" in server["extensions"] and "statistics" in server["extensions"]
-    meta = gclient.get_model_metadata("digits", headers=AUTH, as_json=True)
-    http_meta = hclient.get_model_metadata("digits", headers=AUTH)
+    meta = gclient.get_model_metadata("digits", headers=auth(), as_json=True)
+    http_meta = hclient.get_model_metadata("digits", headers=auth())
     assert meta["name"] == http_meta["name"] == "digits"
     assert meta["platform"] == http_meta["platform"]
     assert meta["inputs"][0]["datatype"] == "FP32"
     assert [int(d) for d in meta["inputs"][0]["shape"]] == http_meta["inputs"][0]["shape"] == [-1, 64]
-    assert gclient.is_model_ready("digits", headers=AUTH)
-    assert not gclient.is_model_ready("nope", headers=AUTH)
+    assert gclient.is_model_ready("digits", headers=auth())
+    assert not gclient.is_model_ready("nope", headers=auth())
 
 
 def test_model_config_over_grpc_and_http(gclient, hclient, dep):
-    config = gclient.get_model_config("digits", headers=AUTH).config
+    config = gclient.get_model_config("digits", headers=auth()).config
     assert config.name == "digits"
     assert config.max_batch_size == 16
     assert config.input[0].name == "x" and list(config.input[0].dims) == [64]
@@ -111,25 +118,25 @@ def test_model_config_over_grpc_and_http(gclient, hclient, dep):
     assert list(config.output[0].dims) == [10]
     assert config.instance_group[0].count >= 1
     assert config.HasField("dynamic_batching")
-    http_config = hclient.get_model_config("digits", headers=AUTH)
+    http_config = hclient.get_model_config("digits", headers=auth())
     assert http_config["max_batch_size"] == 16
     assert http_config["input"][0] == {"name": "x", "data_type": "TYPE_FP32", "format": "FORMAT_NONE", "dims": [64]}
     assert http_config["output"][0]["dims"] == [10]
     assert http_config["instance_group"][0]["count"] == config.instance_group[0].count
     assert http_config["dynamic_batching"]["max_queue_delay_microseconds"] == 0
     with pytest.raises(InferenceServerException) as e:
-        gclient.get_model_config("nope", headers=AUTH)
+        gclient.get_model_config("nope", headers=auth())
     assert grpc_code(e) == "StatusCode.NOT_FOUND"
 
 
 def test_statistics_count_requests_from_both_front_ends(gclient, hclient, digits):
-    before = hclient.get_inference_statistics("digits", headers=AUTH)["model_stats"][0]
+    before = hclient.get_inference_statistics("digits", headers=auth())["model_stats"][0]
     x = digits[1][:2]
     for _ in range(3):
         grpc_infer(gclient, x)
         http_infer(hclient, x)
-    stats = gclient.get_inference_statistics("digits", headers=AUTH, as_json=True)["model_stats"][0]
-    after = hclient.get_inference_statistics("digits", headers=AUTH)["model_stats"][0]
+    stats = gclient.get_inference_statistics("digits", headers=auth(), as_json=True)["model_stats"][0]
+    after = hclient.get_inference_statistics("digits", headers=auth())["model_stats"][0]
     assert stats["name"] == "digits" and stats["version"] == "1"
     assert after["inference_stats"]["success"]["count"] - before["inference_stats"]["success"]["count"] == 6
     assert after["inference_count"] - before["inference_count"] == 12  # rows
@@ -193,7 +200,7 @@ def test_a_bad_shape_is_invalid_argument_naming_what_was_expected(gclient, digit
     inp = tgrpc.InferInput("x", [1, 64], "INT64")
     inp.set_data_from_numpy(np.zeros((1, 64), dtype=np.int64))
     with pytest.raises(InferenceServerException) as e:
-        gclient.infer("digits", [inp], headers=AUTH)
+        gclient.infer("digits", [inp], headers=auth())
     assert grpc_code(e) == "StatusCode.INVALID_ARGUMENT"
     assert "expected datatype FP32" in e.value.message()
 
@@ -207,7 +214,7 @@ def test_over_the_size_limit_is_resource_exhausted(gclient, still_serving):
 
 def test_unimplemented_methods_say_so(gclient, still_serving):
     with pytest.raises(InferenceServerException) as e:
-        gclient.get_system_shared_memory_status(headers=AUTH)
+        gclient.get_system_shared_memory_status(headers=auth())
     assert grpc_code(e) == "StatusCode.UNIMPLEMENTED"
     assert "shared memory" in e.value.message()
 
@@ -218,7 +225,7 @@ def test_repository_methods_need_the_admin_token(model):
         client = tgrpc.InferenceServerClient(f"127.0.0.1:{server.grpc_port}")
         try:
             with pytest.raises(InferenceServerException) as e:
-                client.get_model_repository_index(headers=AUTH)
+                client.get_model_repository_index(headers=auth())
             assert grpc_code(e) == "StatusCode.UNAUTHENTICATED"
             index = client.get_model_repository_index(headers={"authorization": f"Bearer {ADMIN}"}, as_json=True)
             assert {"name": "digits", "version": "1", "state": "READY"}.items() <= index["models"][0].items()
@@ -226,7 +233,7 @@ def test_repository_methods_need_the_admin_token(model):
                 client.load_model("digits", headers={"authorization": f"Bearer {ADMIN}"})
             assert grpc_code(e) == "StatusCode.FAILED_PRECONDITION"  # no repository on disk
             assert "repository" in e.value.message()
-            assert client.is_model_ready("digits", headers=AUTH)
+            assert client.is_model_ready("digits", headers=auth())
         finally:
             client.close()
     with mlship.serve(port=0, grpc_port=-1) as server:
