@@ -56,7 +56,8 @@ def binary_lua(x: np.ndarray, name: str, path: Path) -> None:
 def grpc_load(port: int, concurrency: int, seconds: float, method: str, npy: Path) -> dict[str, float]:
     out = subprocess.run([sys.executable, str(ROOT / "bench" / "grpc_load.py"), "--port", str(port),
                           "--concurrency", str(concurrency), "--seconds", str(seconds), "--method", method,
-                          "--npy", str(npy)], capture_output=True, text=True, timeout=seconds + 120, check=True)
+                          "--npy", str(npy)],
+                         capture_output=True, text=True, timeout=seconds + 120, check=True)
     return json.loads(out.stdout)
 
 
@@ -106,7 +107,8 @@ def grpc_vs_http(model_file: Path, x: np.ndarray, name: str, seconds: float, wor
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=5, help="duration per cell")
     parser.add_argument("--json", type=Path, help="write the figures here too")
     args = parser.parse_args()
@@ -116,7 +118,8 @@ def main() -> None:
     model = mlship.load(torch.jit.script(net), example_inputs=torch.zeros(1, 64))
     model.save(str(work / "digits-mlship.pt"))
     started = time.monotonic()
-    figures = grpc_vs_http(work / "digits-mlship.pt", X_test[:1], model.signature.inputs[0].name, args.seconds, work)
+    name = model.signature.inputs[0].name
+    figures = grpc_vs_http(work / "digits-mlship.pt", X_test[:1], name, args.seconds, work)
     print(f"({time.monotonic() - started:.0f} s)")
     if args.json:
         args.json.write_text(json.dumps(figures, indent=1))

@@ -139,7 +139,8 @@ def _serve(args: argparse.Namespace) -> int:
     if args.repository is not None:
         server = mlship.serve(args.repository, **options)
         names = ", ".join(m["name"] for m in server.models()) or "none"
-        grpc = f" and grpc://{options.get('host', '127.0.0.1')}:{server.grpc_port}" if server.grpc_port else ""
+        host = options.get("host", "127.0.0.1")
+        grpc = f" and grpc://{host}:{server.grpc_port}" if server.grpc_port else ""
         print(f"mlship serve: serving repository {args.repository} (models: {names}) at {server.url}{grpc}",
               flush=True)
         server.wait()

@@ -56,7 +56,7 @@ class Server:
 
     @property
     def grpc_port(self) -> int:
-        """The port of the gRPC front end (KServe v2 / Triton ``GRPCInferenceService``), or 0 when it is off."""
+        """The port of the gRPC front end (KServe v2 / Triton ``GRPCInferenceService``); 0 when off."""
         return self._core.grpc_port
 
     @property

@@ -120,7 +120,8 @@ def test_model_config_over_grpc_and_http(gclient, hclient, dep):
     assert config.HasField("dynamic_batching")
     http_config = hclient.get_model_config("digits", headers=auth())
     assert http_config["max_batch_size"] == 16
-    assert http_config["input"][0] == {"name": "x", "data_type": "TYPE_FP32", "format": "FORMAT_NONE", "dims": [64]}
+    assert http_config["input"][0] == {"name": "x", "data_type": "TYPE_FP32", "format": "FORMAT_NONE",
+                                       "dims": [64]}
     assert http_config["output"][0]["dims"] == [10]
     assert http_config["instance_group"][0]["count"] == config.instance_group[0].count
     assert http_config["dynamic_batching"]["max_queue_delay_microseconds"] == 0
@@ -171,7 +172,8 @@ def test_infer_with_typed_contents_in_and_out(dep, model, digits):
         channel.close()
     assert response.id == "typed-1"
     assert len(response.raw_output_contents) == 0
-    out = np.array(response.outputs[0].contents.fp32_contents, dtype=np.float32).reshape(response.outputs[0].shape)
+    first = response.outputs[0]
+    out = np.array(first.contents.fp32_contents, dtype=np.float32).reshape(first.shape)
     np.testing.assert_allclose(out, model(x), atol=1e-5)
 
 
@@ -227,7 +229,8 @@ def test_repository_methods_need_the_admin_token(model):
             with pytest.raises(InferenceServerException) as e:
                 client.get_model_repository_index(headers=auth())
             assert grpc_code(e) == "StatusCode.UNAUTHENTICATED"
-            index = client.get_model_repository_index(headers={"authorization": f"Bearer {ADMIN}"}, as_json=True)
+            admin = {"authorization": f"Bearer {ADMIN}"}
+            index = client.get_model_repository_index(headers=admin, as_json=True)
             assert {"name": "digits", "version": "1", "state": "READY"}.items() <= index["models"][0].items()
             with pytest.raises(InferenceServerException) as e:
                 client.load_model("digits", headers={"authorization": f"Bearer {ADMIN}"})
@@ -315,7 +318,8 @@ def test_both_servers_serve_grpc_from_the_flag(model, digits, tmp_path, kind):
         port = int(line.split("grpc://127.0.0.1:")[1].split()[0])
         client = tgrpc.InferenceServerClient(f"127.0.0.1:{port}")
         x = digits[1][:3]
-        np.testing.assert_allclose(grpc_infer(client, x, headers={}).as_numpy(output_name(model)), model(x), atol=1e-5)
+        got = grpc_infer(client, x, headers={}).as_numpy(output_name(model))
+        np.testing.assert_allclose(got, model(x), atol=1e-5)
         assert client.get_model_config("digits").config.name == "digits"
         client.close()
     finally:
