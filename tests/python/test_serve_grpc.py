@@ -249,6 +249,31 @@ def test_repository_methods_need_the_admin_token(model):
             client.close()
 
 
+def test_repository_unload_and_load_over_grpc(model, digits, tmp_path):
+    repo = mlship.Repository(tmp_path / "models")
+    repo.add("digits", model)
+    admin = {"authorization": f"Bearer {ADMIN}"}
+    with mlship.serve(tmp_path / "models", port=0, grpc_port=-1, admin_token=ADMIN) as server:
+        client = tgrpc.InferenceServerClient(f"127.0.0.1:{server.grpc_port}")
+        try:
+            assert client.is_model_ready("digits")
+            client.unload_model("digits", headers=admin)
+            assert not client.is_model_ready("digits")
+            with pytest.raises(InferenceServerException) as e:
+                grpc_infer(client, digits[1][:1], headers={})
+            assert grpc_code(e) == "StatusCode.NOT_FOUND"
+            client.load_model("digits", headers=admin)
+            assert client.is_model_ready("digits")
+            x = digits[1][:2]
+            got = grpc_infer(client, x, headers={}).as_numpy(output_name(model))
+            np.testing.assert_allclose(got, model(x), atol=1e-5)
+            with pytest.raises(InferenceServerException) as e:
+                client.load_model("missing", headers=admin)
+            assert grpc_code(e) == "StatusCode.NOT_FOUND"
+        finally:
+            client.close()
+
+
 def batch_size_histogram(url: str) -> dict[float, float]:
     """The cumulative buckets of mlship_batch_size from GET /metrics."""
     status, body, _ = request(url, "GET", "/metrics")
