@@ -5,7 +5,9 @@ KServe v2 JSON. `wrk` (Debian) drives each at concurrency 1, 8, 32 and 64, in on
 one row per request; at each concurrency the three are measured in turn, each running alone.
 Beside them, the HTTP stack's own ceiling: `mlship-bare-http`, a bare Boost.Beast server of the
 same build that parses the same JSON and answers a fixed response with no model.
-Printed: requests/s, p50 and p99 latency, and mlship's ratios (and its share of the ceiling). Then the in-process throughput
+Printed: requests/s, p50 and p99 latency, and mlship's ratios (and its share of the ceiling). Then
+mlship over gRPC (a grpc.aio client, bench/grpc_load.py) vs mlship over HTTP binary and JSON at
+concurrency 1, 8 and 32 against one server (bench/grpc_bench.py). Then the in-process throughput
 of 16 Python threads calling `dep.predict` vs the same threads calling the TorchScript module
 (and calling the mlship.Model directly, with no batcher), the same at 1, 2 and 4 threads,
 mlship's throughput with monitoring off vs on (interleaved rounds, see monitor_bench.py), and
@@ -226,6 +228,11 @@ def main() -> None:
     print(f"\ntargets at concurrency 32: mlship/FastAPI req/s {m32['rps'] / f32['rps']:.1f}x (>= 5), "
           f"mlship/Flask {m32['rps'] / k32['rps']:.1f}x (>= 8), p99 mlship {m32['p99_ms']:.2f} ms vs FastAPI "
           f"{f32['p99_ms']:.2f} ms (<=)")
+
+    # mlship over gRPC vs over HTTP (binary and JSON), one server, same run (bench/grpc_bench.py).
+    from grpc_bench import grpc_vs_http
+
+    figures["grpc"] = grpc_vs_http(work / "digits-mlship.pt", X_test[:1], name, seconds, work)
 
     # Monitoring off vs on (issue 5), interleaved rounds in this process.
     from monitor_bench import monitoring_cost, print_monitoring_cost

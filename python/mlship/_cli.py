@@ -139,7 +139,10 @@ def _serve(args: argparse.Namespace) -> int:
     if args.repository is not None:
         server = mlship.serve(args.repository, **options)
         names = ", ".join(m["name"] for m in server.models()) or "none"
-        print(f"mlship serve: serving repository {args.repository} (models: {names}) at {server.url}", flush=True)
+        host = options.get("host", "127.0.0.1")
+        grpc = f" and grpc://{host}:{server.grpc_port}" if server.grpc_port else ""
+        print(f"mlship serve: serving repository {args.repository} (models: {names}) at {server.url}{grpc}",
+              flush=True)
         server.wait()
         print("mlship serve: stopped", flush=True)
         return 0
@@ -150,7 +153,8 @@ def _serve(args: argparse.Namespace) -> int:
     fallback = mlship.load(args.fallback, signature=signature, threads=threads) if args.fallback else None
     dep = _start(model, options, fallback, reference)
     # One line that scripts can parse for the URL (port 0 picks a free port).
-    print(f"mlship serve: serving {dep.name!r} at {dep.url} ({dep!r})", flush=True)
+    grpc = f" and grpc://{options.get('host', '127.0.0.1')}:{dep.grpc_port}" if dep.grpc_port else ""
+    print(f"mlship serve: serving {dep.name!r} at {dep.url}{grpc} ({dep!r})", flush=True)
     dep.wait()
     print("mlship serve: stopped", flush=True)
     return 0

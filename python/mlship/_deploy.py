@@ -78,6 +78,11 @@ class Deployment(ModelEndpoint):
     def port(self) -> int:
         return self._core.port
 
+    @property
+    def grpc_port(self) -> int:
+        """The port of the gRPC front end (``grpc_port=`` in :func:`mlship.deploy`), or 0 when it is off."""
+        return self._core.grpc_port
+
     def reload_tokens(self) -> None:
         """Re-reads the ``token_file`` the deployment was started with; see :meth:`mlship.Server.reload_tokens`."""
         self._core.reload_tokens()
@@ -248,6 +253,7 @@ def deploy(
     version: str = "1",
     host: str = "127.0.0.1",
     port: int = 8000,
+    grpc_port: int = 0,
     max_batch_size: int = 32,
     max_delay_ms: float = 0.0,
     max_queue_size: int = 1024,
@@ -298,6 +304,11 @@ def deploy(
         Where to listen. Default ``127.0.0.1:8000``; ``port=0`` picks a free port
         (read it from ``.url``). Binding a non-loopback address needs ``token``
         (or ``insecure=True``, by name).
+    grpc_port : int
+        Also serve gRPC (KServe v2 / Triton's ``inference.GRPCInferenceService``, for
+        ``tritonclient.grpc``) on this port, on the same batcher, with the same host,
+        tokens (metadata ``authorization: Bearer ...``) and limits as HTTP. Default 0: off;
+        ``-1`` picks a free port (read it from :attr:`Deployment.grpc_port`).
     max_batch_size : int
         Most rows in one forward pass.
     max_delay_ms : float
@@ -412,6 +423,7 @@ def deploy(
         "version": version,
         "host": host,
         "port": port,
+        "grpc_port": grpc_port,
         "max_batch_size": max_batch_size,
         "max_delay_ms": max_delay_ms,
         "max_queue_size": max_queue_size,

@@ -55,6 +55,11 @@ class Server:
         return self._core.port
 
     @property
+    def grpc_port(self) -> int:
+        """The port of the gRPC front end (KServe v2 / Triton ``GRPCInferenceService``); 0 when off."""
+        return self._core.grpc_port
+
+    @property
     def repository(self) -> Any:
         """The :class:`mlship.Repository` served, or None."""
         from mlship._repository import Repository
@@ -286,6 +291,7 @@ def serve(
     *,
     host: str = "127.0.0.1",
     port: int = 8000,
+    grpc_port: int = 0,
     token: str | None = None,
     admin_token: str | None = None,
     insecure: bool = False,
@@ -303,8 +309,9 @@ def serve(
     repository : path, optional
         A folder made with :class:`mlship.Repository` / ``mlship repo add``. Every version
         is verified (sha256 of every file) before it loads.
-    host, port, token, insecure, http, limits
-        As for :func:`mlship.deploy`.
+    host, port, grpc_port, token, insecure, http, limits
+        As for :func:`mlship.deploy` (``grpc_port`` serves gRPC too; its repository
+        methods need the admin token, as over HTTP).
     admin_token : str, optional
         Opens the repository endpoints (``POST /v2/repository/index``,
         ``.../models/{name}/load``, ``.../unload``); it must differ from ``token``.
@@ -333,6 +340,7 @@ def serve(
     options = {
         "host": host,
         "port": port,
+        "grpc_port": grpc_port,
         "token": token if token is not None else os.environ.get("MLSHIP_TOKEN") or None,
         "admin_token": admin_token if admin_token is not None else os.environ.get("MLSHIP_ADMIN_TOKEN") or None,
         "insecure": insecure,

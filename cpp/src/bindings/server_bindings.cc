@@ -203,6 +203,7 @@ void RegisterServer(py::module_& m) {
            py::arg("options_json"), py::arg("repository") = "", py::arg("on_alert") = py::none(),
            py::arg("clock") = py::none(), py::keep_alive<1, 5>())
       .def_property_readonly("port", &Server::port)
+      .def_property_readonly("grpc_port", &Server::grpc_port)
       .def(
           "reload_tokens",
           [](Server& self) { Check(Released([&] { return self.ReloadTokens(); })); },
@@ -532,6 +533,7 @@ void RegisterServer(py::module_& m) {
            py::arg("model"), py::arg("options_json"), py::arg("fallback") = nullptr, py::arg("on_alert") = py::none(),
            py::arg("clock") = py::none(), py::keep_alive<1, 6>())
       .def_property_readonly("port", &Deployment::port)
+      .def_property_readonly("grpc_port", &Deployment::grpc_port)
       .def(
           "reload_tokens",
           [](Deployment& self) { Check(Released([&] { return self.ReloadTokens(); })); },

@@ -327,6 +327,10 @@ std::vector<OptionSpec> BuildSchema() {
                            [](auto& o) -> auto& { return o.server.http.host; }));
   t.push_back(IntOption("port", S::kServer, "TCP port; 0 picks a free one",
                         [](auto& o) -> auto& { return o.server.http.port; }, 0, 65535));
+  t.push_back(IntOption("grpc_port", S::kServer,
+                        "gRPC port (KServe v2 / Triton GRPCInferenceService, same host, tokens and limits as HTTP); "
+                        "0 = off, -1 picks a free one",
+                        [](auto& o) -> auto& { return o.server.grpc_port; }, -1, 65535));
   t.push_back(StringOption("token", S::kServer,
                            "bearer token for every endpoint but health (prefer the MLSHIP_TOKEN environment variable)",
                            [](auto& o) -> auto& { return o.server.http.token; }));

@@ -5,6 +5,7 @@
 #include <mutex>
 
 #include "mlship/deployment/host_tensor_convert.h"
+#include "version_statistics.h"
 
 namespace mlship {
 namespace {
@@ -637,6 +638,54 @@ void Router::RequestRefused(const serving::RefusedRequest& refused) {
     return;
   }
   if (sink) sink(refused.reason);
+}
+
+StatusOr<serving::ModelConfigInfo> Router::Config(std::string_view name, std::string_view version) const {
+  std::shared_lock<std::shared_mutex> lock(table_mu_);
+  const ModelEntry* entry = FindLocked(name);
+  if (entry == nullptr) {
+    return Status::NotFound("model " + Shown(name) + " is not served here; models: " + JoinKeys(models_));
+  }
+  ASSIGN_OR_RETURN(std::string resolved, ResolveLocked(name, *entry, version, /*use_fallback=*/true));
+  const auto slot = entry->versions.find(resolved);
+  if (slot == entry->versions.end()) return Status::NotFound("model " + Shown(name) + " has no version " + Shown(resolved));
+  if (slot->second.loaded == nullptr) {
+    return Status::Unavailable("model " + Shown(name) + " version " + Shown(resolved) +
+                               " is unloaded; its configuration is known once it loads again");
+  }
+  return internal::ConfigOf(*slot->second.loaded, instance_count_.load());
+}
+
+StatusOr<std::vector<serving::ModelStatistics>> Router::Statistics(std::string_view name,
+                                                                  std::string_view version) const {
+  std::shared_lock<std::shared_mutex> lock(table_mu_);
+  std::vector<serving::ModelStatistics> out;
+  if (name.empty()) {
+    if (!version.empty()) return Status::InvalidArgument("statistics of a version need the model's name");
+    for (const auto& [model, entry] : models_) {
+      for (const auto& [v, slot] : entry.versions) {
+        if (slot.loaded != nullptr) out.push_back(internal::StatisticsOf(*slot.loaded));
+      }
+    }
+    return out;
+  }
+  const ModelEntry* entry = FindLocked(name);
+  if (entry == nullptr) {
+    return Status::NotFound("model " + Shown(name) + " is not served here; models: " + JoinKeys(models_));
+  }
+  if (!version.empty()) {
+    ASSIGN_OR_RETURN(std::string resolved, ResolveLocked(name, *entry, version, /*use_fallback=*/false));
+    const auto slot = entry->versions.find(resolved);
+    if (slot == entry->versions.end()) {
+      return Status::NotFound("model " + Shown(name) + " has no version " + Shown(resolved));
+    }
+    if (slot->second.loaded != nullptr) out.push_back(internal::StatisticsOf(*slot->second.loaded));
+    return out;
+  }
+  for (const auto& [v, slot] : entry->versions) {
+    if (slot.loaded != nullptr) out.push_back(internal::StatisticsOf(*slot.loaded));
+  }
+  return out;
 }
 
 }  // namespace mlship

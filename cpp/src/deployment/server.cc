@@ -164,6 +164,7 @@ StatusOr<std::unique_ptr<Server>> Server::Create(ServingOptions defaults, std::s
                      at::set_num_threads(1);
                    }));
   server->router_ = std::make_unique<Router>(raw);
+  server->router_->SetInstanceCount(server->defaults_.server.workers.instances);
   server->router_->SetUnattributedRefusalSink(
       [metrics = server->metrics_.get()](std::string_view reason) { metrics->RequestRefused(reason); });
   server->loader_ = std::thread([raw] { raw->LoaderLoop(); });
@@ -186,16 +187,30 @@ StatusOr<std::unique_ptr<Server>> Server::Create(ServingOptions defaults, std::s
     if (server->defaults_.version_options.monitoring) RETURN_IF_ERROR(server->AddMonitoringRoutes());
     RETURN_IF_ERROR(server->http_->Start());
   }
+  if (server->defaults_.server.grpc_port != 0) {
+    // The same router, repository control, tokens and limits as HTTP.
+    serving::GrpcServerOptions grpc;
+    grpc.port = server->defaults_.server.grpc_port < 0 ? 0 : static_cast<uint16_t>(server->defaults_.server.grpc_port);
+    grpc.common = server->defaults_.server.http;
+    if (grpc.common.clock == nullptr) grpc.common.clock = server->clock_;
+    ASSIGN_OR_RETURN(server->grpc_, serving::GrpcServer::Create(grpc, server->router_.get(), raw));
+  }
   return server;
 }
 
 Server::~Server() { Stop(/*drain=*/true); }
 
 int Server::port() const { return http_ ? http_->port() : 0; }
+int Server::grpc_port() const { return grpc_ ? grpc_->port() : 0; }
 
 Status Server::ReloadTokens() {
-  if (!http_) return Status::FailedPrecondition("this server does not serve HTTP, so it has no tokens to reload");
-  return http_->ReloadTokens();
+  if (!http_ && !grpc_) {
+    return Status::FailedPrecondition("this server serves neither HTTP nor gRPC, so it has no tokens to reload");
+  }
+  // Both front ends read the same file; a bad file leaves both as they were.
+  if (http_) RETURN_IF_ERROR(http_->ReloadTokens());
+  if (grpc_) RETURN_IF_ERROR(grpc_->ReloadTokens());
+  return Status::Ok();
 }
 
 Status Server::ReloadTls() {
@@ -1282,6 +1297,7 @@ void Server::Stop(bool drain) {
   // The HTTP server answers every request it accepted; those need the
   // versions and the workers, which keep running until it is done.
   if (http_) http_->Stop();
+  if (grpc_) grpc_->Stop();
   {
     std::lock_guard<std::mutex> loader(loader_mu_);
     loader_stopping_ = true;

@@ -88,6 +88,10 @@ Status ModelOptions::Validate() const {
 
 Status ServerOptions::Validate() const {
   if (serve_http) RETURN_IF_ERROR(serving::ValidateHttpServerOptions(http));
+  if (grpc_port < -1 || grpc_port > 65535) {
+    return Status::InvalidArgument("grpc_port must be 0 (off), -1 (any free port) or a port 1..65535; was " +
+                                   std::to_string(grpc_port));
+  }
   RETURN_IF_ERROR(workers.Validate());
   RETURN_IF_ERROR(caller_wakeup.Validate());
   if (max_loaded_versions < 0) {

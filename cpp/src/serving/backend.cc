@@ -50,4 +50,13 @@ StatusOr<OutcomeCounts> Backend::RecordOutcomes(std::string_view name, const std
   return Status::FailedPrecondition("model '" + std::string(name.substr(0, 64)) + "' does not track outcomes");
 }
 
+StatusOr<ModelConfigInfo> Backend::Config(std::string_view name, std::string_view) const {
+  return Status::FailedPrecondition("this server does not report the configuration of model '" +
+                                    std::string(name.substr(0, 64)) + "'");
+}
+
+StatusOr<std::vector<ModelStatistics>> Backend::Statistics(std::string_view, std::string_view) const {
+  return Status::FailedPrecondition("this server keeps no model statistics");
+}
+
 }  // namespace mlship::serving

@@ -9,6 +9,7 @@
 #include "browser_guard.h"
 #include "dashboard_login.h"
 #include "kserve_metadata.h"
+#include "triton_extensions.h"
 
 #ifndef MLSHIP_VERSION
 #define MLSHIP_VERSION "0.0.0"
@@ -113,6 +114,23 @@ HttpResponse HandleModelReady(const ServerState& state, const Route& route) {
   return JsonResponse(http::status::ok, EncodeModelReady(*info, true));
 }
 
+// GET .../config: Triton's model configuration, synthesized.
+HttpResponse HandleModelConfig(const ServerState& state, const Route& route) {
+  StatusOr<ModelInfo> info = state.backend->Find(route.model, route.version);
+  if (!info.ok()) return ErrorResponse(info.status());
+  StatusOr<ModelConfigInfo> config = state.backend->Config(info->name, info->version);
+  if (!config.ok()) return ErrorResponse(config.status());
+  return JsonResponse(http::status::ok, EncodeTritonConfigJson(SynthesizeTritonConfig(*info, *config)));
+}
+
+// GET .../stats: Triton's statistics of the version named (all loaded
+// versions of the model when the URL names none).
+HttpResponse HandleModelStatistics(const ServerState& state, const Route& route) {
+  StatusOr<std::vector<ModelStatistics>> stats = state.backend->Statistics(route.model, route.version);
+  if (!stats.ok()) return ErrorResponse(stats.status());
+  return JsonResponse(http::status::ok, EncodeTritonStatisticsJson(*stats));
+}
+
 }  // namespace
 
 std::optional<HttpResponse> ScreenRequestHeader(const ServerState& state, const http::request_header<>& header) {
@@ -176,6 +194,8 @@ void HandleRequest(ServerState& state, HttpRequest request, std::shared_ptr<Resp
           EncodeServerMetadata(MLSHIP_VERSION, state.repository != nullptr && state.tokens.HasAdmin())));
     case RouteKind::kModelMetadata: return responder->Respond(HandleModelMetadata(state, route));
     case RouteKind::kModelReady: return responder->Respond(HandleModelReady(state, route));
+    case RouteKind::kModelConfig: return responder->Respond(HandleModelConfig(state, route));
+    case RouteKind::kModelStatistics: return responder->Respond(HandleModelStatistics(state, route));
     case RouteKind::kModelInfer: return HandleInfer(state, route, std::move(request), std::move(responder));
     case RouteKind::kModelExplain: return HandleExplain(state, route, std::move(request), std::move(responder));
     case RouteKind::kModelOutcomes: return responder->Respond(HandleOutcomes(state, route, request));

@@ -31,6 +31,8 @@ RouteKind ModelAction(const std::vector<std::string_view>& rest) {
   if (rest.size() == 1 && rest[0] == "infer") return RouteKind::kModelInfer;
   if (rest.size() == 1 && rest[0] == "explain") return RouteKind::kModelExplain;
   if (rest.size() == 1 && rest[0] == "outcomes") return RouteKind::kModelOutcomes;
+  if (rest.size() == 1 && rest[0] == "config") return RouteKind::kModelConfig;
+  if (rest.size() == 1 && rest[0] == "stats") return RouteKind::kModelStatistics;
   return RouteKind::kNone;
 }
 

@@ -17,6 +17,8 @@ enum class RouteKind {
   kModelInfer,      // POST /v2/models/{name}[/versions/{version}]/infer
   kModelExplain,    // POST /v2/models/{name}[/versions/{version}]/explain
   kModelOutcomes,     // POST /v2/models/{name}/outcomes (labels joined to predictions)
+  kModelConfig,       // GET /v2/models/{name}[/versions/{version}]/config (Triton's extension)
+  kModelStatistics,   // GET /v2/models/{name}[/versions/{version}]/stats (Triton's extension)
   kRepositoryIndex,   // POST /v2/repository/index
   kRepositoryLoad,    // POST /v2/repository/models/{name}/load
   kRepositoryUnload,  // POST /v2/repository/models/{name}/unload

@@ -45,6 +45,13 @@ std::string UrlOf(const std::string& host, int port, bool tls) {
   return std::string(tls ? "https://" : "http://") + (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" + std::to_string(port);
 }
 
+// " and grpc://host:port" when the gRPC front end is on, else nothing.
+std::string GrpcNote(const std::string& host, int grpc_port) {
+  if (grpc_port == 0) return "";
+  return " and grpc://" + (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" +
+         std::to_string(grpc_port);
+}
+
 std::string Getenv(const char* name) {
   const char* value = std::getenv(name);
   return value ? value : "";
@@ -144,8 +151,8 @@ int main(int argc, char** argv) {
     for (const std::string& m : (*server)->router().ModelNames()) models += (models.empty() ? "" : ", ") + m;
     // One line that scripts can parse for the URL (port 0 picks a free port).
     std::cout << "mlship-server: serving repository " << flags->repository << " (models: "
-              << (models.empty() ? "none" : models) << ") at " << UrlOf(host, (*server)->port(), (*server)->serves_tls()) << " (" << settings
-              << ")" << std::endl;
+              << (models.empty() ? "none" : models) << ") at " << UrlOf(host, (*server)->port(), (*server)->serves_tls())
+              << GrpcNote(host, (*server)->grpc_port()) << " (" << settings << ")" << std::endl;
     return ServeUntilSignalled(
         stop_signals, [&server] { (*server)->Stop(/*drain=*/true); },
         [&server](std::string* done) { return (*server)->Reload(done); });
@@ -178,8 +185,8 @@ int main(int argc, char** argv) {
     reference.reset();  // profiled; the raw values are no longer needed
   }
   // One line that scripts can parse for the URL (port 0 picks a free port).
-  std::cout << "mlship-server: serving '" << options.name << "' at " << UrlOf(host, (*dep)->port(), (*dep)->serves_tls()) << " ("
-            << settings << ", reference=" << (!flags->reference_path.empty() ? "on" : "off")
+  std::cout << "mlship-server: serving '" << options.name << "' at " << UrlOf(host, (*dep)->port(), (*dep)->serves_tls())
+            << GrpcNote(host, (*dep)->grpc_port()) << " (" << settings << ", reference=" << (!flags->reference_path.empty() ? "on" : "off")
             << ", fallback=" << (fallback ? "on" : "off") << ")" << std::endl;
 
   return ServeUntilSignalled(

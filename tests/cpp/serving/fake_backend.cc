@@ -73,6 +73,35 @@ bool FakeBackend::ModelReady(std::string_view name, std::string_view version) co
   return model_ready_.load() && Find(name, version).ok();
 }
 
+StatusOr<ModelConfigInfo> FakeBackend::Config(std::string_view name, std::string_view version) const {
+  RETURN_IF_ERROR(Find(name, version).status());
+  ModelConfigInfo config;
+  config.max_batch_size = 8;
+  config.max_queue_delay_us = 500;
+  config.preferred_batch_sizes = {4};
+  config.instance_count = 2;
+  return config;
+}
+
+StatusOr<std::vector<ModelStatistics>> FakeBackend::Statistics(std::string_view name, std::string_view version) const {
+  if (!name.empty()) RETURN_IF_ERROR(Find(name, version).status());
+  std::vector<ModelStatistics> out;
+  for (const char* v : {"1", "2"}) {
+    if (!version.empty() && version != v) continue;
+    ModelStatistics s;
+    s.name = "doubler";
+    s.version = v;
+    const auto calls = static_cast<uint64_t>(infer_calls_.load());
+    s.inference_count = calls;
+    s.execution_count = calls;
+    s.success = {calls, calls * 1000};
+    s.queue = {calls, calls * 10};
+    s.compute_infer = {calls, calls * 900};
+    out.push_back(s);
+  }
+  return out;
+}
+
 InferResponse FakeBackend::Compute(const InferRequest& request) {
   const HostTensor& x = request.inputs.at(0);
   HostTensor y = HostTensor::Allocate("y", DType::kFloat32, x.shape);

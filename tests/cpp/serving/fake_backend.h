@@ -55,6 +55,13 @@ class FakeBackend : public Backend {
   bool ModelReady(std::string_view name, std::string_view version) const override;
   void Infer(InferRequest request, InferCallback done) override;
   void RequestRefused(const RefusedRequest& refused) override;
+  // Fixed: max_batch_size 8, max_queue_delay 500 us, preferred sizes {4},
+  // 2 instances.
+  StatusOr<ModelConfigInfo> Config(std::string_view name, std::string_view version) const override;
+  // One row per version asked for (both for an empty version): success
+  // count = Infer calls so far, 1000 ns each; fail 0; queue 10 ns each;
+  // one execution per call.
+  StatusOr<std::vector<ModelStatistics>> Statistics(std::string_view name, std::string_view version) const override;
 
   // One RequestRefused call, with its views copied.
   struct Refusal {

@@ -59,6 +59,8 @@ class Deployment {
 
   // The bound HTTP port, or 0 without HTTP.
   int port() const { return server_->port(); }
+  // The bound gRPC port, or 0 without gRPC.
+  int grpc_port() const { return server_->grpc_port(); }
   // See Server::ReloadTokens.
   Status ReloadTokens() { return server_->ReloadTokens(); }
   // See Server::ReloadTls, Server::Reload and Server::serves_tls.

@@ -183,6 +183,17 @@ class Router final : public serving::Backend {
   // Joins outcomes to the predictions of `name` (which must track them).
   StatusOr<serving::OutcomeCounts> RecordOutcomes(std::string_view name, const std::vector<std::string>& ids,
                                                   const std::vector<std::vector<double>>& labels) override;
+  // Triton's configuration of the version `version` (empty: the default)
+  // resolves to: its batcher settings and the worker count. Unavailable
+  // while that version is unloaded.
+  StatusOr<serving::ModelConfigInfo> Config(std::string_view name, std::string_view version) const override;
+  // Triton's statistics of every loaded version of `name` (every model when
+  // empty), or of `version` only, from their monitors.
+  StatusOr<std::vector<serving::ModelStatistics>> Statistics(std::string_view name,
+                                                             std::string_view version) const override;
+  // The workers every version's batches run on (Triton's instance count in
+  // Config). The Server sets it; default 1.
+  void SetInstanceCount(int instances) { instance_count_.store(instances); }
 
   // Refuses new requests (Ready() false) from now on.
   void StartDraining() { draining_.store(true); }
@@ -211,6 +222,8 @@ class Router final : public serving::Backend {
   // The clock outcome stores expire on; not owned.
   Clock* const clock_;
   std::atomic<bool> draining_{false};
+  // See SetInstanceCount.
+  std::atomic<int> instance_count_{1};
   // Guards models_ and refusal_sink_.
   mutable std::shared_mutex table_mu_;
   std::map<std::string, ModelEntry, std::less<>> models_;  // GUARDED_BY(table_mu_)

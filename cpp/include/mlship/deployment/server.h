@@ -33,6 +33,7 @@
 #include "mlship/deployment/server_metrics.h"
 #include "mlship/repository/repository.h"
 #include "mlship/runtime/wakeup_baton.h"
+#include "mlship/serving/grpc_server.h"
 #include "mlship/serving/http_server.h"
 #include "mlship/serving/repository_control.h"
 
@@ -197,6 +198,8 @@ class Server final : public VersionLoader, public serving::RepositoryControl {
   const ServingOptions& defaults() const { return defaults_; }
   // The bound HTTP port, or 0 without HTTP.
   int port() const;
+  // The bound gRPC port, or 0 without gRPC.
+  int grpc_port() const;
   // Re-reads the HTTP server's token file (see HttpServer::ReloadTokens);
   // a bad file keeps the old tokens and returns the error.
   // FailedPrecondition without HTTP or without a token file.
@@ -320,6 +323,8 @@ class Server final : public VersionLoader, public serving::RepositoryControl {
   std::unique_ptr<InstancePool> workers_;
   std::unique_ptr<Router> router_;
   std::unique_ptr<serving::HttpServer> http_;
+  // The gRPC front end, when defaults_.server.grpc_port is set; on router_.
+  std::unique_ptr<serving::GrpcServer> grpc_;
   std::atomic<bool> draining_{false};
 
   // Serializes changes of versions (deploys, loads, unloads, swaps), so two

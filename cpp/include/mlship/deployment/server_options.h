@@ -18,6 +18,7 @@
 #include "mlship/repository/names.h"
 #include "mlship/runtime/instance_pool.h"
 #include "mlship/runtime/wakeup_baton.h"
+#include "mlship/serving/grpc_server.h"
 #include "mlship/serving/http_server.h"
 #include "mlship/status.h"
 
@@ -100,6 +101,13 @@ struct ServerOptions {
   // Host, port (0 = any free port), tokens (inference and admin), limits.
   // Default 127.0.0.1:8000, no token.
   serving::HttpServerOptions http;
+  // The gRPC front end (KServe v2 / Triton's GRPCInferenceService) beside
+  // HTTP on the same router, with HTTP's host, tokens, rate limits and
+  // limits (http above): its port, 0 (the default) = off, -1 = any free
+  // port (Server::grpc_port() says which). Off by default because a second
+  // listening port is one more thing to secure and to collide on, and most
+  // callers use HTTP; Triton's port is 8001.
+  int grpc_port = 0;
   // Most versions loaded at once across all models; 0 (the default) = no
   // limit. Beyond it the least recently used version that is not pinned (a
   // default, an aliased version, a fallback, a version loaded from memory, or

@@ -159,6 +159,48 @@ struct OutcomeCounts {
   int64_t unknown = 0;
 };
 
+// What Triton's model configuration extension reports about one version
+// (GET /v2/models/{name}[/versions/{v}]/config, gRPC ModelConfig) beyond
+// its ModelInfo: how it is batched and run.
+struct ModelConfigInfo {
+  // Rows the batcher puts in one forward pass at most; 0 when the version
+  // does not batch.
+  int64_t max_batch_size = 0;
+  // How long the batcher waits for a batch to fill, in microseconds.
+  int64_t max_queue_delay_us = 0;
+  // Batch sizes formed early when reachable; empty: none.
+  std::vector<int64_t> preferred_batch_sizes;
+  // Threads that run the version's batches (Triton's instance count).
+  int instance_count = 1;
+};
+
+// A count and the nanoseconds it took together (Triton's StatisticDuration).
+struct DurationStatistic {
+  uint64_t count = 0;
+  uint64_t ns = 0;
+};
+
+// Cumulative statistics of one loaded version, from its monitor (Triton's
+// statistics extension: GET .../stats, gRPC ModelStatistics).
+struct ModelStatistics {
+  std::string name;
+  std::string version;
+  // Milliseconds since the epoch of the last request answered; 0: none yet.
+  uint64_t last_inference_ms = 0;
+  // Rows run through the model (each row of a batch counts).
+  uint64_t inference_count = 0;
+  // Forward passes (batches) run.
+  uint64_t execution_count = 0;
+  // Requests answered with outputs, and their time from arrival to answer.
+  DurationStatistic success;
+  // Requests answered with an error (their time is not measured: ns 0).
+  DurationStatistic fail;
+  // Time requests waited in the batcher.
+  DurationStatistic queue;
+  // Forward passes and their time.
+  DurationStatistic compute_infer;
+};
+
 // The model side of the server.
 //
 // Implementations must be safe for concurrent use from several I/O threads
@@ -206,6 +248,17 @@ class Backend {
   // Must be quick. Default: FailedPrecondition (outcomes not tracked).
   virtual StatusOr<OutcomeCounts> RecordOutcomes(std::string_view name, const std::vector<std::string>& ids,
                                                  const std::vector<std::vector<double>>& labels);
+
+  // How `version` of `name` (empty: the default) is batched and run, for
+  // the model configuration extension. Must be quick. Default:
+  // FailedPrecondition (not reported).
+  virtual StatusOr<ModelConfigInfo> Config(std::string_view name, std::string_view version) const;
+
+  // The statistics of every loaded version of `name` (empty name: of every
+  // model; a version: of that one only), for the statistics extension.
+  // NotFound for an unknown model or version. Must be quick. Default:
+  // FailedPrecondition (not kept).
+  virtual StatusOr<std::vector<ModelStatistics>> Statistics(std::string_view name, std::string_view version) const;
 };
 
 }  // namespace mlship::serving

@@ -1,0 +1,539 @@
+// The GRPCInferenceService handlers: auth, the same checks and error codes
+// as the REST routes, and ModelInfer handed to Backend::Infer.
+#include "grpc_service.h"
+
+#include <chrono>
+#include <iostream>
+#include <optional>
+#include <random>
+#include <string>
+#include <utility>
+
+#include "grpc_codec.h"
+#include "mlship/serving/kserve_codec.h"
+#include "mlship/status_grpc.h"
+#include "triton_extensions.h"
+
+namespace mlship::serving::internal {
+
+namespace {
+
+using Context = InferenceService::Context;
+using Reactor = InferenceService::Reactor;
+
+// Longest error message sent (a name in a request is never echoed whole).
+constexpr std::size_t kMaxMessageBytes = 1024;
+// How much of a hidden error's text the server log gets.
+constexpr std::size_t kMaxLoggedErrorBytes = 4096;
+// Longest routing key accepted, as over HTTP.
+constexpr std::size_t kMaxRoutingKeyBytes = 256;
+// Metadata: in, the routing key; out, the request id and the version that
+// answered (the HTTP front end's header names).
+constexpr const char* kRoutingKeyMetadata = "mlship-routing-key";
+constexpr const char* kRequestIdMetadata = "mlship-request-id";
+constexpr const char* kModelVersionMetadata = "mlship-model-version";
+
+std::string Bounded(std::string_view text, std::size_t max = kMaxMessageBytes) {
+  if (text.size() <= max) return std::string(text);
+  return std::string(text.substr(0, max - 3)) + "...";
+}
+
+// `text` as a metadata value: visible ASCII kept, other bytes as %XX (gRPC
+// refuses other bytes in ASCII metadata; a client's id must not break the
+// answer).
+std::string MetadataSafe(std::string_view text) {
+  static const char* kHex = "0123456789ABCDEF";
+  std::string out;
+  for (const char c : Bounded(text)) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (byte > 0x20 && byte < 0x7f) {
+      out += c;
+    } else {
+      out += '%';
+      out += kHex[byte >> 4];
+      out += kHex[byte & 15];
+    }
+  }
+  return out;
+}
+
+// 16 random hex digits, as the HTTP front end makes up for requests without
+// an id: unique enough to join outcomes, never a secret.
+std::string NewRequestId() {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  static const char* kHex = "0123456789abcdef";
+  uint64_t bits = rng();
+  std::string id(16, '0');
+  for (char& c : id) {
+    c = kHex[bits & 15];
+    bits >>= 4;
+  }
+  return id;
+}
+
+grpc::Status ToGrpc(const Status& status) {
+  return grpc::Status(static_cast<grpc::StatusCode>(GrpcCodeFor(status.code())), Bounded(status.message()));
+}
+
+Reactor* Answer(Context* ctx, grpc::Status status) {
+  Reactor* reactor = ctx->DefaultReactor();
+  reactor->Finish(std::move(status));
+  return reactor;
+}
+
+Reactor* Answer(Context* ctx, const Status& status) { return Answer(ctx, ToGrpc(status)); }
+
+std::string_view MetadataValue(const Context* ctx, const char* key) {
+  const auto& metadata = ctx->client_metadata();
+  const auto it = metadata.find(key);
+  if (it == metadata.end()) return {};
+  return {it->second.data(), it->second.size()};
+}
+
+// Tells the Backend about a call refused before Infer, for its counters.
+void ReportRefusal(const GrpcState& state, std::string_view model, int http_status) {
+  RefusedRequest refused;
+  refused.model = model;
+  refused.reason = RefusalReasonFor(http_status);
+  refused.http_status = http_status;
+  try {
+    state.backend->RequestRefused(refused);
+  } catch (...) {
+    // Counting must never cost the client its answer.
+  }
+}
+
+// The auth check of a method that needs `scope`: nullopt when the call may
+// go on, else the answer. HTTP's rules: without any token only the
+// repository methods are closed (they need an admin credential, and are off
+// without one); the health methods never call this.
+std::optional<grpc::Status> Screen(GrpcState& state, Context* ctx, unsigned scope, std::string_view model = {}) {
+  AuthDecision decision;
+  std::string prefix;
+  if (scope == kScopeAdmin) {
+    if (state.repository == nullptr) {
+      return grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "this server has no model repository");
+    }
+    if (!state.tokens.AdminConfigured()) {
+      ReportRefusal(state, {}, 403);
+      return grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
+                          "the repository methods are off; start the server with an admin token (--admin-token, "
+                          "MLSHIP_ADMIN_TOKEN or admin_token=) or a token file with an admin-scoped token "
+                          "(--token-file) to use them");
+    }
+    prefix = "the repository methods need the admin token: ";
+    decision = state.tokens.Authorize(MetadataValue(ctx, "authorization"), {}, /*is_get=*/false, kScopeAdmin);
+  } else {
+    if (!state.tokens.Enabled()) return std::nullopt;
+    decision = state.tokens.Authorize(MetadataValue(ctx, "authorization"), {}, /*is_get=*/false, scope);
+  }
+  switch (decision.outcome) {
+    case AuthDecision::Outcome::kAllowed: return std::nullopt;
+    case AuthDecision::Outcome::kUnauthenticated:
+      ReportRefusal(state, model, 401);
+      return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
+                          Bounded(prefix + decision.message + " (send metadata 'authorization: Bearer <token>')"));
+    case AuthDecision::Outcome::kForbidden:
+      ReportRefusal(state, model, 403);
+      return grpc::Status(grpc::StatusCode::PERMISSION_DENIED, Bounded(prefix + decision.message));
+    case AuthDecision::Outcome::kRateLimited:
+      ReportRefusal(state, model, 429);
+      ctx->AddTrailingMetadata("retry-after", std::to_string(decision.retry_after_s));
+      return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                          Bounded(decision.message + "; retry after " + std::to_string(decision.retry_after_s) + " s"));
+  }
+  return grpc::Status(grpc::StatusCode::INTERNAL, "unknown auth outcome");
+}
+
+Reactor* Unimplemented(Context* ctx, std::string_view what) {
+  return Answer(ctx, grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
+                                  "mlship does not implement " + std::string(what) +
+                                      "; see docs/serving.md for the methods it serves"));
+}
+
+void FillTensorMetadata(const std::vector<TensorSpec>& specs,
+                        google::protobuf::RepeatedPtrField<inference::ModelMetadataResponse::TensorMetadata>* out) {
+  for (const TensorSpec& spec : specs) {
+    auto* t = out->Add();
+    t->set_name(spec.name);
+    t->set_datatype(std::string(DTypeName(spec.dtype)));
+    for (const int64_t d : spec.shape) t->add_shape(d);
+  }
+}
+
+inference::DataType ProtoDataType(const std::string& name) {
+  inference::DataType value = inference::TYPE_INVALID;
+  inference::DataType_Parse(name, &value);
+  return value;
+}
+
+void FillDuration(const DurationStatistic& d, inference::StatisticDuration* out) {
+  out->set_count(d.count);
+  out->set_ns(d.ns);
+}
+
+// One ModelInfer call in the Backend's hands. The first Complete()
+// finishes the call; a Backend that drops its callback without calling it
+// still gets the client an answer (the destructor).
+class PendingGrpcInfer {
+ public:
+  // `reactor` is ctx's default reactor (which may be asked for only once).
+  PendingGrpcInfer(std::shared_ptr<GrpcState> state, Context* ctx, Reactor* reactor,
+                   inference::ModelInferResponse* out, InferResponseHeader header, std::vector<std::string> requested,
+                   bool raw)
+      : state_(std::move(state)),
+        ctx_(ctx),
+        reactor_(reactor),
+        out_(out),
+        header_(std::move(header)),
+        requested_(std::move(requested)),
+        raw_(raw) {}
+
+  ~PendingGrpcInfer() {
+    if (!completed_.exchange(true)) Finish(Status::Internal("the model backend dropped the request without answering"));
+  }
+
+  void Complete(StatusOr<InferResponse> result) {
+    if (completed_.exchange(true)) return;
+    if (!result.ok()) return Finish(result.status());
+    if (!result->model_version.empty()) header_.model_version = result->model_version;
+    out_->set_model_name(header_.model_name);
+    out_->set_model_version(header_.model_version);
+    out_->set_id(header_.id);
+    const Status encoded = EncodeGrpcInferOutputs(result->outputs, requested_, raw_, *out_);
+    if (!encoded.ok()) {
+      out_->Clear();
+      return Finish(encoded);
+    }
+    ctx_->AddInitialMetadata(kRequestIdMetadata, MetadataSafe(header_.id));
+    ctx_->AddInitialMetadata(kModelVersionMetadata, MetadataSafe(header_.model_version));
+    reactor_->Finish(grpc::Status::OK);
+  }
+
+ private:
+  // Errors about the request say what was wrong. A model failure (HTTP's
+  // 500) can hold paths, code or data: unless expose_model_errors it goes to
+  // the server log and the client gets the request id that finds it there.
+  void Finish(const Status& status) {
+    ctx_->AddInitialMetadata(kRequestIdMetadata, MetadataSafe(header_.id));
+    if (HttpStatusFor(status.code()) != 500) {
+      reactor_->Finish(ToGrpc(status));
+      return;
+    }
+    state_->LogError("mlship: gRPC request " + Bounded(header_.id, 256) + " to model '" +
+                     Bounded(header_.model_name, 128) + "' version '" + Bounded(header_.model_version, 128) +
+                     "' failed (" + std::string(StatusCodeName(status.code())) +
+                     "): " + Bounded(status.message(), kMaxLoggedErrorBytes));
+    const std::string message =
+        state_->options.common.expose_model_errors
+            ? Bounded(status.message()) + " (request id " + header_.id + ")"
+            : "the model failed on this request; request id " + header_.id + "; the server log has the details";
+    reactor_->Finish(grpc::Status(grpc::StatusCode::INTERNAL, Bounded(message)));
+  }
+
+  const std::shared_ptr<GrpcState> state_;
+  Context* const ctx_;
+  Reactor* const reactor_;
+  inference::ModelInferResponse* const out_;
+  InferResponseHeader header_;
+  const std::vector<std::string> requested_;
+  const bool raw_;
+  std::atomic<bool> completed_{false};
+};
+
+// A repository load or unload in the control's hands; same once-only rule.
+class PendingControl {
+ public:
+  explicit PendingControl(Reactor* reactor) : reactor_(reactor) {}
+  ~PendingControl() {
+    if (!completed_.exchange(true)) {
+      reactor_->Finish(grpc::Status(grpc::StatusCode::INTERNAL, "the server dropped the request without answering"));
+    }
+  }
+  void Complete(const Status& status) {
+    if (completed_.exchange(true)) return;
+    reactor_->Finish(status.ok() ? grpc::Status::OK : ToGrpc(status));
+  }
+
+ private:
+  Reactor* const reactor_;
+  std::atomic<bool> completed_{false};
+};
+
+// The answer to ModelStreamInfer: UNIMPLEMENTED at once.
+class UnimplementedStream final
+    : public grpc::ServerBidiReactor<inference::ModelInferRequest, inference::ModelStreamInferResponse> {
+ public:
+  UnimplementedStream() {
+    Finish(grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
+                        "mlship does not implement ModelStreamInfer (streaming inference); call ModelInfer, which "
+                        "the server batches the same way"));
+  }
+  void OnDone() override { delete this; }
+};
+
+// When the client's gRPC deadline falls, on the steady clock; max when it
+// set none.
+std::chrono::steady_clock::time_point ClientDeadline(const Context* ctx) {
+  const auto deadline = ctx->deadline();
+  const auto now = std::chrono::system_clock::now();
+  // gRPC reports "no deadline" as a time centuries ahead.
+  if (deadline > now + std::chrono::hours(24 * 365)) return std::chrono::steady_clock::time_point::max();
+  return std::chrono::steady_clock::now() +
+         std::chrono::duration_cast<std::chrono::steady_clock::duration>(deadline - now);
+}
+
+}  // namespace
+
+void GrpcState::LogError(std::string_view line) const {
+  if (options.common.error_log) {
+    options.common.error_log(line);
+  } else {
+    std::cerr << line << std::endl;
+  }
+}
+
+Reactor* InferenceService::ServerLive(Context* ctx, const inference::ServerLiveRequest*,
+                                      inference::ServerLiveResponse* out) {
+  out->set_live(state_->backend->Live());
+  return Answer(ctx, grpc::Status::OK);
+}
+
+Reactor* InferenceService::ServerReady(Context* ctx, const inference::ServerReadyRequest*,
+                                       inference::ServerReadyResponse* out) {
+  out->set_ready(!state_->draining.load() && state_->backend->Ready());
+  return Answer(ctx, grpc::Status::OK);
+}
+
+Reactor* InferenceService::ModelReady(Context* ctx, const inference::ModelReadyRequest* in,
+                                      inference::ModelReadyResponse* out) {
+  if (auto denied = Screen(*state_, ctx, kScopeRead)) return Answer(ctx, *denied);
+  // Unknown models are not ready (as Triton answers), not an error.
+  StatusOr<ModelInfo> info = state_->backend->Find(in->name(), in->version());
+  out->set_ready(info.ok() && !state_->draining.load() && state_->backend->ModelReady(info->name, info->version));
+  return Answer(ctx, grpc::Status::OK);
+}
+
+Reactor* InferenceService::ServerMetadata(Context* ctx, const inference::ServerMetadataRequest*,
+                                          inference::ServerMetadataResponse* out) {
+  if (auto denied = Screen(*state_, ctx, kScopeRead)) return Answer(ctx, *denied);
+  out->set_name("mlship");
+  out->set_version(MLSHIP_VERSION);
+  out->add_extensions("model_configuration");
+  out->add_extensions("statistics");
+  if (state_->repository != nullptr && state_->tokens.HasAdmin()) out->add_extensions("model_repository");
+  return Answer(ctx, grpc::Status::OK);
+}
+
+Reactor* InferenceService::ModelMetadata(Context* ctx, const inference::ModelMetadataRequest* in,
+                                         inference::ModelMetadataResponse* out) {
+  if (auto denied = Screen(*state_, ctx, kScopeRead)) return Answer(ctx, *denied);
+  StatusOr<ModelInfo> info = state_->backend->Find(in->name(), in->version());
+  if (!info.ok()) return Answer(ctx, info.status());
+  out->set_name(info->name);
+  for (const std::string& v : info->versions) out->add_versions(v);
+  out->set_platform(info->platform);
+  FillTensorMetadata(info->signature.inputs, out->mutable_inputs());
+  FillTensorMetadata(info->signature.outputs, out->mutable_outputs());
+  return Answer(ctx, grpc::Status::OK);
+}
+
+Reactor* InferenceService::ModelInfer(Context* ctx, const inference::ModelInferRequest* in,
+                                      inference::ModelInferResponse* out) {
+  GrpcState& state = *state_;
+  if (auto denied = Screen(state, ctx, kScopeInfer, in->model_name())) return Answer(ctx, *denied);
+  auto refuse = [&](const Status& status) {
+    ReportRefusal(state, in->model_name(), HttpStatusFor(status.code()));
+    return Answer(ctx, status);
+  };
+  if (state.draining.load()) return refuse(Status::Unavailable("the server is shutting down"));
+  StatusOr<ModelInfo> info = state.backend->Find(in->model_name(), in->model_version());
+  if (!info.ok()) return refuse(info.status());
+  if (!state.backend->ModelReady(info->name, info->version)) {
+    return refuse(Status::Unavailable("model '" + info->name + "' version '" + info->version +
+                                      "' is not ready; retry later"));
+  }
+  const CodecLimits& limits = state.options.common.codec;
+  if (in->id().size() > limits.max_id_bytes) {
+    return refuse(Status::InvalidArgument("the request id must be at most " + std::to_string(limits.max_id_bytes) +
+                                          " bytes; got " + std::to_string(in->id().size())));
+  }
+  StatusOr<GrpcDecodedRequest> decoded = DecodeGrpcInferRequest(*in, info->signature, limits);
+  if (!decoded.ok()) return refuse(decoded.status());
+
+  InferRequest request;
+  request.model_name = info->name;
+  // As requested (a version, an alias or empty): the Backend resolves it
+  // again as it takes the request.
+  request.model_version = in->model_version();
+  request.id = in->id().empty() ? NewRequestId() : in->id();
+  const std::string_view key = MetadataValue(ctx, kRoutingKeyMetadata);
+  if (key.size() > kMaxRoutingKeyBytes) {
+    return refuse(Status::InvalidArgument(std::string(kRoutingKeyMetadata) + " must be at most " +
+                                          std::to_string(kMaxRoutingKeyBytes) + " bytes; got " +
+                                          std::to_string(key.size())));
+  }
+  request.routing_key = key.empty() ? std::move(decoded->routing_key) : std::string(key);
+  request.inputs = std::move(decoded->inputs);
+  request.requested_outputs = decoded->requested_outputs;
+  request.deadline = ClientDeadline(ctx);
+  if (state.options.common.request_timeout.count() > 0) {
+    request.deadline = std::min(request.deadline, std::chrono::steady_clock::now() + state.options.common.request_timeout);
+  }
+
+  Reactor* reactor = ctx->DefaultReactor();
+  auto pending = std::make_shared<PendingGrpcInfer>(state_, ctx, reactor, out,
+                                                    InferResponseHeader{info->name, info->version, request.id},
+                                                    std::move(decoded->requested_outputs), decoded->raw_outputs);
+  InferCallback done = [pending](StatusOr<InferResponse> result) { pending->Complete(std::move(result)); };
+  try {
+    state.backend->Infer(std::move(request), done);
+  } catch (...) {
+    done(Status::Internal("the model backend failed to accept the request"));
+  }
+  return reactor;
+}
+
+grpc::ServerBidiReactor<inference::ModelInferRequest, inference::ModelStreamInferResponse>*
+InferenceService::ModelStreamInfer(Context*) {
+  return new UnimplementedStream();
+}
+
+Reactor* InferenceService::ModelConfig(Context* ctx, const inference::ModelConfigRequest* in,
+                                       inference::ModelConfigResponse* out) {
+  if (auto denied = Screen(*state_, ctx, kScopeRead)) return Answer(ctx, *denied);
+  StatusOr<ModelInfo> info = state_->backend->Find(in->name(), in->version());
+  if (!info.ok()) return Answer(ctx, info.status());
+  StatusOr<ModelConfigInfo> config = state_->backend->Config(info->name, info->version);
+  if (!config.ok()) return Answer(ctx, config.status());
+  const TritonModelConfig synthesized = SynthesizeTritonConfig(*info, *config);
+  inference::ModelConfig* c = out->mutable_config();
+  c->set_name(synthesized.name);
+  c->set_platform(synthesized.platform);
+  c->set_backend(synthesized.backend);
+  c->set_max_batch_size(static_cast<int32_t>(synthesized.max_batch_size));
+  for (const auto& t : synthesized.inputs) {
+    auto* input = c->add_input();
+    input->set_name(t.name);
+    input->set_data_type(ProtoDataType(t.data_type));
+    for (const int64_t d : t.dims) input->add_dims(d);
+  }
+  for (const auto& t : synthesized.outputs) {
+    auto* output = c->add_output();
+    output->set_name(t.name);
+    output->set_data_type(ProtoDataType(t.data_type));
+    for (const int64_t d : t.dims) output->add_dims(d);
+  }
+  auto* group = c->add_instance_group();
+  group->set_name(synthesized.name);
+  group->set_kind(inference::ModelInstanceGroup::KIND_CPU);
+  group->set_count(synthesized.instance_count);
+  if (synthesized.max_batch_size > 0) {
+    auto* batching = c->mutable_dynamic_batching();
+    for (const int64_t size : synthesized.preferred_batch_sizes) batching->add_preferred_batch_size(static_cast<int32_t>(size));
+    batching->set_max_queue_delay_microseconds(static_cast<uint64_t>(synthesized.max_queue_delay_us));
+  }
+  return Answer(ctx, grpc::Status::OK);
+}
+
+Reactor* InferenceService::ModelStatistics(Context* ctx, const inference::ModelStatisticsRequest* in,
+                                           inference::ModelStatisticsResponse* out) {
+  if (auto denied = Screen(*state_, ctx, kScopeRead)) return Answer(ctx, *denied);
+  StatusOr<std::vector<serving::ModelStatistics>> stats = state_->backend->Statistics(in->name(), in->version());
+  if (!stats.ok()) return Answer(ctx, stats.status());
+  for (const serving::ModelStatistics& s : *stats) {
+    auto* m = out->add_model_stats();
+    m->set_name(s.name);
+    m->set_version(s.version);
+    m->set_last_inference(s.last_inference_ms);
+    m->set_inference_count(s.inference_count);
+    m->set_execution_count(s.execution_count);
+    auto* infer = m->mutable_inference_stats();
+    FillDuration(s.success, infer->mutable_success());
+    FillDuration(s.fail, infer->mutable_fail());
+    FillDuration(s.queue, infer->mutable_queue());
+    FillDuration({}, infer->mutable_compute_input());
+    FillDuration(s.compute_infer, infer->mutable_compute_infer());
+    FillDuration({}, infer->mutable_compute_output());
+  }
+  return Answer(ctx, grpc::Status::OK);
+}
+
+Reactor* InferenceService::RepositoryIndex(Context* ctx, const inference::RepositoryIndexRequest* in,
+                                           inference::RepositoryIndexResponse* out) {
+  if (auto denied = Screen(*state_, ctx, kScopeAdmin)) return Answer(ctx, *denied);
+  for (const RepositoryIndexEntry& e : state_->repository->RepositoryIndex(in->ready())) {
+    auto* row = out->add_models();
+    row->set_name(e.name);
+    row->set_version(e.version);
+    row->set_state(e.state);
+    row->set_reason(e.reason);
+  }
+  return Answer(ctx, grpc::Status::OK);
+}
+
+Reactor* InferenceService::RepositoryModelLoad(Context* ctx, const inference::RepositoryModelLoadRequest* in,
+                                               inference::RepositoryModelLoadResponse*) {
+  if (auto denied = Screen(*state_, ctx, kScopeAdmin)) return Answer(ctx, *denied);
+  if (state_->draining.load()) return Answer(ctx, Status::Unavailable("the server is shutting down"));
+  Reactor* reactor = ctx->DefaultReactor();
+  auto pending = std::make_shared<PendingControl>(reactor);
+  try {
+    state_->repository->LoadModel(in->model_name(), [pending](Status status) { pending->Complete(status); });
+  } catch (...) {
+    pending->Complete(Status::Internal("the server failed to accept the request"));
+  }
+  return reactor;
+}
+
+Reactor* InferenceService::RepositoryModelUnload(Context* ctx, const inference::RepositoryModelUnloadRequest* in,
+                                                 inference::RepositoryModelUnloadResponse*) {
+  if (auto denied = Screen(*state_, ctx, kScopeAdmin)) return Answer(ctx, *denied);
+  if (state_->draining.load()) return Answer(ctx, Status::Unavailable("the server is shutting down"));
+  Reactor* reactor = ctx->DefaultReactor();
+  auto pending = std::make_shared<PendingControl>(reactor);
+  try {
+    state_->repository->UnloadModel(in->model_name(), [pending](Status status) { pending->Complete(status); });
+  } catch (...) {
+    pending->Complete(Status::Internal("the server failed to accept the request"));
+  }
+  return reactor;
+}
+
+Reactor* InferenceService::SystemSharedMemoryStatus(Context* ctx, const inference::SystemSharedMemoryStatusRequest*,
+                                                    inference::SystemSharedMemoryStatusResponse*) {
+  return Unimplemented(ctx, "the system shared memory extension (send tensors in raw_input_contents)");
+}
+Reactor* InferenceService::SystemSharedMemoryRegister(Context* ctx,
+                                                      const inference::SystemSharedMemoryRegisterRequest*,
+                                                      inference::SystemSharedMemoryRegisterResponse*) {
+  return Unimplemented(ctx, "the system shared memory extension (send tensors in raw_input_contents)");
+}
+Reactor* InferenceService::SystemSharedMemoryUnregister(Context* ctx,
+                                                        const inference::SystemSharedMemoryUnregisterRequest*,
+                                                        inference::SystemSharedMemoryUnregisterResponse*) {
+  return Unimplemented(ctx, "the system shared memory extension (send tensors in raw_input_contents)");
+}
+Reactor* InferenceService::CudaSharedMemoryStatus(Context* ctx, const inference::CudaSharedMemoryStatusRequest*,
+                                                  inference::CudaSharedMemoryStatusResponse*) {
+  return Unimplemented(ctx, "the CUDA shared memory extension (send tensors in raw_input_contents)");
+}
+Reactor* InferenceService::CudaSharedMemoryRegister(Context* ctx, const inference::CudaSharedMemoryRegisterRequest*,
+                                                    inference::CudaSharedMemoryRegisterResponse*) {
+  return Unimplemented(ctx, "the CUDA shared memory extension (send tensors in raw_input_contents)");
+}
+Reactor* InferenceService::CudaSharedMemoryUnregister(Context* ctx,
+                                                      const inference::CudaSharedMemoryUnregisterRequest*,
+                                                      inference::CudaSharedMemoryUnregisterResponse*) {
+  return Unimplemented(ctx, "the CUDA shared memory extension (send tensors in raw_input_contents)");
+}
+Reactor* InferenceService::TraceSetting(Context* ctx, const inference::TraceSettingRequest*,
+                                        inference::TraceSettingResponse*) {
+  return Unimplemented(ctx, "the trace extension");
+}
+Reactor* InferenceService::LogSettings(Context* ctx, const inference::LogSettingsRequest*,
+                                       inference::LogSettingsResponse*) {
+  return Unimplemented(ctx, "the logging extension");
+}
+
+}  // namespace mlship::serving::internal
