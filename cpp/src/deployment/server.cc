@@ -215,12 +215,21 @@ Status Server::ReloadTokens() {
 
 Status Server::ReloadTls() {
   if (!http_) return Status::FailedPrecondition("this server does not serve HTTP, so it has no TLS certificate to reload");
-  return http_->ReloadTls();
+  RETURN_IF_ERROR(http_->ReloadTls());
+  // The gRPC front end speaks TLS from the same files exactly when HTTP does.
+  if (grpc_ && http_->serves_tls()) RETURN_IF_ERROR(grpc_->ReloadTls());
+  return Status::Ok();
 }
 
 Status Server::Reload(std::string* done) {
   if (!http_) return Status::FailedPrecondition("this server does not serve HTTP, so it has nothing to reload");
-  return http_->Reload(done);
+  RETURN_IF_ERROR(http_->Reload(done));
+  // What HTTP reloaded (TLS files, token file), gRPC reloads too.
+  if (grpc_) {
+    if (http_->serves_tls()) RETURN_IF_ERROR(grpc_->ReloadTls());
+    if (!defaults_.server.http.token_file.empty()) RETURN_IF_ERROR(grpc_->ReloadTokens());
+  }
+  return Status::Ok();
 }
 
 bool Server::serves_tls() const { return http_ && http_->serves_tls(); }

@@ -51,7 +51,7 @@ struct GrpcServerOptions {
 // Checks `options` (the shared fields as HTTP does) and says what is wrong.
 Status ValidateGrpcServerOptions(const GrpcServerOptions& options);
 
-// Thread-safety: port() and ReloadTokens() are safe from any thread;
+// Thread-safety: port(), ReloadTokens() and ReloadTls() are safe from any thread;
 // Create, Stop and the destructor from one thread at a time.
 class GrpcServer {
  public:
@@ -73,6 +73,12 @@ class GrpcServer {
 
   // Re-reads common.token_file (see HttpServer::ReloadTokens).
   Status ReloadTokens();
+
+  // Re-reads common.tls_cert, tls_key and tls_client_ca and checks them as
+  // at start; on success new handshakes use them within a second, on
+  // failure the server keeps the previous ones and says why. Unavailable
+  // when the server does not speak TLS.
+  Status ReloadTls();
 
   // Readiness turns false and new calls get UNAVAILABLE; calls in flight
   // are answered (up to common.drain_timeout, then cancelled); then the

@@ -1,10 +1,21 @@
 // GrpcServer: options, credentials, the gRPC server's start and drain.
 #include "mlship/serving/grpc_server.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <mutex>
+#include <string>
 #include <utility>
 
 #include <grpcpp/grpcpp.h>
+#include <grpcpp/security/server_credentials.h>
+#include <grpcpp/security/tls_certificate_provider.h>
+#include <grpcpp/security/tls_credentials_options.h>
 
 #include "grpc_service.h"
 #include "tls_context.h"
@@ -13,23 +24,90 @@ namespace mlship::serving {
 
 namespace {
 
+// The TLS files gRPC reads: checked copies of tls_cert, tls_key and
+// tls_client_ca in a private directory (0700, files 0600, removed with the
+// server). gRPC's own TLS stack (not Boost's, as HTTP) only takes new
+// certificates from a certificate provider; its FileWatcherCertificateProvider
+// re-reads files on an interval. Pointing it at the user's files would load a
+// half-renewed pair (a new certificate with the old key) unchecked, so it
+// watches these copies instead, which change only when ReadTlsPem accepted
+// the new files (at start and on each reload, e.g. SIGHUP): a bad file never
+// reaches gRPC, and a good one does within kRefreshSeconds.
+class TlsFiles {
+ public:
+  static constexpr unsigned kRefreshSeconds = 1;
+
+  static StatusOr<std::unique_ptr<TlsFiles>> Create(const HttpServerOptions& common) {
+    std::string pattern = (std::getenv("TMPDIR") ? std::string(std::getenv("TMPDIR")) : std::string("/tmp")) +
+                          "/mlship-grpc-tls-XXXXXX";
+    if (mkdtemp(pattern.data()) == nullptr) {
+      return Status::Unavailable("cannot make a private directory for the gRPC server's TLS files in " + pattern);
+    }
+    auto files = std::unique_ptr<TlsFiles>(new TlsFiles(common, pattern));
+    RETURN_IF_ERROR(files->Refresh());
+    return files;
+  }
+  ~TlsFiles() {
+    std::error_code ignored;
+    std::filesystem::remove_all(dir_, ignored);
+  }
+
+  // Reads and checks the configured files; writes the copies only when
+  // they pass.
+  Status Refresh() {
+    std::lock_guard<std::mutex> lock(mu_);
+    ASSIGN_OR_RETURN(internal::TlsPem pem,
+                     internal::ReadTlsPem(common_.tls_cert, common_.tls_key, common_.tls_client_ca));
+    // Key first: within the moment between the two renames gRPC may read the
+    // new key with the old certificate; it then reads the pair again a
+    // refresh later.
+    RETURN_IF_ERROR(Replace(key_path(), pem.private_key));
+    RETURN_IF_ERROR(Replace(cert_path(), pem.cert_chain));
+    if (!pem.client_ca.empty()) RETURN_IF_ERROR(Replace(ca_path(), pem.client_ca));
+    return Status::Ok();
+  }
+
+  std::string key_path() const { return dir_ + "/key.pem"; }
+  std::string cert_path() const { return dir_ + "/cert.pem"; }
+  std::string ca_path() const { return dir_ + "/client-ca.pem"; }
+  bool mutual() const { return !common_.tls_client_ca.empty(); }
+
+ private:
+  TlsFiles(HttpServerOptions common, std::string dir) : common_(std::move(common)), dir_(std::move(dir)) {}
+
+  // Writes `text` to a temporary file (0600) and renames it over `path`.
+  static Status Replace(const std::string& path, const std::string& text) {
+    const std::string temp = path + ".new";
+    const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) return Status::Unavailable("cannot write " + temp);
+    const bool written = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+    ::close(fd);
+    if (!written || std::rename(temp.c_str(), path.c_str()) != 0) return Status::Unavailable("cannot write " + path);
+    return Status::Ok();
+  }
+
+  const HttpServerOptions common_;
+  const std::string dir_;
+  std::mutex mu_;
+};
+
 // The credentials the server listens with: TLS from the same tls_cert,
-// tls_key and tls_client_ca files as HTTP (read and checked by the same
-// ReadTlsPem), plain TCP without them. gRPC's TLS stack offers TLS 1.2 and
-// 1.3 only. With a client CA, clients must present a certificate that chains
-// to it (mTLS). The files are read once, at start: SIGHUP reloads HTTP's
-// certificate, not gRPC's (docs/security.md).
-StatusOr<std::shared_ptr<grpc::ServerCredentials>> ServerCredentialsFor(const GrpcServerOptions& options) {
-  const HttpServerOptions& common = options.common;
-  if (common.tls_cert.empty()) return grpc::InsecureServerCredentials();
-  StatusOr<TlsPem> pem = ReadTlsPem(common.tls_cert, common.tls_key, common.tls_client_ca);
-  if (!pem.ok()) return pem.status();
-  grpc::SslServerCredentialsOptions ssl(pem->client_ca.empty()
-                                            ? GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE
-                                            : GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
-  ssl.pem_root_certs = pem->client_ca;
-  ssl.pem_key_cert_pairs.push_back({pem->private_key, pem->cert_chain});
-  return grpc::SslServerCredentials(ssl);
+// tls_key and tls_client_ca files as HTTP (checked by the same ReadTlsPem),
+// plain TCP without them. gRPC's TLS stack offers TLS 1.2 and 1.3 only. With
+// a client CA, clients must present a certificate that chains to it (mTLS).
+std::shared_ptr<grpc::ServerCredentials> ServerCredentialsFor(const TlsFiles* tls) {
+  if (tls == nullptr) return grpc::InsecureServerCredentials();
+  auto provider = std::make_shared<grpc::experimental::FileWatcherCertificateProvider>(
+      tls->key_path(), tls->cert_path(), tls->mutual() ? tls->ca_path() : std::string(), TlsFiles::kRefreshSeconds);
+  grpc::experimental::TlsServerCredentialsOptions options(provider);
+  options.watch_identity_key_cert_pairs();
+  if (tls->mutual()) {
+    options.watch_root_certs();
+    options.set_cert_request_type(GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+  } else {
+    options.set_cert_request_type(GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE);
+  }
+  return grpc::experimental::TlsServerCredentials(options);
 }
 
 // "127.0.0.1:8001", "[::1]:8001".
@@ -44,6 +122,7 @@ std::string ListenAddress(const GrpcServerOptions& options) {
 struct GrpcServer::Impl {
   std::shared_ptr<internal::GrpcState> state;
   std::unique_ptr<internal::InferenceService> service;
+  std::unique_ptr<TlsFiles> tls;  // null without TLS
   std::unique_ptr<grpc::Server> server;
   int port = 0;
   bool stopped = false;
@@ -71,9 +150,10 @@ StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Create(const GrpcServerOptions
   impl->service = std::make_unique<internal::InferenceService>(impl->state);
 
   grpc::ServerBuilder builder;
-  StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials = ServerCredentialsFor(options);
-  if (!credentials.ok()) return credentials.status();
-  builder.AddListeningPort(ListenAddress(options), *credentials, &impl->port);
+  if (!options.common.tls_cert.empty()) {
+    ASSIGN_OR_RETURN(impl->tls, TlsFiles::Create(options.common));
+  }
+  builder.AddListeningPort(ListenAddress(options), ServerCredentialsFor(impl->tls.get()), &impl->port);
   builder.RegisterService(impl->service.get());
   builder.SetMaxReceiveMessageSize(static_cast<int>(options.common.max_body_bytes));
   builder.SetMaxSendMessageSize(-1);
@@ -94,6 +174,11 @@ GrpcServer::~GrpcServer() { Stop(); }
 uint16_t GrpcServer::port() const { return static_cast<uint16_t>(impl_->port); }
 
 Status GrpcServer::ReloadTokens() { return impl_->state->tokens.Reload(); }
+
+Status GrpcServer::ReloadTls() {
+  if (impl_->tls == nullptr) return Status::Unavailable("the gRPC server does not speak TLS (no tls_cert)");
+  return impl_->tls->Refresh();
+}
 
 void GrpcServer::Stop() {
   if (impl_->stopped) return;
