@@ -2,31 +2,15 @@
 // from the reference's.
 #include "mlship/monitor/feature_importance.h"
 
-#include <charconv>
 #include <cmath>
+
+#include "json_out.h"
 
 namespace mlship::monitor {
 namespace {
 
-std::string Number(double value) {
-  if (!std::isfinite(value)) return "null";
-  char buffer[32];
-  auto result = std::to_chars(buffer, buffer + sizeof(buffer), value);
-  return std::string(buffer, result.ptr);
-}
-
-std::string Quoted(std::string_view text) {
-  std::string out = "\"";
-  for (unsigned char c : text) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += static_cast<char>(c);
-    } else if (c >= 0x20) {
-      out += static_cast<char>(c);
-    }
-  }
-  return out + "\"";
-}
+// Importance that cannot be computed is null in the JSON, not 0.
+std::string NullOrNumber(double value) { return JsonNumber(value, "null"); }
 
 }  // namespace
 
@@ -75,12 +59,12 @@ FeatureImportance::Snapshot FeatureImportance::Get() const {
 std::string FeatureImportance::ToJson(const std::vector<std::string>& names) const {
   const Snapshot s = Get();
   std::string j = "{\"rows\":" + std::to_string(s.rows) + ",\"reference_rows\":" + std::to_string(s.reference_rows) +
-                  ",\"shift\":" + (s.shift < 0 ? std::string("null") : Number(s.shift)) + ",\"features\":[";
+                  ",\"shift\":" + (s.shift < 0 ? std::string("null") : NullOrNumber(s.shift)) + ",\"features\":[";
   for (int64_t i = 0; i < features_; ++i) {
     if (i > 0) j += ',';
     const std::string name = i < static_cast<int64_t>(names.size()) ? names[i] : std::to_string(i);
-    j += "{\"feature\":" + Quoted(name) + ",\"live\":" + (s.live.empty() ? "null" : Number(s.live[i])) +
-         ",\"reference\":" + (s.reference.empty() ? "null" : Number(s.reference[i])) + "}";
+    j += "{\"feature\":" + JsonQuoted(name) + ",\"live\":" + (s.live.empty() ? "null" : NullOrNumber(s.live[i])) +
+         ",\"reference\":" + (s.reference.empty() ? "null" : NullOrNumber(s.reference[i])) + "}";
   }
   return j + "]}";
 }
