@@ -16,6 +16,7 @@
 #include <limits>
 
 #include "decode_pool.h"
+#include "pending_answer.h"
 #include "mlship/serving/kserve_codec.h"
 #include "precise_json.h"
 #include "request_handler.h"
@@ -150,41 +151,6 @@ HttpResponse EncodeExplainResult(const ServerState& state, StatusOr<ExplainRespo
   return response;
 }
 
-// One explanation in the Backend's hands; see PendingInfer (infer_handler.cc)
-// for why it holds what it holds.
-class PendingExplain {
- public:
-  PendingExplain(std::shared_ptr<ServerState> state, std::shared_ptr<Responder> responder, InferResponseHeader header,
-                 bool binary)
-      : state_(std::move(state)),
-        work_(asio::make_work_guard(state_->io)),
-        responder_(std::move(responder)),
-        header_(std::move(header)),
-        binary_(binary) {}
-  ~PendingExplain() {
-    if (!completed_.exchange(true)) Post(Status::Internal("the model backend dropped the explanation"));
-  }
-  void Complete(StatusOr<ExplainResponse> result) {
-    if (completed_.exchange(true)) return;
-    Post(std::move(result));
-  }
-
- private:
-  void Post(StatusOr<ExplainResponse> result) {
-    asio::post(responder_->executor(), [responder = responder_, header = header_, binary = binary_,
-                                        raw_state = state_.get(), result = std::move(result)]() mutable {
-      responder->Respond(EncodeExplainResult(*raw_state, std::move(result), std::move(header), binary));
-    });
-  }
-
-  std::shared_ptr<ServerState> state_;
-  asio::executor_work_guard<asio::io_context::executor_type> work_;
-  std::shared_ptr<Responder> responder_;
-  InferResponseHeader header_;
-  bool binary_;
-  std::atomic<bool> completed_{false};
-};
-
 // What the decode pool makes of an explain request: a refusal, or the
 // request for the Backend.
 struct PreparedExplain {
@@ -243,8 +209,13 @@ PreparedExplain PrepareExplain(const ServerState& state, const Route& route, con
 void StartExplain(ServerState& state, PreparedExplain prepared, std::shared_ptr<Responder> responder) {
   if (prepared.refusal) return responder->Respond(std::move(*prepared.refusal));
   responder->HandedToBackend();
-  auto pending = std::make_shared<PendingExplain>(state.shared_from_this(), std::move(responder),
-                                                  std::move(prepared.header), prepared.binary);
+  auto pending = std::make_shared<PendingAnswer<ExplainResponse>>(
+      state.shared_from_this(), std::move(responder),
+      [header = std::move(prepared.header), binary = prepared.binary](const ServerState& s,
+                                                                      StatusOr<ExplainResponse> result) mutable {
+        return EncodeExplainResult(s, std::move(result), std::move(header), binary);
+      },
+      "the model backend dropped the explanation");
   ExplainCallback done = [pending](StatusOr<ExplainResponse> result) { pending->Complete(std::move(result)); };
   try {
     state.backend->Explain(std::move(prepared.explain), done);

@@ -12,6 +12,7 @@
 #include "audit_log.h"
 #include "decode_pool.h"
 #include "json_text.h"
+#include "pending_answer.h"
 #include "request_handler.h"
 
 namespace mlship::serving::internal {
@@ -115,62 +116,6 @@ HttpResponse EncodeInferResult(const ServerState& state, StatusOr<InferResponse>
   return response;
 }
 
-// One request in the Backend's hands. Keeps the server state (and so the
-// io_context) and the connection alive until the Backend answers, and holds
-// work on the io_context so the I/O threads do not finish meanwhile.
-//
-// Member order matters: the connection is released before the work guard
-// and the state it runs on.
-class PendingInfer {
- public:
-  PendingInfer(std::shared_ptr<ServerState> state, std::shared_ptr<Responder> responder, InferResponseHeader header,
-               OutputSelection selection)
-      : state_(std::move(state)),
-        work_(asio::make_work_guard(state_->io)),
-        responder_(std::move(responder)),
-        header_(std::move(header)),
-        selection_(std::move(selection)) {}
-
-  // A Backend that drops its callback without calling it still gets the
-  // client an answer.
-  ~PendingInfer() {
-    if (!completed_.exchange(true)) {
-      Post(Status::Internal("the model backend dropped the request without answering"));
-    }
-  }
-
-  // Called by the Backend from any thread; the first call wins.
-  void Complete(StatusOr<InferResponse> result) {
-    if (completed_.exchange(true)) return;
-    Post(std::move(result));
-  }
-
- private:
-  // Posts the encoding and the response onto the connection's strand. The
-  // posted handler holds the connection but not the state, so a handler left
-  // in a stopped io_context cannot keep that io_context alive forever; when
-  // it runs, the io_context runs, so the state (which owns it) is alive.
-  void Post(StatusOr<InferResponse> result) {
-    asio::post(responder_->executor(), [responder = responder_, header = header_, selection = selection_,
-                                        raw_state = state_.get(), result = std::move(result)]() mutable {
-      responder->Respond(EncodeInferResult(*raw_state, std::move(result), std::move(header), selection));
-    });
-  }
-
-  // Keeps the io_context alive until this request is answered.
-  std::shared_ptr<ServerState> state_;
-  // Keeps the I/O threads running until this request is answered.
-  asio::executor_work_guard<asio::io_context::executor_type> work_;
-  // The connection waiting for the answer.
-  std::shared_ptr<Responder> responder_;
-  // model_name, model_version and id for the response.
-  InferResponseHeader header_;
-  // Which outputs to send, and how.
-  OutputSelection selection_;
-  // Set by the first Complete() (or the destructor).
-  std::atomic<bool> completed_{false};
-};
-
 // Decodes an infer request's body against the model's signature.
 StatusOr<DecodedInferRequest> DecodeBody(const ServerState& state, const ModelInfo& info, const HttpRequest& request) {
   const std::string_view body = request.body();
@@ -218,9 +163,13 @@ void StartInfer(ServerState& state, const Route& route, const ModelInfo& info, H
   }
 
   responder->HandedToBackend();
-  auto pending = std::make_shared<PendingInfer>(
+  auto pending = std::make_shared<PendingAnswer<InferResponse>>(
       state.shared_from_this(), std::move(responder),
-      InferResponseHeader{info.name, info.version, std::move(decoded->id)}, std::move(decoded->outputs));
+      [header = InferResponseHeader{info.name, info.version, std::move(decoded->id)},
+       selection = std::move(decoded->outputs)](const ServerState& s, StatusOr<InferResponse> result) mutable {
+        return EncodeInferResult(s, std::move(result), std::move(header), selection);
+      },
+      "the model backend dropped the request without answering");
   InferCallback done = [pending](StatusOr<InferResponse> result) { pending->Complete(std::move(result)); };
   try {
     state.backend->Infer(std::move(infer), done);
