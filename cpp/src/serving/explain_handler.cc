@@ -227,16 +227,8 @@ void StartExplain(ServerState& state, PreparedExplain prepared, std::shared_ptr<
 }  // namespace
 
 void HandleExplain(ServerState& state, const Route& route, HttpRequest request, std::shared_ptr<Responder> responder) {
-  auto refuse = [&responder](HttpResponse response) {
-    responder->Respond(WithRequestId(std::move(response), NewRequestId()));
-  };
-  if (state.draining.load()) return refuse(ErrorResponse(503, "the server is shutting down"));
-  StatusOr<ModelInfo> info = state.backend->Find(route.model, route.version);
-  if (!info.ok()) return refuse(ErrorResponse(info.status()));
-  if (!state.backend->ModelReady(info->name, info->version)) {
-    return refuse(ErrorResponse(503, "model '" + info->name + "' version '" + info->version +
-                                         "' is not ready; retry later"));
-  }
+  std::optional<ModelInfo> info = FindReadyModel(state, route, *responder);
+  if (!info) return;
   // Decoded on the decode pool, so this I/O thread goes on answering
   // inference; the job holds the state and work on its io_context until its
   // answer is posted back (as HandleInfer does for big bodies).

@@ -14,6 +14,7 @@
 #include "json_text.h"
 #include "pending_answer.h"
 #include "request_handler.h"
+#include "request_id.h"
 
 namespace mlship::serving::internal {
 namespace asio = boost::asio;
@@ -31,40 +32,6 @@ constexpr std::string_view kRequestIdHeader = "mlship-request-id";
 constexpr std::size_t kMaxLoggedErrorBytes = 4096;
 
 }  // namespace
-
-// 16 random hex digits, from a per-thread generator: unique enough to join
-// outcomes, never a secret.
-std::string NewRequestId() {
-  thread_local std::mt19937_64 rng{std::random_device{}()};
-  static const char* kHex = "0123456789abcdef";
-  uint64_t bits = rng();
-  std::string id(16, '0');
-  for (char& c : id) {
-    c = kHex[bits & 15];
-    bits >>= 4;
-  }
-  return id;
-}
-
-// `id` as a header value: as it is when it is visible ASCII (what every
-// id a server makes up is), else with the other bytes as %XX, so a client's
-// id cannot inject header lines.
-std::string HeaderSafeId(std::string_view id) {
-  static const char* kHex = "0123456789ABCDEF";
-  std::string out;
-  out.reserve(id.size());
-  for (const char c : id) {
-    const auto byte = static_cast<unsigned char>(c);
-    if (byte > 0x20 && byte < 0x7f) {
-      out += c;
-    } else {
-      out += '%';
-      out += kHex[byte >> 4];
-      out += kHex[byte & 15];
-    }
-  }
-  return out;
-}
 
 // `response` with the request id header.
 HttpResponse WithRequestId(HttpResponse response, std::string_view id) {
@@ -181,11 +148,12 @@ void StartInfer(ServerState& state, const Route& route, const ModelInfo& info, H
 
 }  // namespace
 
-void HandleInfer(ServerState& state, const Route& route, HttpRequest request, std::shared_ptr<Responder> responder) {
+std::optional<ModelInfo> FindReadyModel(const ServerState& state, const Route& route, Responder& responder) {
   // Answers refused before the body is decoded (so before its "id" is
   // known) carry an id of their own.
-  auto refuse = [&responder](HttpResponse response) {
-    responder->Respond(WithRequestId(std::move(response), NewRequestId()));
+  auto refuse = [&responder](HttpResponse response) -> std::optional<ModelInfo> {
+    responder.Respond(WithRequestId(std::move(response), NewRequestId()));
+    return std::nullopt;
   };
   if (state.draining.load()) return refuse(ErrorResponse(503, "the server is shutting down"));
   StatusOr<ModelInfo> info = state.backend->Find(route.model, route.version);
@@ -194,6 +162,12 @@ void HandleInfer(ServerState& state, const Route& route, HttpRequest request, st
     return refuse(ErrorResponse(503, "model '" + info->name + "' version '" + info->version +
                                          "' is not ready; retry later"));
   }
+  return std::move(*info);
+}
+
+void HandleInfer(ServerState& state, const Route& route, HttpRequest request, std::shared_ptr<Responder> responder) {
+  std::optional<ModelInfo> info = FindReadyModel(state, route, *responder);
+  if (!info) return;
   if (request.body().size() < kOffloadDecodeBytes) {
     StatusOr<DecodedInferRequest> decoded = DecodeBody(state, *info, request);
     return StartInfer(state, route, *info, std::move(request), std::move(decoded), std::move(responder));

@@ -7,6 +7,7 @@
 #include "http_types.h"
 #include "mlship/serving/kserve_codec.h"
 #include "route.h"
+#include "request_id.h"
 #include "server_state.h"
 
 namespace mlship::serving::internal {
@@ -31,12 +32,14 @@ void HandleExplain(ServerState& state, const Route& route, HttpRequest request, 
 // object); InvalidArgument naming a parameter of the wrong type.
 StatusOr<ExplainParameters> ParseExplainParameters(std::string_view json_text, std::size_t max_depth);
 
-// Shared by the infer and explain handlers (infer_handler.cc): a fresh
-// request id; `response` with the id header; the answer to a failed request
-// (500s hide the model's text unless expose_model_errors).
-std::string NewRequestId();
+// Shared by the infer and explain handlers (infer_handler.cc): `response`
+// with the id header (ids: request_id.h); the answer to a failed request
+// (500s hide the model's text unless expose_model_errors); and the model a
+// request names when it may run now, else nullopt after refusing it (503
+// while draining or not ready, 404 unknown) with a fresh request id.
 HttpResponse WithRequestId(HttpResponse response, std::string_view id);
 HttpResponse InferErrorResponse(const ServerState& state, const Status& status, const InferResponseHeader& header);
+std::optional<ModelInfo> FindReadyModel(const ServerState& state, const Route& route, Responder& responder);
 
 // POST /v2/models/{name}/outcomes: labels joined to predictions by request
 // id (outcomes_handler.cc). Quick: answered on the I/O thread.

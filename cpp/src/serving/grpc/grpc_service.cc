@@ -12,6 +12,7 @@
 #include "grpc_codec.h"
 #include "mlship/serving/kserve_codec.h"
 #include "mlship/status_grpc.h"
+#include "request_id.h"
 #include "triton_extensions.h"
 
 namespace mlship::serving::internal {
@@ -38,38 +39,9 @@ std::string Bounded(std::string_view text, std::size_t max = kMaxMessageBytes) {
   return std::string(text.substr(0, max - 3)) + "...";
 }
 
-// `text` as a metadata value: visible ASCII kept, other bytes as %XX (gRPC
-// refuses other bytes in ASCII metadata; a client's id must not break the
-// answer).
-std::string MetadataSafe(std::string_view text) {
-  static const char* kHex = "0123456789ABCDEF";
-  std::string out;
-  for (const char c : Bounded(text)) {
-    const auto byte = static_cast<unsigned char>(c);
-    if (byte > 0x20 && byte < 0x7f) {
-      out += c;
-    } else {
-      out += '%';
-      out += kHex[byte >> 4];
-      out += kHex[byte & 15];
-    }
-  }
-  return out;
-}
-
-// 16 random hex digits, as the HTTP front end makes up for requests without
-// an id: unique enough to join outcomes, never a secret.
-std::string NewRequestId() {
-  thread_local std::mt19937_64 rng{std::random_device{}()};
-  static const char* kHex = "0123456789abcdef";
-  uint64_t bits = rng();
-  std::string id(16, '0');
-  for (char& c : id) {
-    c = kHex[bits & 15];
-    bits >>= 4;
-  }
-  return id;
-}
+// `text` as a metadata value: bounded, with bytes gRPC refuses in ASCII
+// metadata as %XX (a client's id must not break the answer).
+std::string MetadataSafe(std::string_view text) { return HeaderSafeId(Bounded(text)); }
 
 grpc::Status ToGrpc(const Status& status) {
   return grpc::Status(static_cast<grpc::StatusCode>(GrpcCodeFor(status.code())), Bounded(status.message()));
