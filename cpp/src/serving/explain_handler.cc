@@ -209,13 +209,12 @@ PreparedExplain PrepareExplain(const ServerState& state, const Route& route, con
 void StartExplain(ServerState& state, PreparedExplain prepared, std::shared_ptr<Responder> responder) {
   if (prepared.refusal) return responder->Respond(std::move(*prepared.refusal));
   responder->HandedToBackend();
-  auto pending = std::make_shared<PendingAnswer<ExplainResponse>>(
-      state.shared_from_this(), std::move(responder),
-      [header = std::move(prepared.header), binary = prepared.binary](const ServerState& s,
-                                                                      StatusOr<ExplainResponse> result) mutable {
-        return EncodeExplainResult(s, std::move(result), std::move(header), binary);
-      },
-      "the model backend dropped the explanation");
+  auto encode = [header = std::move(prepared.header), binary = prepared.binary](const ServerState& s,
+                                                                  StatusOr<ExplainResponse> result) mutable {
+    return EncodeExplainResult(s, std::move(result), std::move(header), binary);
+  };
+  auto pending = std::make_shared<PendingAnswer<ExplainResponse, decltype(encode)>>(
+      state.shared_from_this(), std::move(responder), std::move(encode), "the model backend dropped the explanation");
   ExplainCallback done = [pending](StatusOr<ExplainResponse> result) { pending->Complete(std::move(result)); };
   try {
     state.backend->Explain(std::move(prepared.explain), done);

@@ -130,13 +130,13 @@ void StartInfer(ServerState& state, const Route& route, const ModelInfo& info, H
   }
 
   responder->HandedToBackend();
-  auto pending = std::make_shared<PendingAnswer<InferResponse>>(
-      state.shared_from_this(), std::move(responder),
-      [header = InferResponseHeader{info.name, info.version, std::move(decoded->id)},
-       selection = std::move(decoded->outputs)](const ServerState& s, StatusOr<InferResponse> result) mutable {
-        return EncodeInferResult(s, std::move(result), std::move(header), selection);
-      },
-      "the model backend dropped the request without answering");
+  auto encode = [header = InferResponseHeader{info.name, info.version, std::move(decoded->id)},
+                 selection = std::move(decoded->outputs)](const ServerState& s,
+                                                          StatusOr<InferResponse> result) mutable {
+    return EncodeInferResult(s, std::move(result), std::move(header), selection);
+  };
+  auto pending = std::make_shared<PendingAnswer<InferResponse, decltype(encode)>>(
+      state.shared_from_this(), std::move(responder), std::move(encode), "the model backend dropped the request without answering");
   InferCallback done = [pending](StatusOr<InferResponse> result) { pending->Complete(std::move(result)); };
   try {
     state.backend->Infer(std::move(infer), done);

@@ -3,7 +3,6 @@
 #pragma once
 
 #include <atomic>
-#include <functional>
 #include <memory>
 #include <string>
 #include <utility>
@@ -20,12 +19,14 @@ namespace mlship::serving::internal {
 // Holds what answering needs until the Backend calls back; the first
 // Complete() wins, and a Backend that drops its callback without calling it
 // still gets the client an answer (`dropped`, as a 500).
-template <typename Result>
+//
+// `Encode` (called once, on the connection's strand, as
+// HttpResponse(const ServerState&, StatusOr<Result>)) is a type parameter
+// rather than a std::function so that what it captures costs no allocation
+// of its own per request.
+template <typename Result, typename Encode>
 class PendingAnswer {
  public:
-  // Encodes the Backend's result into the response, on the connection's strand.
-  using Encode = std::function<HttpResponse(const ServerState&, StatusOr<Result>)>;
-
   PendingAnswer(std::shared_ptr<ServerState> state, std::shared_ptr<Responder> responder, Encode encode,
                 std::string dropped)
       : state_(std::move(state)),
