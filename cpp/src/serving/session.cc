@@ -148,6 +148,11 @@ template <class Stream>
 void Session<Stream>::Start() {
   state_.RegisterSession(this->shared_from_this());
   asio::dispatch(stream_.get_executor(), [self = this->shared_from_this()] {
+    // Stop() may have begun between the accept and here: either its Drain()
+    // ran before this (posted to the strand first) or its list of sessions
+    // was taken before RegisterSession. Both leave draining set, and a TLS
+    // session would otherwise wait in its handshake until idle_timeout.
+    if (self->draining_ || self->state_.draining.load()) return self->Close(/*drain_client=*/false);
     if constexpr (std::is_same_v<Stream, TlsStream>) {
       self->DetectTls();
     } else {
