@@ -69,6 +69,17 @@ class TwoInputDict(torch.nn.Module):
         return {"logits": logits, "probs": torch.softmax(logits, dim=1)}
 
 
+class SpinEcho(torch.nn.Module):
+    """y = x; with x[0, 0] = n > 0 it first spins n times (a request that holds a worker: with
+    n = 1e9, for many minutes). Script it (torch.jit.script) so the loop stays in the model."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = x
+        for _ in range(int(x[0, 0].item())):
+            y = y + 0.0
+        return y
+
+
 def train(model: torch.nn.Module, X: np.ndarray, y: np.ndarray, *, epochs: int = 30, reshape=None, seed: int = 0,
           lr: float = 1e-2) -> torch.nn.Module:
     """A few epochs of Adam; enough for >90% accuracy on digits in a second or two."""

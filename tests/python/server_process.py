@@ -6,7 +6,22 @@ import re
 import selectors
 import signal
 import subprocess
+import sys
 import time
+
+# The two servers a model file can be served by: `mlship serve` (Python over the C++ core)
+# and the Python-free `mlship-server`; tests parametrize over these kinds.
+SERVER_KINDS = ["python", "native"]
+PYTHON_SERVE = [sys.executable, "-m", "mlship", "serve"]
+
+
+def server_command(kind: str) -> list[str]:
+    """The command that starts a server of `kind` ("python" or "native"), before its arguments."""
+    if kind == "python":
+        return list(PYTHON_SERVE)
+    from mlship._cli import server_executable
+
+    return [str(server_executable())]
 
 
 def start(cmd: list[str], env: dict | None = None) -> tuple[subprocess.Popen, str]:

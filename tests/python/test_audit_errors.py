@@ -7,17 +7,14 @@ import json
 import os
 import re
 import subprocess
-import sys
 
 import pytest
 import torch
 from http_helpers import request
-from server_process import start, stop
+from server_process import SERVER_KINDS, server_command, start, stop
 
 import mlship
-from mlship._cli import server_executable
 
-PYTHON_SERVE = [sys.executable, "-m", "mlship", "serve"]
 ADMIN = "admin-" + "A1b2C3d4" * 4
 INFER = "infer-" + "Z9y8X7w6" * 4
 SECRET_BODY = "BODY-SECRET-8086"
@@ -45,19 +42,15 @@ def raising(tmp_path_factory) -> tuple[str, str, str]:
     return path, str(repo.root), model.signature.inputs[0].name
 
 
-def _base(kind: str) -> list[str]:
-    return PYTHON_SERVE if kind == "python" else [str(server_executable())]
-
-
 def _env() -> dict[str, str]:
     return {**os.environ, "MLSHIP_TOKEN": INFER, "MLSHIP_ADMIN_TOKEN": ADMIN}
 
 
-@pytest.mark.parametrize("kind", ["python", "native"])
+@pytest.mark.parametrize("kind", SERVER_KINDS)
 def test_control_actions_auth_failures_and_refusals_are_audited_without_secrets(raising, tmp_path, kind):
     _, root, _ = raising
     log = tmp_path / "audit.jsonl"
-    proc, url = start([*_base(kind), "--repository", root, "--port", "0", "--audit-log", str(log),
+    proc, url = start([*server_command(kind), "--repository", root, "--port", "0", "--audit-log", str(log),
                        "--max-body-bytes", "4096"], env=_env())
     admin = {"Authorization": f"Bearer {ADMIN}"}
     try:
@@ -90,10 +83,10 @@ def test_control_actions_auth_failures_and_refusals_are_audited_without_secrets(
         assert secret not in text, secret
 
 
-@pytest.mark.parametrize("kind", ["python", "native"])
+@pytest.mark.parametrize("kind", SERVER_KINDS)
 def test_a_model_failure_reaches_the_client_only_as_a_request_id(raising, kind):
     path, _, name = raising
-    proc, url = start([*_base(kind), path, "--name", "m", "--port", "0"])
+    proc, url = start([*server_command(kind), path, "--name", "m", "--port", "0"])
     try:
         body = {"inputs": [{"name": name, "shape": [1, 4], "datatype": "FP32", "data": [1e7] * 4}]}
         status, answer, headers = request(url, "POST", "/v2/models/m/infer", body)
@@ -113,10 +106,10 @@ def test_a_model_failure_reaches_the_client_only_as_a_request_id(raising, kind):
     assert len(lines) == 1 and SECRET_TEXT in lines[0], out
 
 
-@pytest.mark.parametrize("kind", ["python", "native"])
+@pytest.mark.parametrize("kind", SERVER_KINDS)
 def test_expose_model_errors_sends_the_text_with_the_id(raising, kind):
     path, _, name = raising
-    proc, url = start([*_base(kind), path, "--name", "m", "--port", "0", "--expose-model-errors"])
+    proc, url = start([*server_command(kind), path, "--name", "m", "--port", "0", "--expose-model-errors"])
     try:
         body = {"inputs": [{"name": name, "shape": [1, 4], "datatype": "FP32", "data": [1e7] * 4}], "id": "bad-1"}
         status, answer, headers = request(url, "POST", "/v2/models/m/infer", body)
@@ -127,11 +120,11 @@ def test_expose_model_errors_sends_the_text_with_the_id(raising, kind):
     assert code == 0, out
 
 
-@pytest.mark.parametrize("kind", ["python", "native"])
+@pytest.mark.parametrize("kind", SERVER_KINDS)
 def test_an_audit_log_that_cannot_be_opened_stops_the_start_naming_it(raising, tmp_path, kind):
     path, _, _ = raising
     missing = str(tmp_path / "no-such-dir" / "audit.jsonl")
-    done = subprocess.run([*_base(kind), path, "--port", "0", "--audit-log", missing], capture_output=True,
-                          text=True, timeout=120)
+    done = subprocess.run([*server_command(kind), path, "--port", "0", "--audit-log", missing],
+                          capture_output=True, text=True, timeout=120)
     assert done.returncode != 0
     assert missing in done.stdout + done.stderr, done.stdout + done.stderr

@@ -4,15 +4,20 @@
 from __future__ import annotations
 
 import json
+import queue
 import re
 import threading
 
 import numpy as np
 import pytest
 import torch
+from models import SpinEcho
+from server_process import SERVER_KINDS, server_command, start, stop
 
 import mlship
 from http_helpers import infer_body, request
+
+MAX_BODY_BYTES = 64 << 10
 
 
 @pytest.fixture(scope="module")
@@ -174,3 +179,111 @@ def test_inference_answers_correctly_while_explanations_run(served, model, digit
         t.join(timeout=120)
     assert not failures, failures
     assert answered  # explanations did run meanwhile
+
+
+# ---- The same requests to `mlship serve` and `mlship-server` (issue 19) ----
+
+
+@pytest.fixture(scope="module")
+def saved(model, tmp_path_factory) -> str:
+    path = str(tmp_path_factory.mktemp("explain") / "digits.pt")
+    model.save(path)
+    return path
+
+
+@pytest.fixture(scope="module", params=SERVER_KINDS)
+def process_url(request, saved):
+    """The URL of `mlship serve` or `mlship-server` serving the digits MLP as "digits"."""
+    proc, url = start([*server_command(request.param), saved, "--name", "digits", "--port", "0",
+                       "--max-body-bytes", str(MAX_BODY_BYTES)])
+    try:
+        yield url
+    finally:
+        code, out = stop(proc)
+        assert code == 0, out
+
+
+@pytest.mark.parametrize(("method", "parameters"),
+                         [("integrated_gradients", {"steps": 16}), ("saliency", {})],
+                         ids=["integrated_gradients", "saliency"])
+def test_both_servers_explain_as_mlship_explain(process_url, model, digits, method, parameters):
+    x = digits[1][:3]
+    status, payload, headers = request(process_url, "POST", "/v2/models/digits/explain",
+                                       _explain_body(x, method=method, **parameters))
+    assert status == 200, payload
+    t = _tensors(payload)
+    local = mlship.explain(model, x, method=method, **parameters)
+    assert t["x_attribution"].shape == x.shape == local.attribution.shape
+    np.testing.assert_allclose(t["x_attribution"], local.attribution, rtol=1e-4, atol=1e-5)
+    np.testing.assert_array_equal(t["explain_target"], local.target)
+    assert ("explain_delta" in t) == (local.delta is not None)
+    assert int(headers["mlship-explain-evaluations"]) == local.evaluations
+
+
+def test_both_servers_explain_an_input_sent_as_binary(process_url, model, digits):
+    x = np.ascontiguousarray(digits[1][3:5])
+    header = json.dumps({"inputs": [{"name": "x", "shape": list(x.shape), "datatype": "FP32",
+                                     "parameters": {"binary_data_size": x.nbytes}}],
+                         "parameters": {"method": "integrated_gradients", "steps": 8, "target": 4}}).encode()
+    status, payload, _ = request(process_url, "POST", "/v2/models/digits/explain", header + x.tobytes(),
+                                 headers={"Content-Type": "application/octet-stream",
+                                          "Inference-Header-Content-Length": str(len(header))})
+    assert status == 200, payload
+    local = mlship.explain(model, x, method="integrated_gradients", steps=8, target=4)
+    t = _tensors(payload)
+    assert t["x_attribution"].shape == (2, 64)
+    np.testing.assert_allclose(t["x_attribution"], local.attribution, rtol=1e-4, atol=1e-5)
+    np.testing.assert_array_equal(t["explain_target"], [4, 4])
+
+
+def test_an_explain_body_over_max_body_bytes_gets_413(process_url, digits):
+    body = json.dumps(_explain_body(np.tile(digits[1][:1], (200, 1)), method="saliency"))
+    assert len(body) > MAX_BODY_BYTES
+    status, payload, _ = request(process_url, "POST", "/v2/models/digits/explain", body)
+    assert status == 413, payload
+    assert f"larger than this server's limit of {MAX_BODY_BYTES} bytes" in payload["error"]
+    status, payload, _ = request(process_url, "POST", "/v2/models/digits/explain",
+                                 _explain_body(digits[1][:1], method="saliency"))
+    assert status == 200, payload
+
+
+@pytest.mark.parametrize("kind", SERVER_KINDS)
+def test_a_full_explain_queue_gets_503(kind, tmp_path):
+    """One explanation holds the version's single explain worker (a model spinning ~1e9 times:
+    many minutes), at most one more waits (explain_queue_size 1): of three sent together at
+    least one finds the queue full, whatever order they arrive in."""
+    spin = mlship.load(torch.jit.script(SpinEcho()), example_inputs=torch.zeros(1, 4))
+    path = str(tmp_path / "spin.pt")
+    spin.save(path)
+    name = spin.signature.inputs[0].name
+    proc, url = start([*server_command(kind), path, "--name", "spin", "--port", "0",
+                       "--explain-queue-size", "1"])
+    answers: queue.Queue = queue.Queue()
+
+    def explain() -> None:
+        x = np.array([[1e9, 0.0, 0.0, 0.0]], np.float32)
+        body = infer_body(name, x)
+        body["parameters"] = {"method": "occlusion"}
+        try:
+            answers.put(request(url, "POST", "/v2/models/spin/explain", body, timeout=120)[:2])
+        # The server is killed under the spinning ones: that is how they end.
+        except Exception as e:  # noqa: BLE001
+            answers.put((None, repr(e)))
+
+    threads = [threading.Thread(target=explain, daemon=True) for _ in range(3)]
+    try:
+        for t in threads:
+            t.start()
+        status, payload = answers.get(timeout=60)  # the spinning ones never answer
+        assert status == 503, payload
+        assert "the explanation queue is full (1 waiting, explain_queue_size)" in payload["error"], payload
+        # inference does not wait for explanations
+        ok = infer_body(name, np.array([[0.0, 1.0, 2.0, 3.0]], np.float32))
+        status, payload, _ = request(url, "POST", "/v2/models/spin/infer", ok, timeout=60)
+        assert status == 200 and payload["outputs"][0]["data"] == [0.0, 1.0, 2.0, 3.0], payload
+    finally:
+        proc.kill()  # a drain would wait minutes for the spinning explanation
+        proc.communicate(timeout=60)
+        for t in threads:
+            t.join(timeout=60)
+    assert not any(t.is_alive() for t in threads)

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 import torch
 from http_helpers import request
+from models import SpinEcho
 from server_process import read_line_matching, start
 
 import mlship
@@ -25,19 +26,9 @@ MiB = 1 << 20
 FEATURES = 4
 
 
-class Echo(torch.nn.Module):
-    """y = x; with x[0, 0] = n > 0 it first spins n times (a request that holds the drain)."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = x
-        for _ in range(int(x[0, 0].item())):
-            y = y + 0.0
-        return y
-
-
 @pytest.fixture(scope="module")
 def model() -> mlship.Model:
-    return mlship.load(torch.jit.script(Echo()), example_inputs=torch.zeros(1, FEATURES))
+    return mlship.load(torch.jit.script(SpinEcho()), example_inputs=torch.zeros(1, FEATURES))
 
 
 INPUT = "x"
@@ -67,8 +58,9 @@ class Served:
         return int(self.url.rsplit(":", 1)[1])
 
 
+# max_header_bytes lets a 100 KB request line reach the router (the default, 16 KiB, answers 431).
 FLAGS = {"max_batch_size": 1 << 20, "max_elements_per_tensor": (1 << 63) - 1, "drain_timeout_ms": 600_000,
-         "idle_timeout_ms": 600_000}
+         "idle_timeout_ms": 600_000, "max_header_bytes": 256 << 10}
 
 
 @pytest.fixture(params=["deploy", "native"])
@@ -77,7 +69,8 @@ def server(request, model, saved):
         dep = mlship.deploy(model, name="echo", port=0, max_batch_size=FLAGS["max_batch_size"],
                             limits=mlship.Limits(max_elements_per_tensor=FLAGS["max_elements_per_tensor"],
                                                  drain_timeout_ms=FLAGS["drain_timeout_ms"],
-                                                 idle_timeout_ms=FLAGS["idle_timeout_ms"]))
+                                                 idle_timeout_ms=FLAGS["idle_timeout_ms"],
+                                                 max_header_bytes=FLAGS["max_header_bytes"]))
         yield Served(dep.url, os.getpid(), dep.stop)
         dep.stop()
         return
@@ -209,6 +202,85 @@ def test_big_json_data_costs_about_its_elements_not_a_tree(server):
     # the body); the body, the tensor, the output and the response text stay under 10x.
     assert growth.bytes < 10 * len(body), (
         f"peak RSS grew {growth.bytes / MiB:.0f} MiB for a {len(body) / MiB:.1f} MiB body")
+
+
+def test_health_is_answered_while_two_big_json_bodies_decode(server):
+    """Two big bodies, sent but for their last byte, are completed back to back, then the probe
+    is sent. Both end one element short of their shape, which the decoder finds only at the
+    end: each is answered (400) the moment its decode ends. Decoded on the I/O threads (two, by
+    default), the two bodies would hold both of them and the probe would be read only after a
+    decode had ended and its 400 had gone out; decoded off them, the probe is answered first."""
+    rows = FLAGS["max_batch_size"] - 1
+    elements = rows * FEATURES
+    body = (b'{"inputs":[{"name":%s,"shape":[%d,%d],"datatype":"FP32","data":['
+            % (json.dumps(INPUT).encode(), rows, FEATURES)
+            + b"0.12345678," * (elements - 2) + b"0.12345678]}]}")  # about 44 MiB of JSON
+    head = (b"POST /v2/models/echo/infer HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            b"Connection: close\r\nContent-Length: %d\r\n\r\n" % len(body))
+    order: list[str] = []  # who was answered, in the order their first bytes came
+    answers: dict[str, bytes] = {}
+    sent = [threading.Event(), threading.Event()]
+    lock = threading.Lock()
+    sockets = [socket.create_connection(("127.0.0.1", server.port), timeout=120) for _ in range(2)]
+
+    def send_big(i: int) -> None:
+        who, s = f"big{i}", sockets[i]
+        try:
+            s.sendall(head)
+            s.sendall(memoryview(body)[:-1])
+            sent[i].set()
+            answer = s.recv(65536)
+            with lock:
+                order.append(who)
+            while more := s.recv(65536):
+                answer += more
+            answers[who] = answer
+        except OSError as e:
+            with lock:
+                order.append(f"{who} failed: {e!r}")
+        finally:
+            sent[i].set()
+
+    threads = [threading.Thread(target=send_big, args=(i,)) for i in range(2)]
+    try:
+        for t in threads:
+            t.start()
+        for event in sent:
+            assert event.wait(timeout=120), "a big body was not sent in 120 s"
+        for s in sockets:
+            s.sendall(body[-1:])
+        status, _, _ = request(server.url, "GET", "/v2/health/live", timeout=120)
+        with lock:
+            order.append("health")
+    finally:
+        for t in threads:
+            t.join(timeout=120)
+        for s in sockets:
+            s.close()
+    assert not any(t.is_alive() for t in threads), "a big request was not answered in 120 s"
+    assert status == 200
+    assert order[0] == "health", order
+    for who in ("big0", "big1"):
+        assert status_of(answers[who]) == 400, answers[who][:300]
+        assert b"'data' holds %d" % (elements - 1) in answers[who], answers[who][:300]
+    good_infer_works(server.url)
+
+
+def test_a_huge_unknown_model_name_is_not_echoed_back(server):
+    name = "m" * 100_000
+    for method, path in [("GET", f"/v2/models/{name}"), ("GET", f"/v2/models/{name}/ready"),
+                         ("POST", f"/v2/models/{name}/infer"), ("POST", f"/v2/models/{name}/explain")]:
+        body = b'{"inputs": []}' if method == "POST" else b""
+        head = (f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                f"Connection: close\r\nContent-Length: {len(body)}\r\n\r\n").encode()
+        answer = raw(server.port, head + body, read_until_close=True)
+        where = f"{method} {path[:20]}.../{path.rsplit('/', 1)[1][:10]}"
+        assert status_of(answer) == 404, (where, answer[:300])
+        assert len(answer) < 2048, f"{where}: a {len(answer)}-byte answer"
+        assert b"'" + b"m" * 64 + b"...'" in answer, (where, answer)
+    _, metrics, _ = request(server.url, "GET", "/metrics")
+    assert b"m" * 100 not in metrics
+    good_infer_works(server.url)
 
 
 def test_browser_requests_are_refused(server):
