@@ -1,4 +1,5 @@
-// Linux scheduling policy of the calling thread: SCHED_OTHER <-> SCHED_BATCH.
+// Linux scheduling policy of the calling thread: SCHED_OTHER <-> SCHED_BATCH,
+// and SCHED_IDLE for work that may only use spare CPU.
 //
 // Used for threads that call Deployment::Predict in a loop (see
 // runtime/wakeup_baton.h): under SCHED_BATCH a woken thread does not preempt
@@ -18,6 +19,13 @@ bool SwitchThisThreadToBatchPolicy();
 // its nice value. Does nothing when the thread is not under SCHED_BATCH now
 // (its owner changed the policy meanwhile) or off Linux.
 void SwitchThisThreadBackFromBatchPolicy();
+
+// Switches the calling thread to SCHED_IDLE for good: it runs only when no
+// other thread wants the CPU, and any waking thread preempts it. Falls back
+// to nice 19 where SCHED_IDLE is refused. An unprivileged thread cannot
+// switch back, so only threads that do nothing else call this. True when
+// SCHED_IDLE took effect.
+bool SwitchThisThreadToIdlePolicy();
 
 // The calling thread's policy, e.g. SCHED_OTHER; -1 off Linux (for tests).
 int ThisThreadPolicy();

@@ -164,6 +164,29 @@ void ModelVersion::Enter(std::vector<at::Tensor> inputs, TimePoint deadline, Ten
   Admit(std::move(inputs), deadline, std::move(done), std::move(monitored), arrival, run_here);
 }
 
+StatusOr<std::vector<at::Tensor>> ModelVersion::RunAlone(std::vector<at::Tensor> inputs) {
+  if (draining_) {
+    return Status::Unavailable("model '" + id_.model + "' version '" + id_.version +
+                               "' is shutting down and accepts no new requests");
+  }
+  const auto arrival = clock_->Now();
+  if (monitor_) monitor_->RequestStarted();
+  Status valid = ValidateInputs(model_->signature(), inputs);
+  StatusOr<std::vector<at::Tensor>> result = valid;
+  if (valid.ok()) {
+    // As RunHereOrSubmit: the model sets this thread's intra-op count.
+    const int threads = at::get_num_threads();
+    result = model_->RunUnchecked(inputs, 1);
+    if (at::get_num_threads() != threads) at::set_num_threads(threads);
+  }
+  if (monitor_) {
+    monitor_->RequestFinished(result.ok() ? std::string_view() : StatusCodeName(result.status().code()),
+                              SecondsSince(clock_, arrival));
+    if (result.ok()) ObservePredictedClasses(*monitor_, *result);
+  }
+  return result;
+}
+
 void ModelVersion::Admit(std::vector<at::Tensor> inputs, TimePoint deadline, TensorCallback done,
                          TensorCallback monitored_done, TimePoint arrival, bool run_here) {
   const Signature& sig = model_->signature();

@@ -223,16 +223,16 @@ Router::ShadowCopy Router::StartShadow(std::string_view model, const std::string
       stats->Skipped();
       return {};
     }
-    // Only on spare capacity: a copy must never take a worker the primary's
-    // requests are waiting for. And at most half the workers (at least one)
-    // run copies, so even a shadow that hangs leaves the rest to live
-    // traffic (with a single worker, a copy can hold it for one forward
-    // pass: serve shadows with instances >= 2).
-    if (!slot->second.loaded->HasSpareCapacity()) {
+    // Only on spare capacity: the copy waits for no worker (it runs on the
+    // idle-priority ShadowRunner, never on the pool the primary's requests
+    // wait for), and is not made while the shadow's own queue or the pool is
+    // busy, nor while the runner still has a copy (one at a time, so even a
+    // shadow that hangs holds one copy and no live request).
+    if (!slot->second.loaded->HasSpareCapacity() || !shadow_runner_.Idle()) {
       stats->Skipped();
       return {};
     }
-    if (!stats->TryStart(std::max(1, slot->second.loaded->worker_count() / 2))) return {};
+    if (!stats->TryStart(1)) return {};
     if (!slot->second.loaded->Acquire()) {
       stats->Finished();
       stats->Skipped();
@@ -247,18 +247,20 @@ Router::ShadowCopy Router::StartShadow(std::string_view model, const std::string
   auto handle = std::make_shared<VersionHandle>(std::move(shadow));
   ShadowCopy copy;
   copy.on_primary = [join](const StatusOr<std::vector<at::Tensor>>& result) { join->Primary(result); };
-  copy.send = [join, handle, clock, copies = std::move(copies)]() mutable {
-    // The answer may come (and release the handle) on a worker before Enter
-    // returns: this reference keeps the version alive until then.
-    const std::shared_ptr<ModelVersion> entered = handle->shared();
-    join->start = clock->Now();  // the shadow's latency counts from its own start
-    entered->Enter(std::move(copies), TensorTask::TimePoint::max(),
-                   [join, handle, clock](StatusOr<std::vector<at::Tensor>> result) {
-                     join->stats->Finished();
-                     join->Shadow(std::move(result), std::chrono::duration<double>(clock->Now() - join->start).count());
-                     handle->Reset();
-                   },
-                   /*run_here=*/false);
+  copy.send = [this, join, handle, clock, copies = std::move(copies)]() mutable {
+    const bool taken = shadow_runner_.TryRun([join, handle, clock, copies = std::move(copies)]() mutable {
+      join->start = clock->Now();  // the shadow's latency counts from its own start
+      StatusOr<std::vector<at::Tensor>> result = (*handle)->RunAlone(std::move(copies));
+      const double seconds = std::chrono::duration<double>(clock->Now() - join->start).count();
+      join->stats->Finished();
+      join->Shadow(std::move(result), seconds);
+      handle->Reset();
+    });
+    if (taken) return;
+    // Another model's copy took the runner since this one was decided.
+    join->stats->Finished();
+    join->stats->Skipped();
+    handle->Reset();
   };
   return copy;
 }

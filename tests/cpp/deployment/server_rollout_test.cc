@@ -11,6 +11,11 @@
 #include <map>
 #include <thread>
 
+#if defined(__linux__)
+#include <sched.h>
+#endif
+
+#include "mlship/thread_policy.h"
 #include "server_fixtures.h"
 
 namespace mlship {
@@ -28,10 +33,13 @@ class StallingModel final : public Model {
   void Stall() { stalled_ = true; }
   void Release() { released_.set_value(); }
   int calls() const { return calls_.load(); }
+  // The scheduling policy of the thread the stalled call ran on.
+  int policy() const { return policy_.load(); }
 
  protected:
   std::vector<at::Tensor> Forward(const std::vector<at::Tensor>& inputs) const override {
     if (stalled_) {
+      policy_ = ThisThreadPolicy();
       ++calls_;
       gate_.wait();
     }
@@ -47,6 +55,7 @@ class StallingModel final : public Model {
   }
   std::atomic<bool> stalled_{false};
   mutable std::atomic<int> calls_{0};
+  mutable std::atomic<int> policy_{-1};
   std::promise<void> released_;
   std::shared_future<void> gate_{released_.get_future().share()};
 };
@@ -133,7 +142,10 @@ TEST(ServerTrafficTest, AStalledShadowNeverTakesTheLiveTrafficsWorkers) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));  // the first copy reaching its worker; bounded
   }
   ShadowFigures f = t.server->router().Shadow("m").value();
-  EXPECT_EQ(stalling->calls(), 1) << "one copy runs (and hangs); with 2 workers, the other stays live";
+  EXPECT_EQ(stalling->calls(), 1) << "one copy runs (and hangs) on the shadow runner; the workers stay live";
+#if defined(__linux__)
+  EXPECT_EQ(stalling->policy(), SCHED_IDLE) << "copies only take CPU live requests leave unused";
+#endif
   EXPECT_EQ(f.skipped, 199) << "every other copy was skipped, not queued behind it";
   stalling->Release();
   for (int i = 0; i < 200 && t.server->router().Shadow("m")->compared == 0; ++i) {
@@ -271,9 +283,12 @@ TEST(ServerRolloutTest, ACandidateThatAnswersDifferentlyIsCaughtByItsShadow) {
   r.guard.max_divergence = 0.05;
   ASSERT_TRUE(t.server->StartRollout("m", r).ok());
   // Copies run on spare capacity only, so the shadow compares a sample:
-  // ask until it has compared enough rows (bounded).
+  // ask until it has compared enough rows (bounded). The pause leaves the
+  // idle-priority shadow runner a moment of idle CPU, which a loaded
+  // machine (ctest -j2) would otherwise not give it between two asks.
   for (int i = 0; i < 20'000 && t.server->router().Shadow("m")->rows < 10; ++i) {
     t.Ask(torch::rand({1, 4}), "user-" + std::to_string(i));
+    std::this_thread::sleep_for(std::chrono::microseconds(200));
   }
   t.server->TickPolicies();
   RolloutStatus s = t.server->RolloutAction("m", "status").value();

@@ -59,6 +59,12 @@ class ModelVersion {
   // ready while a worker is free runs on the calling thread instead (see
   // docs/architecture.md, "Caller runs when alone").
   void Enter(std::vector<at::Tensor> inputs, TimePoint deadline, TensorCallback done, bool run_here);
+  // Runs one request on the calling thread now, outside the batcher and the
+  // worker pool, on one intra-op thread: a shadow copy on the idle-priority
+  // ShadowRunner. Checked against the signature and counted by the monitor
+  // like any request (the reference's anomaly check and drift sampling are
+  // for live traffic and skipped).
+  StatusOr<std::vector<at::Tensor>> RunAlone(std::vector<at::Tensor> inputs);
   // Enter for a decoded KServe v2 request; the response names this version.
   void Infer(serving::InferRequest request, serving::InferCallback done);
   // Explains a request (version_explain.cc): parameters, support and the

@@ -22,6 +22,7 @@
 #include "mlship/deployment/model_version.h"
 #include "mlship/deployment/server_options.h"
 #include "mlship/deployment/shadow.h"
+#include "mlship/deployment/shadow_runner.h"
 #include "mlship/serving/backend.h"
 
 namespace mlship {
@@ -90,9 +91,9 @@ class Router final : public serving::Backend {
     // Call with the primary's outputs; the comparison runs when both have
     // answered, in either order. Null when no copy is made.
     std::function<void(const StatusOr<std::vector<at::Tensor>>&)> on_primary;
-    // Sends the copy to the shadow version. Call it exactly once (when
-    // on_primary is set), after the primary has answered, so that the copy
-    // never goes ahead of it nor takes a core beside it.
+    // Sends the copy to the shadow version, on the idle-priority
+    // ShadowRunner. Call it exactly once (when on_primary is set), after the
+    // primary has answered, so that the copy never goes ahead of it.
     std::function<void()> send;
   };
   // Decides whether a request that `primary` of `model` answers is copied to
@@ -224,6 +225,9 @@ class Router final : public serving::Backend {
   std::atomic<bool> draining_{false};
   // See SetInstanceCount.
   std::atomic<int> instance_count_{1};
+  // Where every model's shadow copies run. Declared before models_, so it
+  // is destroyed after the versions (a copy running holds its version).
+  ShadowRunner shadow_runner_;
   // Guards models_ and refusal_sink_.
   mutable std::shared_mutex table_mu_;
   std::map<std::string, ModelEntry, std::less<>> models_;  // GUARDED_BY(table_mu_)
