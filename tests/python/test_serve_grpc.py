@@ -7,9 +7,13 @@ front ends batching into the same batches, and both servers (in-process and mlsh
 
 from __future__ import annotations
 
+import json
+import re
+import socket
 import subprocess
 import sys
 import threading
+import time
 
 import grpc
 import numpy as np
@@ -329,18 +333,28 @@ def test_http_and_grpc_clients_share_batches(model, digits):
         assert dep.metrics()["mlship_inferences_total"] == 40
 
 
+def serve_from_cli(kind: str, path: str, *flags: str) -> tuple[subprocess.Popen, int, int, list[str]]:
+    """`mlship serve` (python) or `mlship-server` (native) on `path` with a gRPC port: the
+    process, its HTTP and gRPC ports, and the lines it printed."""
+    base = [sys.executable, "-m", "mlship", "serve"] if kind == "python" else [str(server_executable())]
+    proc = subprocess.Popen([*base, path, "--name", "digits", "--port", "0", "--grpc-port", "-1", *flags],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    seen: list[str] = []
+    line = read_line_matching(proc, r"grpc://127\.0\.0\.1:\d+", seen)
+    if line is None:
+        stop(proc)
+        pytest.fail("the server did not print its gRPC address:\n" + "".join(seen))
+    grpc_port = int(line.split("grpc://127.0.0.1:")[1].split()[0])
+    http_port = int(re.search(r"http://127\.0\.0\.1:(\d+)", "".join(seen)).group(1))
+    return proc, http_port, grpc_port, seen
+
+
 @pytest.mark.parametrize("kind", ["python", "native"])
 def test_both_servers_serve_grpc_from_the_flag(model, digits, tmp_path, kind):
     path = str(tmp_path / "digits.pt")
     model.save(path)
-    base = [sys.executable, "-m", "mlship", "serve"] if kind == "python" else [str(server_executable())]
-    proc = subprocess.Popen([*base, path, "--name", "digits", "--port", "0", "--grpc-port", "-1"],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    seen: list[str] = []
+    proc, _, port, seen = serve_from_cli(kind, path)
     try:
-        line = read_line_matching(proc, r"grpc://127\.0\.0\.1:\d+", seen)
-        assert line is not None, "".join(seen)
-        port = int(line.split("grpc://127.0.0.1:")[1].split()[0])
         client = tgrpc.InferenceServerClient(f"127.0.0.1:{port}")
         x = digits[1][:3]
         got = grpc_infer(client, x, headers={}).as_numpy(output_name(model))
@@ -350,3 +364,51 @@ def test_both_servers_serve_grpc_from_the_flag(model, digits, tmp_path, kind):
     finally:
         code, out = stop(proc)
     assert code == 0, "".join(seen) + out
+
+
+def grpc_infer_until(client, x, accept, seconds: float = 30):
+    """Calls ModelInfer until `accept(result or exception)` holds (the server's state changes
+    asynchronously), at most `seconds`; returns what was accepted."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            outcome = grpc_infer(client, x, headers={})
+        except InferenceServerException as e:
+            outcome = e
+        if accept(outcome):
+            return outcome
+        assert time.monotonic() < deadline, f"still {outcome!r} after {seconds} s"
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize("kind", ["python", "native"])
+def test_grpc_counts_in_the_byte_budget_and_the_audit_log_it_shares_with_http(model, digits, tmp_path, kind):
+    path = str(tmp_path / "digits.pt")
+    model.save(path)
+    audit = tmp_path / "audit.log"
+    proc, http_port, grpc_port, seen = serve_from_cli(kind, path, f"--max-inflight-bytes={4 << 20}",
+                                                      f"--audit-log={audit}")
+    x = digits[1][:3]
+    try:
+        client = tgrpc.InferenceServerClient(f"127.0.0.1:{grpc_port}")
+        # An HTTP request whose 2 MiB body is still coming counts twice its length: the
+        # whole 4 MiB budget. gRPC calls must wait for it, not add to it.
+        with socket.create_connection(("127.0.0.1", http_port), timeout=30) as held:
+            held.sendall(b"POST /v2/models/digits/infer HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
+                         b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % (http_port, 2 << 20))
+            refused = grpc_infer_until(client, x, lambda o: isinstance(o, InferenceServerException))
+            assert refused.status() == "StatusCode.UNAVAILABLE", refused
+            assert "max_inflight_bytes = 4194304" in refused.message()
+        # The connection is gone: its bytes are given back.
+        answered = grpc_infer_until(client, x, lambda o: not isinstance(o, InferenceServerException))
+        np.testing.assert_allclose(answered.as_numpy(output_name(model)), model(x), atol=1e-5)
+        client.close()
+    finally:
+        code, out = stop(proc)
+    assert code == 0, "".join(seen) + out
+    rows = [json.loads(line) for line in audit.read_text().splitlines()]
+    grpc_rows = [r for r in rows if r["method"] == "gRPC"]
+    assert grpc_rows, rows
+    assert all(r["action"] == "refused" and r["status"] == 503 for r in grpc_rows), grpc_rows
+    assert grpc_rows[0]["path"] == "/inference.GRPCInferenceService/ModelInfer"
+    assert "max_inflight_bytes" in grpc_rows[0]["detail"]

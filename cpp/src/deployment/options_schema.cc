@@ -381,11 +381,11 @@ std::vector<OptionSpec> BuildSchema() {
                         [](auto& o) -> auto& { return o.server.http.max_body_bytes; }, 1));
   t.push_back(IntOption("max_header_bytes", S::kServer, "largest request line plus headers; larger get 431",
                         [](auto& o) -> auto& { return o.server.http.max_header_bytes; }, 1024, int64_t{1} << 30));
-  t.push_back(IntOption("max_connections", S::kServer, "most open connections; beyond it 503",
+  t.push_back(IntOption("max_connections", S::kServer, "most open HTTP connections (gRPC: calls in flight); beyond it 503",
                         [](auto& o) -> auto& { return o.server.http.max_connections; }, 1));
   t.push_back(IntOption("max_inflight_bytes", S::kServer,
-                        "most bytes all requests in flight may hold (each counts twice its body); beyond it 503 "
-                        "(0 = no budget)",
+                        "most bytes all requests in flight may hold, HTTP and gRPC together (each counts twice "
+                        "its body); beyond it 503 (0 = no budget)",
                         [](auto& o) -> auto& { return o.server.http.max_inflight_bytes; }, 0));
   t.push_back(IntOption("max_json_depth", S::kServer, "deepest JSON nesting accepted; deeper get 400",
                         [](auto& o) -> auto& { return o.server.http.codec.max_json_depth; }, 4, 1024));

@@ -193,7 +193,9 @@ StatusOr<std::unique_ptr<Server>> Server::Create(ServingOptions defaults, std::s
     grpc.port = server->defaults_.server.grpc_port < 0 ? 0 : static_cast<uint16_t>(server->defaults_.server.grpc_port);
     grpc.common = server->defaults_.server.http;
     if (grpc.common.clock == nullptr) grpc.common.clock = server->clock_;
-    ASSIGN_OR_RETURN(server->grpc_, serving::GrpcServer::Create(grpc, server->router_.get(), raw));
+    // One in-flight byte budget and one audit log for both front ends.
+    serving::FrontEndShared shared = server->http_ ? server->http_->shared() : serving::FrontEndShared{};
+    ASSIGN_OR_RETURN(server->grpc_, serving::GrpcServer::Create(grpc, server->router_.get(), raw, std::move(shared)));
   }
   return server;
 }

@@ -102,6 +102,8 @@ Status HttpServer::Reload(std::string* done) {
 
 bool HttpServer::serves_tls() const { return state_->serves_tls; }
 
+FrontEndShared HttpServer::shared() const { return {state_->inflight, state_->audit}; }
+
 Status HttpServer::Start() {
   if (phase_ != Phase::kCreated) {
     return Status::FailedPrecondition(phase_ == Phase::kRunning

@@ -12,6 +12,7 @@ ServerState::ServerState(const HttpServerOptions& server_options, Backend* model
                          RepositoryControl* repository_control)
     : options(server_options), backend(model_backend), repository(repository_control),
       tokens(server_options),
+      inflight(std::make_shared<InflightBudget>(server_options.max_inflight_bytes)),
       io(server_options.io_threads) {}
 
 Status ServerState::AddGetRoute(const std::string& path, QueryRouteHandler handler) {

@@ -61,7 +61,8 @@ struct ServerState : std::enable_shared_from_this<ServerState> {
 
   // The audit log, or null when options.audit_log is empty. Set by
   // HttpServer::Create before any I/O thread runs; Record() is thread-safe.
-  std::unique_ptr<AuditLog> audit;
+  // Shared with a gRPC front end (HttpServer::shared()).
+  std::shared_ptr<AuditLog> audit;
   // The bearer tokens, their rate limits and the dashboard logins;
   // thread-safe (mutable: checking a request takes from its rate limit).
   mutable TokenAuthority tokens;
@@ -86,8 +87,9 @@ struct ServerState : std::enable_shared_from_this<ServerState> {
   std::atomic<std::size_t> open_connections{0};
   // Sessions answering 503 because the server was full; bounded separately.
   std::atomic<std::size_t> rejecting_connections{0};
-  // Bytes that requests in flight count against max_inflight_bytes.
-  std::atomic<std::size_t> inflight_bytes{0};
+  // What requests in flight count against max_inflight_bytes; shared with
+  // a gRPC front end (HttpServer::shared()). Never null.
+  const std::shared_ptr<InflightBudget> inflight;
   // Set by Stop(): readiness turns false, new requests get 503 and
   // connections close after their current response.
   std::atomic<bool> draining{false};

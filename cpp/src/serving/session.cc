@@ -460,15 +460,12 @@ HttpResponse Session<Stream>::Audited(std::string_view action, HttpResponse resp
 
 template <class Stream>
 bool Session<Stream>::ChargeInflightBytes() {
-  const std::size_t budget = state_.options.max_inflight_bytes;
-  if (budget == 0 || parser_->is_done()) return true;  // no budget, or no body
-  const auto length = parser_->content_length();  // none when chunked
-  const std::size_t body = length ? static_cast<std::size_t>(*length) : state_.options.max_body_bytes;
-  const std::size_t charge = body > budget / 2 ? budget : 2 * body;
-  std::size_t held = state_.inflight_bytes.load();
-  do {
-    if (held + charge > budget) return false;
-  } while (!state_.inflight_bytes.compare_exchange_weak(held, held + charge));
+  InflightBudget& budget = *state_.inflight;
+  if (budget.budget() == 0 || parser_->is_done()) return true;  // no budget, or no body
+  const auto length = parser_->content_length();                // none when chunked
+  const std::size_t charge =
+      budget.ChargeFor(length ? static_cast<std::size_t>(*length) : state_.options.max_body_bytes);
+  if (!budget.Take(charge)) return false;
   charged_bytes_ = charge;
   return true;
 }
@@ -476,7 +473,7 @@ bool Session<Stream>::ChargeInflightBytes() {
 template <class Stream>
 void Session<Stream>::ReleaseInflightBytes() {
   if (charged_bytes_ == 0) return;
-  state_.inflight_bytes.fetch_sub(charged_bytes_);
+  state_.inflight->Give(charged_bytes_);
   charged_bytes_ = 0;
 }
 

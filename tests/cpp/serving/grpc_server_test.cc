@@ -1,13 +1,20 @@
 // The gRPC front end over real loopback calls, against the FakeBackend:
 // the base protocol (health, metadata, infer with raw and typed contents),
 // Triton's config / statistics / repository methods, auth, limits, the
-// Status -> gRPC code table, and calls held in flight without a thread each.
+// Status -> gRPC code table, calls held in flight without a thread each,
+// the limits shared with HTTP (calls in flight, the in-flight byte budget)
+// and the audit log.
 #include <gtest/gtest.h>
 #include <grpcpp/grpcpp.h>
+#include <unistd.h>
 
+#include <boost/json.hpp>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <future>
 #include <memory>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -65,10 +72,10 @@ std::vector<float> RawFloats(const std::string& bytes) {
 
 class GrpcServerTest : public ::testing::Test {
  protected:
-  void Start(GrpcServerOptions options = {}, RepositoryControl* repository = nullptr) {
+  void Start(GrpcServerOptions options = {}, RepositoryControl* repository = nullptr, FrontEndShared shared = {}) {
     options.common.host = "127.0.0.1";
     options.port = 0;
-    auto created = GrpcServer::Create(options, &backend_, repository);
+    auto created = GrpcServer::Create(options, &backend_, repository, std::move(shared));
     ASSERT_TRUE(created.ok()) << created.status().ToString();
     server_ = std::move(*created);
     channel_ = grpc::CreateChannel("127.0.0.1:" + std::to_string(server_->port()), grpc::InsecureChannelCredentials());
@@ -428,6 +435,108 @@ TEST_F(GrpcServerTest, StopAnswersCallsInFlightThenRefusesNewOnes) {
   EXPECT_TRUE(call.get().ok());
   stopper.join();
   EXPECT_EQ(RawFloats(response.raw_output_contents(0)), (std::vector<float>{2, 4, 6}));
+}
+
+TEST_F(GrpcServerTest, CallsBeyondMaxConnectionsAreUnavailableUntilOneIsAnswered) {
+  GrpcServerOptions options;
+  options.common.max_connections = 2;  // over gRPC: calls in flight
+  Start(options);
+  backend_.set_behavior(FakeBackend::Behavior::kHold);
+  std::vector<ModelInferResponse> responses(2);
+  std::vector<std::future<grpc::Status>> held;
+  for (int i = 0; i < 2; ++i) {
+    held.push_back(std::async(std::launch::async, [this, i, &responses] {
+      return Infer(RawRequest({float(i), 0, 0}, 1), &responses[i]);
+    }));
+  }
+  ASSERT_TRUE(backend_.WaitForHeld(2, std::chrono::seconds(10)));
+  ModelInferResponse refused;
+  const grpc::Status third = Infer(RawRequest({1, 2, 3}, 1), &refused);
+  EXPECT_EQ(third.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_NE(third.error_message().find("max_connections = 2"), std::string::npos) << third.error_message();
+  backend_.Release();
+  for (auto& call : held) EXPECT_TRUE(call.get().ok());
+  ExpectStillAnswers();  // the slots were given back
+}
+
+TEST_F(GrpcServerTest, ModelInferCountsAgainstTheBudgetItSharesWithHttp) {
+  FrontEndShared shared;
+  shared.inflight = std::make_shared<InflightBudget>(std::size_t{1} << 20);
+  Start({}, nullptr, shared);
+  // HTTP holds the whole budget: gRPC must not add to it.
+  ASSERT_TRUE(shared.inflight->Take(std::size_t{1} << 20));
+  ModelInferResponse response;
+  const grpc::Status refused = Infer(RawRequest({1, 2, 3}, 1), &response);
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_NE(refused.error_message().find("max_inflight_bytes = 1048576"), std::string::npos)
+      << refused.error_message();
+  shared.inflight->Give(std::size_t{1} << 20);
+
+  // A held call holds twice its message; answered, it gives them back.
+  backend_.set_behavior(FakeBackend::Behavior::kHold);
+  const ModelInferRequest request = RawRequest({1, 2, 3}, 1);
+  auto call = std::async(std::launch::async, [&] { return Infer(request, &response); });
+  ASSERT_TRUE(backend_.WaitForHeld(1, std::chrono::seconds(10)));
+  EXPECT_EQ(shared.inflight->held(), 2 * request.ByteSizeLong());
+  backend_.Release();
+  EXPECT_TRUE(call.get().ok());
+  EXPECT_EQ(shared.inflight->held(), 0u) << "given back before the answer is sent";
+}
+
+TEST_F(GrpcServerTest, AuditsAuthFailuresRefusalsAndRepositoryActionsWithoutTokens) {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::path(::testing::TempDir()) / ("mlship_grpc_audit_" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  FakeRepository repository;
+  GrpcServerOptions options;
+  options.common.token = kToken;
+  options.common.admin_token = kAdminToken;
+  options.common.audit_log = (dir / "audit.log").string();
+  options.common.max_connections = 1;
+  Start(options, &repository);
+
+  ModelInferResponse response;
+  EXPECT_EQ(Infer(RawRequest({1, 2, 3}, 1), &response, "wrong-token-0123456789abcdefghijklmn").error_code(),
+            grpc::StatusCode::UNAUTHENTICATED);
+  inference::RepositoryModelLoadRequest load;
+  load.set_model_name("doubler");
+  inference::RepositoryModelLoadResponse loaded;
+  EXPECT_TRUE(stub_->RepositoryModelLoad(Context(kAdminToken).get(), load, &loaded).ok());
+  backend_.set_behavior(FakeBackend::Behavior::kHold);
+  auto held = std::async(std::launch::async, [&] { return Infer(RawRequest({1, 2, 3}, 1), &response, kToken); });
+  ASSERT_TRUE(backend_.WaitForHeld(1, std::chrono::seconds(10)));
+  ModelInferResponse refused;
+  EXPECT_EQ(Infer(RawRequest({1, 2, 3}, 1), &refused, kToken).error_code(), grpc::StatusCode::UNAVAILABLE);
+  backend_.Release();
+  EXPECT_TRUE(held.get().ok());
+  ExpectStillAnswers(kToken);  // an answered call is not audited
+  server_->Stop();             // writes what is queued
+
+  std::vector<boost::json::object> rows;
+  std::ifstream in(dir / "audit.log");
+  std::string text;
+  for (std::string line; std::getline(in, line);) {
+    text += line + "\n";
+    rows.push_back(boost::json::parse(line).as_object());
+  }
+  ASSERT_EQ(rows.size(), 3u) << text;
+  EXPECT_EQ(rows[0].at("action").as_string(), "auth.failed");
+  EXPECT_EQ(rows[0].at("status").as_int64(), 401);
+  EXPECT_EQ(rows[0].at("who").as_string(), "anonymous");
+  EXPECT_EQ(rows[0].at("method").as_string(), "gRPC");
+  EXPECT_EQ(rows[0].at("path").as_string(), "/inference.GRPCInferenceService/ModelInfer");
+  EXPECT_EQ(rows[0].at("remote").as_string().subview().rfind("127.0.0.1:", 0), 0u) << text;
+  EXPECT_EQ(rows[1].at("action").as_string(), "repository.load");
+  EXPECT_EQ(rows[1].at("status").as_int64(), 200);
+  EXPECT_EQ(rows[1].at("who").as_string(), "admin_token");
+  EXPECT_EQ(rows[2].at("action").as_string(), "refused");
+  EXPECT_EQ(rows[2].at("status").as_int64(), 503);
+  EXPECT_EQ(rows[2].at("who").as_string(), "token");
+  EXPECT_EQ(text.find(kToken), std::string::npos);
+  EXPECT_EQ(text.find(kAdminToken), std::string::npos);
+  EXPECT_EQ(text.find("wrong-token"), std::string::npos);
+  fs::remove_all(dir);
 }
 
 TEST(GrpcServerOptionsTest, RefusesAPublicAddressWithoutAToken) {

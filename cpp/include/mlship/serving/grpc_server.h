@@ -41,10 +41,14 @@ struct GrpcServerOptions {
   // once: host (and the non-loopback rule), token, admin_token, token_file,
   // rate_limit_per_s/burst (the gRPC server keeps its own buckets), clock,
   // allow_insecure_public_bind, request_timeout, expose_model_errors,
-  // error_log, codec (tensor element bound, id length) and max_body_bytes
-  // (the largest message accepted: beyond it RESOURCE_EXHAUSTED). The
-  // HTTP-only fields (headers, connections, cookies, origins, audit log) are
-  // not used.
+  // error_log, codec (tensor element bound, id length), max_body_bytes
+  // (the largest message accepted: beyond it RESOURCE_EXHAUSTED),
+  // max_inflight_bytes (see GrpcServer::Create), max_connections (here: the
+  // most calls in flight; beyond it UNAVAILABLE), idle_timeout (idle
+  // connections are closed), drain_timeout, tls_cert/tls_key/tls_client_ca
+  // and the audit log (audit_log, audit_log_max_bytes, audit_log_keep,
+  // wall_clock). The HTTP-only fields (headers, cookies, origins, io
+  // threads) are not used.
   HttpServerOptions common;
 };
 
@@ -60,8 +64,15 @@ class GrpcServer {
   // repository methods then answer UNIMPLEMENTED) must outlive the server
   // and every request handed to them. Unavailable when the port cannot be
   // bound.
+  //
+  // `shared` (HttpServer::shared() of the HTTP server on the same Backend)
+  // makes ModelInfer calls count against HTTP's in-flight byte budget and
+  // gRPC's audit events go to HTTP's audit log. Parts left null are made
+  // here from common (a budget of max_inflight_bytes; an audit log when
+  // audit_log is set, started and stopped by this server).
   static StatusOr<std::unique_ptr<GrpcServer>> Create(const GrpcServerOptions& options, Backend* backend,
-                                                      RepositoryControl* repository = nullptr);
+                                                      RepositoryControl* repository = nullptr,
+                                                      FrontEndShared shared = {});
 
   GrpcServer(const GrpcServer&) = delete;
   GrpcServer& operator=(const GrpcServer&) = delete;

@@ -37,6 +37,7 @@
 #include "mlship/clock.h"
 #include "mlship/serving/backend.h"
 #include "mlship/serving/codec_limits.h"
+#include "mlship/serving/front_end_shared.h"
 #include "mlship/serving/repository_control.h"
 #include "mlship/status.h"
 
@@ -274,6 +275,10 @@ class HttpServer {
 
   // Whether the server serves HTTPS (options.tls_cert is set).
   bool serves_tls() const;
+
+  // Its in-flight byte budget and audit log, for a gRPC front end on the
+  // same Backend (GrpcServer::Create) to count and record against.
+  FrontEndShared shared() const;
 
   // Starts the I/O threads and accepts connections. FailedPrecondition when
   // called twice or after Stop().

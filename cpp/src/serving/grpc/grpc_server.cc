@@ -4,7 +4,9 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -13,10 +15,12 @@
 #include <utility>
 
 #include <grpcpp/grpcpp.h>
+#include <grpcpp/resource_quota.h>
 #include <grpcpp/security/server_credentials.h>
 #include <grpcpp/security/tls_certificate_provider.h>
 #include <grpcpp/security/tls_credentials_options.h>
 
+#include "audit_log.h"
 #include "grpc_service.h"
 #include "tls_context.h"
 
@@ -121,6 +125,9 @@ std::string ListenAddress(const GrpcServerOptions& options) {
 
 struct GrpcServer::Impl {
   std::shared_ptr<internal::GrpcState> state;
+  // The audit log this server made (none given in FrontEndShared), which it
+  // starts and stops; null otherwise.
+  std::shared_ptr<internal::AuditLog> own_audit;
   std::unique_ptr<internal::InferenceService> service;
   std::unique_ptr<TlsFiles> tls;  // null without TLS
   std::unique_ptr<grpc::Server> server;
@@ -141,11 +148,22 @@ Status ValidateGrpcServerOptions(const GrpcServerOptions& options) {
 }
 
 StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Create(const GrpcServerOptions& options, Backend* backend,
-                                                         RepositoryControl* repository) {
+                                                         RepositoryControl* repository, FrontEndShared shared) {
   if (backend == nullptr) return Status::InvalidArgument("the gRPC server needs a Backend; got null");
   RETURN_IF_ERROR(ValidateGrpcServerOptions(options));
   auto impl = std::make_unique<Impl>();
-  impl->state = std::make_shared<internal::GrpcState>(options, backend, repository);
+  if (shared.inflight == nullptr) shared.inflight = std::make_shared<InflightBudget>(options.common.max_inflight_bytes);
+  if (shared.audit == nullptr && !options.common.audit_log.empty()) {
+    internal::AuditLogOptions audit;
+    audit.path = options.common.audit_log;
+    audit.max_bytes = options.common.audit_log_max_bytes;
+    audit.keep = options.common.audit_log_keep;
+    audit.now = options.common.wall_clock;
+    ASSIGN_OR_RETURN(impl->own_audit, internal::AuditLog::Open(std::move(audit)));
+    impl->own_audit->Start();
+    shared.audit = impl->own_audit;
+  }
+  impl->state = std::make_shared<internal::GrpcState>(options, backend, repository, std::move(shared));
   RETURN_IF_ERROR(impl->state->tokens.Load());
   impl->service = std::make_unique<internal::InferenceService>(impl->state);
 
@@ -159,6 +177,18 @@ StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Create(const GrpcServerOptions
   builder.SetMaxSendMessageSize(-1);
   // One port per server: a second process must not share it silently.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  // What HTTP bounds per connection, bounded here per server: gRPC 1.51
+  // (Debian's) has no connection limit, so calls in flight count against
+  // max_connections (CallTicket), idle connections close after
+  // idle_timeout, and gRPC's own buffers (messages being received, before
+  // a handler can count them) come from a quota of max_inflight_bytes.
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_IDLE_MS,
+                             static_cast<int>(std::min<std::int64_t>(options.common.idle_timeout.count(), INT32_MAX)));
+  if (options.common.max_inflight_bytes > 0) {
+    grpc::ResourceQuota quota("mlship-grpc");
+    quota.Resize(options.common.max_inflight_bytes);
+    builder.SetResourceQuota(quota);
+  }
   impl->server = builder.BuildAndStart();
   if (impl->server == nullptr || impl->port == 0) {
     return Status::Unavailable("the gRPC server could not listen on " + ListenAddress(options) +
@@ -188,6 +218,7 @@ void GrpcServer::Stop() {
   // Backend still answers each (its callback then finishes a cancelled call).
   impl_->server->Shutdown(std::chrono::system_clock::now() + impl_->state->options.common.drain_timeout);
   impl_->server->Wait();
+  if (impl_->own_audit) impl_->own_audit->Stop();
 }
 
 }  // namespace mlship::serving

@@ -9,6 +9,7 @@
 #include <string>
 #include <utility>
 
+#include "audit_log.h"
 #include "grpc_codec.h"
 #include "mlship/serving/kserve_codec.h"
 #include "mlship/status_grpc.h"
@@ -75,23 +76,108 @@ void ReportRefusal(const GrpcState& state, std::string_view model, int http_stat
   }
 }
 
+// The audit log's name of a method: what HTTP's lines hold as the path.
+std::string MethodPath(std::string_view method) { return "/inference.GRPCInferenceService/" + std::string(method); }
+
+// "127.0.0.1:5000" from gRPC's "ipv4:127.0.0.1:5000" ("[::1]:5000" from
+// "ipv6:[::1]:5000"), as HTTP's audit lines write the client.
+std::string PeerAddress(const Context* ctx) {
+  std::string peer = ctx->peer();
+  for (const char* scheme : {"ipv4:", "ipv6:"}) {
+    if (peer.rfind(scheme, 0) == 0) return peer.substr(std::string_view(scheme).size());
+  }
+  return peer;
+}
+
+// The audit event of a gRPC call, without its outcome; null when the audit
+// log is off. The method is "gRPC", the path the service method's.
+std::optional<AuditEvent> AuditEventFor(const GrpcState& state, const Context* ctx, std::string_view action,
+                                        std::string_view method) {
+  if (!state.shared.audit) return std::nullopt;
+  AuditEvent event;
+  event.remote = PeerAddress(ctx);
+  event.who = state.tokens.CallerName(MetadataValue(ctx, "authorization"));
+  event.action = std::string(action);
+  event.method = "gRPC";
+  event.path = MethodPath(method);
+  return event;
+}
+
+// Records `event` with its outcome: `http_status` is the HTTP status of the
+// same outcome (status.h's table), so one reader serves both front ends'
+// lines.
+void RecordAudit(const GrpcState& state, std::optional<AuditEvent> event, int http_status, std::string_view detail) {
+  if (!event) return;
+  event->status = http_status;
+  event->detail = std::string(detail.empty() ? "ok" : detail);
+  state.shared.audit->Record(std::move(*event));
+}
+
+void Audit(const GrpcState& state, const Context* ctx, std::string_view action, std::string_view method,
+           int http_status, std::string_view detail) {
+  RecordAudit(state, AuditEventFor(state, ctx, action, method), http_status, detail);
+}
+
+// What a ModelInfer call holds while it is served: one of the calls in
+// flight that max_connections allows and its bytes of the in-flight
+// budget, both given back when the ticket is destroyed (with the call's
+// PendingGrpcInfer, once the Backend has answered).
+class CallTicket {
+ public:
+  // Takes a call slot and the charge of a message of `message_bytes`;
+  // Unavailable naming the limit when either is spent.
+  static StatusOr<std::unique_ptr<CallTicket>> Take(std::shared_ptr<GrpcState> state, std::size_t message_bytes) {
+    const std::size_t max_calls = state->options.common.max_connections;
+    if (state->calls_in_flight.fetch_add(1) >= max_calls) {
+      state->calls_in_flight.fetch_sub(1);
+      return Status::Unavailable("the server is serving as many gRPC calls as it allows (max_connections = " +
+                                 std::to_string(max_calls) + "); retry later");
+    }
+    InflightBudget& budget = *state->shared.inflight;
+    const std::size_t charge = budget.budget() == 0 ? 0 : budget.ChargeFor(message_bytes);
+    if (!budget.Take(charge)) {
+      state->calls_in_flight.fetch_sub(1);
+      return Status::Unavailable("the server holds as many request bytes as its budget allows (max_inflight_bytes = " +
+                                 std::to_string(budget.budget()) + "); retry later");
+    }
+    return std::unique_ptr<CallTicket>(new CallTicket(std::move(state), charge));
+  }
+  CallTicket(const CallTicket&) = delete;
+  CallTicket& operator=(const CallTicket&) = delete;
+  ~CallTicket() {
+    state_->shared.inflight->Give(charge_);
+    state_->calls_in_flight.fetch_sub(1);
+  }
+
+ private:
+  CallTicket(std::shared_ptr<GrpcState> state, std::size_t charge) : state_(std::move(state)), charge_(charge) {}
+  const std::shared_ptr<GrpcState> state_;
+  const std::size_t charge_;
+};
+
 // The auth check of a method that needs `scope`: nullopt when the call may
 // go on, else the answer. HTTP's rules: without any token only the
 // repository methods are closed (they need an admin credential, and are off
 // without one); the health methods never call this.
-std::optional<grpc::Status> Screen(GrpcState& state, Context* ctx, unsigned scope, std::string_view model = {}) {
+std::optional<grpc::Status> Screen(GrpcState& state, Context* ctx, std::string_view method, unsigned scope,
+                                   std::string_view model = {}) {
   AuthDecision decision;
   std::string prefix;
+  // Counts, audits and returns a refusal.
+  const auto deny = [&](int http_status, grpc::Status status) {
+    ReportRefusal(state, model, http_status);
+    Audit(state, ctx, http_status == 429 ? "refused" : "auth.failed", method, http_status, status.error_message());
+    return status;
+  };
   if (scope == kScopeAdmin) {
     if (state.repository == nullptr) {
       return grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "this server has no model repository");
     }
     if (!state.tokens.AdminConfigured()) {
-      ReportRefusal(state, {}, 403);
-      return grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
-                          "the repository methods are off; start the server with an admin token (--admin-token, "
-                          "MLSHIP_ADMIN_TOKEN or admin_token=) or a token file with an admin-scoped token "
-                          "(--token-file) to use them");
+      return deny(403, grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
+                                    "the repository methods are off; start the server with an admin token "
+                                    "(--admin-token, MLSHIP_ADMIN_TOKEN or admin_token=) or a token file with an "
+                                    "admin-scoped token (--token-file) to use them"));
     }
     prefix = "the repository methods need the admin token: ";
     decision = state.tokens.Authorize(MetadataValue(ctx, "authorization"), {}, /*is_get=*/false, kScopeAdmin);
@@ -102,17 +188,16 @@ std::optional<grpc::Status> Screen(GrpcState& state, Context* ctx, unsigned scop
   switch (decision.outcome) {
     case AuthDecision::Outcome::kAllowed: return std::nullopt;
     case AuthDecision::Outcome::kUnauthenticated:
-      ReportRefusal(state, model, 401);
-      return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
-                          Bounded(prefix + decision.message + " (send metadata 'authorization: Bearer <token>')"));
+      return deny(401, grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
+                                    Bounded(prefix + decision.message +
+                                            " (send metadata 'authorization: Bearer <token>')")));
     case AuthDecision::Outcome::kForbidden:
-      ReportRefusal(state, model, 403);
-      return grpc::Status(grpc::StatusCode::PERMISSION_DENIED, Bounded(prefix + decision.message));
+      return deny(403, grpc::Status(grpc::StatusCode::PERMISSION_DENIED, Bounded(prefix + decision.message)));
     case AuthDecision::Outcome::kRateLimited:
-      ReportRefusal(state, model, 429);
       ctx->AddTrailingMetadata("retry-after", std::to_string(decision.retry_after_s));
-      return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
-                          Bounded(decision.message + "; retry after " + std::to_string(decision.retry_after_s) + " s"));
+      return deny(429, grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                                    Bounded(decision.message + "; retry after " +
+                                            std::to_string(decision.retry_after_s) + " s")));
   }
   return grpc::Status(grpc::StatusCode::INTERNAL, "unknown auth outcome");
 }
@@ -150,10 +235,11 @@ void FillDuration(const DurationStatistic& d, inference::StatisticDuration* out)
 class PendingGrpcInfer {
  public:
   // `reactor` is ctx's default reactor (which may be asked for only once).
-  PendingGrpcInfer(std::shared_ptr<GrpcState> state, Context* ctx, Reactor* reactor,
-                   inference::ModelInferResponse* out, InferResponseHeader header, std::vector<std::string> requested,
-                   bool raw)
+  PendingGrpcInfer(std::shared_ptr<GrpcState> state, std::unique_ptr<CallTicket> ticket, Context* ctx,
+                   Reactor* reactor, inference::ModelInferResponse* out, InferResponseHeader header,
+                   std::vector<std::string> requested, bool raw)
       : state_(std::move(state)),
+        ticket_(std::move(ticket)),
         ctx_(ctx),
         reactor_(reactor),
         out_(out),
@@ -179,6 +265,7 @@ class PendingGrpcInfer {
     }
     ctx_->AddInitialMetadata(kRequestIdMetadata, MetadataSafe(header_.id));
     ctx_->AddInitialMetadata(kModelVersionMetadata, MetadataSafe(header_.model_version));
+    ticket_.reset();
     reactor_->Finish(grpc::Status::OK);
   }
 
@@ -187,6 +274,7 @@ class PendingGrpcInfer {
   // 500) can hold paths, code or data: unless expose_model_errors it goes to
   // the server log and the client gets the request id that finds it there.
   void Finish(const Status& status) {
+    ticket_.reset();
     ctx_->AddInitialMetadata(kRequestIdMetadata, MetadataSafe(header_.id));
     if (HttpStatusFor(status.code()) != 500) {
       reactor_->Finish(ToGrpc(status));
@@ -204,6 +292,9 @@ class PendingGrpcInfer {
   }
 
   const std::shared_ptr<GrpcState> state_;
+  // Held until the call is finished (given back just before, so a client
+  // that has its answer finds the slot and the bytes free again).
+  std::unique_ptr<CallTicket> ticket_;
   Context* const ctx_;
   Reactor* const reactor_;
   inference::ModelInferResponse* const out_;
@@ -214,21 +305,23 @@ class PendingGrpcInfer {
 };
 
 // A repository load or unload in the control's hands; same once-only rule.
+// Its outcome is audited (`event`, null when the audit log is off).
 class PendingControl {
  public:
-  explicit PendingControl(Reactor* reactor) : reactor_(reactor) {}
-  ~PendingControl() {
-    if (!completed_.exchange(true)) {
-      reactor_->Finish(grpc::Status(grpc::StatusCode::INTERNAL, "the server dropped the request without answering"));
-    }
-  }
+  PendingControl(std::shared_ptr<GrpcState> state, Reactor* reactor, std::optional<AuditEvent> event)
+      : state_(std::move(state)), reactor_(reactor), event_(std::move(event)) {}
+  ~PendingControl() { Complete(Status::Internal("the server dropped the request without answering")); }
   void Complete(const Status& status) {
     if (completed_.exchange(true)) return;
+    RecordAudit(*state_, std::move(event_), status.ok() ? 200 : HttpStatusFor(status.code()),
+                status.ok() ? "ok" : Bounded(status.message()));
     reactor_->Finish(status.ok() ? grpc::Status::OK : ToGrpc(status));
   }
 
  private:
+  const std::shared_ptr<GrpcState> state_;
   Reactor* const reactor_;
+  std::optional<AuditEvent> event_;
   std::atomic<bool> completed_{false};
 };
 
@@ -279,7 +372,7 @@ Reactor* InferenceService::ServerReady(Context* ctx, const inference::ServerRead
 
 Reactor* InferenceService::ModelReady(Context* ctx, const inference::ModelReadyRequest* in,
                                       inference::ModelReadyResponse* out) {
-  if (auto denied = Screen(*state_, ctx, kScopeRead)) return Answer(ctx, *denied);
+  if (auto denied = Screen(*state_, ctx, "ModelReady", kScopeRead)) return Answer(ctx, *denied);
   // Unknown models are not ready (as Triton answers), not an error.
   StatusOr<ModelInfo> info = state_->backend->Find(in->name(), in->version());
   out->set_ready(info.ok() && !state_->draining.load() && state_->backend->ModelReady(info->name, info->version));
@@ -288,7 +381,7 @@ Reactor* InferenceService::ModelReady(Context* ctx, const inference::ModelReadyR
 
 Reactor* InferenceService::ServerMetadata(Context* ctx, const inference::ServerMetadataRequest*,
                                           inference::ServerMetadataResponse* out) {
-  if (auto denied = Screen(*state_, ctx, kScopeRead)) return Answer(ctx, *denied);
+  if (auto denied = Screen(*state_, ctx, "ServerMetadata", kScopeRead)) return Answer(ctx, *denied);
   out->set_name("mlship");
   out->set_version(MLSHIP_VERSION);
   out->add_extensions("model_configuration");
@@ -299,7 +392,7 @@ Reactor* InferenceService::ServerMetadata(Context* ctx, const inference::ServerM
 
 Reactor* InferenceService::ModelMetadata(Context* ctx, const inference::ModelMetadataRequest* in,
                                          inference::ModelMetadataResponse* out) {
-  if (auto denied = Screen(*state_, ctx, kScopeRead)) return Answer(ctx, *denied);
+  if (auto denied = Screen(*state_, ctx, "ModelMetadata", kScopeRead)) return Answer(ctx, *denied);
   StatusOr<ModelInfo> info = state_->backend->Find(in->name(), in->version());
   if (!info.ok()) return Answer(ctx, info.status());
   out->set_name(info->name);
@@ -313,12 +406,19 @@ Reactor* InferenceService::ModelMetadata(Context* ctx, const inference::ModelMet
 Reactor* InferenceService::ModelInfer(Context* ctx, const inference::ModelInferRequest* in,
                                       inference::ModelInferResponse* out) {
   GrpcState& state = *state_;
-  if (auto denied = Screen(state, ctx, kScopeInfer, in->model_name())) return Answer(ctx, *denied);
+  if (auto denied = Screen(state, ctx, "ModelInfer", kScopeInfer, in->model_name())) return Answer(ctx, *denied);
   auto refuse = [&](const Status& status) {
     ReportRefusal(state, in->model_name(), HttpStatusFor(status.code()));
     return Answer(ctx, status);
   };
-  if (state.draining.load()) return refuse(Status::Unavailable("the server is shutting down"));
+  // Capacity refusals are audited, as HTTP's are (not the request's own errors).
+  auto refuse_audited = [&](const Status& status) {
+    Audit(state, ctx, "refused", "ModelInfer", HttpStatusFor(status.code()), Bounded(status.message()));
+    return refuse(status);
+  };
+  if (state.draining.load()) return refuse_audited(Status::Unavailable("the server is shutting down"));
+  StatusOr<std::unique_ptr<CallTicket>> ticket = CallTicket::Take(state_, in->ByteSizeLong());
+  if (!ticket.ok()) return refuse_audited(ticket.status());
   StatusOr<ModelInfo> info = state.backend->Find(in->model_name(), in->model_version());
   if (!info.ok()) return refuse(info.status());
   if (!state.backend->ModelReady(info->name, info->version)) {
@@ -354,7 +454,7 @@ Reactor* InferenceService::ModelInfer(Context* ctx, const inference::ModelInferR
   }
 
   Reactor* reactor = ctx->DefaultReactor();
-  auto pending = std::make_shared<PendingGrpcInfer>(state_, ctx, reactor, out,
+  auto pending = std::make_shared<PendingGrpcInfer>(state_, std::move(*ticket), ctx, reactor, out,
                                                     InferResponseHeader{info->name, info->version, request.id},
                                                     std::move(decoded->requested_outputs), decoded->raw_outputs);
   InferCallback done = [pending](StatusOr<InferResponse> result) { pending->Complete(std::move(result)); };
@@ -373,7 +473,7 @@ InferenceService::ModelStreamInfer(Context*) {
 
 Reactor* InferenceService::ModelConfig(Context* ctx, const inference::ModelConfigRequest* in,
                                        inference::ModelConfigResponse* out) {
-  if (auto denied = Screen(*state_, ctx, kScopeRead)) return Answer(ctx, *denied);
+  if (auto denied = Screen(*state_, ctx, "ModelConfig", kScopeRead)) return Answer(ctx, *denied);
   StatusOr<ModelInfo> info = state_->backend->Find(in->name(), in->version());
   if (!info.ok()) return Answer(ctx, info.status());
   StatusOr<ModelConfigInfo> config = state_->backend->Config(info->name, info->version);
@@ -410,7 +510,7 @@ Reactor* InferenceService::ModelConfig(Context* ctx, const inference::ModelConfi
 
 Reactor* InferenceService::ModelStatistics(Context* ctx, const inference::ModelStatisticsRequest* in,
                                            inference::ModelStatisticsResponse* out) {
-  if (auto denied = Screen(*state_, ctx, kScopeRead)) return Answer(ctx, *denied);
+  if (auto denied = Screen(*state_, ctx, "ModelStatistics", kScopeRead)) return Answer(ctx, *denied);
   StatusOr<std::vector<serving::ModelStatistics>> stats = state_->backend->Statistics(in->name(), in->version());
   if (!stats.ok()) return Answer(ctx, stats.status());
   for (const serving::ModelStatistics& s : *stats) {
@@ -433,7 +533,7 @@ Reactor* InferenceService::ModelStatistics(Context* ctx, const inference::ModelS
 
 Reactor* InferenceService::RepositoryIndex(Context* ctx, const inference::RepositoryIndexRequest* in,
                                            inference::RepositoryIndexResponse* out) {
-  if (auto denied = Screen(*state_, ctx, kScopeAdmin)) return Answer(ctx, *denied);
+  if (auto denied = Screen(*state_, ctx, "RepositoryIndex", kScopeAdmin)) return Answer(ctx, *denied);
   for (const RepositoryIndexEntry& e : state_->repository->RepositoryIndex(in->ready())) {
     auto* row = out->add_models();
     row->set_name(e.name);
@@ -441,15 +541,20 @@ Reactor* InferenceService::RepositoryIndex(Context* ctx, const inference::Reposi
     row->set_state(e.state);
     row->set_reason(e.reason);
   }
+  Audit(*state_, ctx, "repository.index", "RepositoryIndex", 200, "ok");
   return Answer(ctx, grpc::Status::OK);
 }
 
 Reactor* InferenceService::RepositoryModelLoad(Context* ctx, const inference::RepositoryModelLoadRequest* in,
                                                inference::RepositoryModelLoadResponse*) {
-  if (auto denied = Screen(*state_, ctx, kScopeAdmin)) return Answer(ctx, *denied);
-  if (state_->draining.load()) return Answer(ctx, Status::Unavailable("the server is shutting down"));
+  if (auto denied = Screen(*state_, ctx, "RepositoryModelLoad", kScopeAdmin)) return Answer(ctx, *denied);
   Reactor* reactor = ctx->DefaultReactor();
-  auto pending = std::make_shared<PendingControl>(reactor);
+  auto pending = std::make_shared<PendingControl>(state_, reactor,
+                                                  AuditEventFor(*state_, ctx, "repository.load", "RepositoryModelLoad"));
+  if (state_->draining.load()) {
+    pending->Complete(Status::Unavailable("the server is shutting down"));
+    return reactor;
+  }
   try {
     state_->repository->LoadModel(in->model_name(), [pending](Status status) { pending->Complete(status); });
   } catch (...) {
@@ -460,10 +565,14 @@ Reactor* InferenceService::RepositoryModelLoad(Context* ctx, const inference::Re
 
 Reactor* InferenceService::RepositoryModelUnload(Context* ctx, const inference::RepositoryModelUnloadRequest* in,
                                                  inference::RepositoryModelUnloadResponse*) {
-  if (auto denied = Screen(*state_, ctx, kScopeAdmin)) return Answer(ctx, *denied);
-  if (state_->draining.load()) return Answer(ctx, Status::Unavailable("the server is shutting down"));
+  if (auto denied = Screen(*state_, ctx, "RepositoryModelUnload", kScopeAdmin)) return Answer(ctx, *denied);
   Reactor* reactor = ctx->DefaultReactor();
-  auto pending = std::make_shared<PendingControl>(reactor);
+  auto pending = std::make_shared<PendingControl>(state_, reactor,
+                                                  AuditEventFor(*state_, ctx, "repository.unload", "RepositoryModelUnload"));
+  if (state_->draining.load()) {
+    pending->Complete(Status::Unavailable("the server is shutting down"));
+    return reactor;
+  }
   try {
     state_->repository->UnloadModel(in->model_name(), [pending](Status status) { pending->Complete(status); });
   } catch (...) {

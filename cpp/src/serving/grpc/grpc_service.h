@@ -16,8 +16,13 @@ namespace mlship::serving::internal {
 // late answer never touches a freed server. Thread-safe: fixed members are
 // read-only; tokens locks itself; draining is atomic.
 struct GrpcState {
-  GrpcState(const GrpcServerOptions& options, Backend* backend, RepositoryControl* repository)
-      : options(options), backend(backend), repository(repository), tokens(options.common) {}
+  GrpcState(const GrpcServerOptions& options, Backend* backend, RepositoryControl* repository,
+            FrontEndShared shared)
+      : options(options),
+        backend(backend),
+        repository(repository),
+        shared(std::move(shared)),
+        tokens(options.common) {}
 
   // Writes `line` to options.common.error_log (standard error by default).
   void LogError(std::string_view line) const;
@@ -25,8 +30,13 @@ struct GrpcState {
   const GrpcServerOptions options;
   Backend* const backend;
   RepositoryControl* const repository;
+  // The in-flight byte budget (never null) and the audit log (null when
+  // off), HTTP's when GrpcServer::Create was given them.
+  const FrontEndShared shared;
   // The bearer tokens and their rate limits (HTTP's rules, own buckets).
   mutable TokenAuthority tokens;
+  // Calls being served, counted against options.common.max_connections.
+  std::atomic<std::size_t> calls_in_flight{0};
   // Set by Stop(): readiness false, new calls UNAVAILABLE.
   std::atomic<bool> draining{false};
 };
