@@ -24,10 +24,12 @@ def server_command(kind: str) -> list[str]:
     return [str(server_executable())]
 
 
-def start(cmd: list[str], env: dict | None = None) -> tuple[subprocess.Popen, str]:
-    """Starts a server and reads its URL from the line it prints (bounded wait)."""
+def start(cmd: list[str], env: dict | None = None,
+          seen: list[str] | None = None) -> tuple[subprocess.Popen, str]:
+    """Starts a server and reads its URL from the line it prints (bounded wait); the lines
+    read so far are appended to `seen` when given (the last one is the start line)."""
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
-    seen = []
+    seen = [] if seen is None else seen
     line = read_line_matching(proc, r"at (https?://[\d.]+:\d+)", seen)
     if line is not None:
         return proc, re.search(r"at (https?://[\d.]+:\d+)", line).group(1)

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import http.client
 import json
+import re
 import shutil
 import signal
 import socket
 import ssl
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -205,15 +207,17 @@ def test_serve_with_a_repository_speaks_https(model, certs, live, tmp_path):
 
 @pytest.fixture(params=["serve", "native"])
 def mtls_server(request, saved, certs, live):
-    """``mlship serve`` or ``mlship-server`` with TLS and client certificates from the test CA."""
-    flags = [saved, "--name", "double", "--port", "0", "--tls-cert", live["cert"], "--tls-key", live["key"],
-             "--tls-client-ca", certs["ca"]]
+    """``mlship serve`` or ``mlship-server`` with TLS and client certificates from the test CA,
+    on HTTP and gRPC: its process, HTTPS URL and gRPC port."""
+    flags = [saved, "--name", "double", "--port", "0", "--grpc-port", "-1", "--tls-cert", live["cert"],
+             "--tls-key", live["key"], "--tls-client-ca", certs["ca"]]
     if request.param == "serve":
         cmd = [sys.executable, "-m", "mlship", "serve", *flags]
     else:
         cmd = [str(server_executable()), *flags]
-    proc, address = start(cmd)
-    yield proc, address
+    seen: list[str] = []
+    proc, address = start(cmd, seen=seen)
+    yield proc, address, int(re.search(r"grpc://127\.0\.0\.1:(\d+)", seen[-1]).group(1))
     if proc.poll() is None:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -223,14 +227,54 @@ def mtls_server(request, saved, certs, live):
             proc.communicate(timeout=60)
 
 
+def handshake_refused(port: int, context: ssl.SSLContext, newest: ssl.TLSVersion) -> bool:
+    """Whether the server refuses a handshake that offers TLS 1.0 up to `newest`. The client
+    allows the old versions (security level 0, which Debian's OpenSSL otherwise forbids), so a
+    server that accepted them would complete the handshake."""
+    context.set_ciphers("DEFAULT:@SECLEVEL=0")
+    with warnings.catch_warnings():  # the old versions are deprecated in Python too: that is the point
+        warnings.simplefilter("ignore", DeprecationWarning)
+        context.minimum_version = ssl.TLSVersion.TLSv1
+        context.maximum_version = newest
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as raw:
+            with context.wrap_socket(raw, server_hostname="127.0.0.1"):
+                return False
+    except (ssl.SSLError, ConnectionError):
+        return True
+
+
+def grpc_client_cn_and_answer(port: int, certs: dict[str, str]) -> tuple[str, list]:
+    """Over gRPC with the good client certificate: the server certificate's CN and an answer."""
+    from tritonclient import grpc as tgrpc
+
+    cn = grpc_peer_cn(port, client_context(certs, "client"))
+    client = tgrpc.InferenceServerClient(f"127.0.0.1:{port}", ssl=True, root_certificates=certs["ca"],
+                                         private_key=certs["client.key"], certificate_chain=certs["client"])
+    x = tgrpc.InferInput(INPUT, list(X.shape), "FP32")
+    x.set_data_from_numpy(X)
+    answer = client.infer("double", [x], client_timeout=30).as_numpy(client.get_model_metadata("double")
+                                                                     .outputs[0].name).tolist()
+    client.close()
+    return cn, answer
+
+
 def test_both_servers_serve_mtls_and_reload_on_sighup(mtls_server, certs, live):
-    proc, url = mtls_server
+    import time
+
+    proc, url, grpc_port = mtls_server
     assert url.startswith("https://")
     good = client_context(certs, "client")
     status, body = infer(url, good, "double")
     assert status == 200 and body["outputs"][0]["data"] == (X * 2).ravel().tolist()
     assert refused(url, client_context(certs), "double"), "a client without a certificate was served"
     assert refused(url, client_context(certs, "other-client"), "double"), "another CA's certificate was accepted"
+    assert grpc_client_cn_and_answer(grpc_port, certs) == ("server-a", (X * 2).tolist())
+    for port in (port_of(url), grpc_port):
+        assert handshake_refused(port, client_context(certs, "client"), ssl.TLSVersion.TLSv1_1), \
+            f"TLS 1.0/1.1 was accepted on port {port}"
+        assert not handshake_refused(port, client_context(certs, "client"), ssl.TLSVersion.TLSv1_2), \
+            "the same client offering TLS 1.2 as well must be served (else the check above proves nothing)"
 
     use(live, certs, "server-b")
     proc.send_signal(signal.SIGHUP)
@@ -238,6 +282,14 @@ def test_both_servers_serve_mtls_and_reload_on_sighup(mtls_server, certs, live):
     line = read_line_matching(proc, r"SIGHUP", seen, seconds=60)
     assert line is not None and "reloaded TLS certificate" in line, seen
     assert peer_cn(url, good) == "server-b"
+    grpc_seen = []
+    for _ in range(50):  # bounded: 50 x 0.1 s; gRPC re-reads its checked copies every second
+        grpc_seen.append(grpc_peer_cn(grpc_port, client_context(certs, "client")))
+        if grpc_seen[-1] == "server-b":
+            break
+        time.sleep(0.1)
+    assert grpc_seen[-1] == "server-b", grpc_seen
+    assert grpc_client_cn_and_answer(grpc_port, certs) == ("server-b", (X * 2).tolist())
 
     Path(live["key"]).write_text("not a key\n")
     proc.send_signal(signal.SIGHUP)
