@@ -17,7 +17,7 @@ import pytest
 import torch
 from http_helpers import request
 from models import SpinEcho
-from server_process import read_line_matching, start
+from server_process import SERVER_KINDS, read_line_matching, server_command, start
 
 import mlship
 from mlship._cli import server_executable
@@ -342,3 +342,46 @@ def test_a_second_sigterm_stops_mlship_server_at_once(saved):
         if proc.poll() is None:
             proc.kill()
             proc.communicate(timeout=60)
+
+
+@pytest.mark.parametrize("kind", SERVER_KINDS)
+def test_bodies_beyond_the_inflight_budget_get_503_at_their_header(kind, saved):
+    """With a 4 MiB budget, one request whose 2 MiB body is still coming holds all of it
+    (twice its length); every other request with a body is then answered 503 with
+    Retry-After before a byte of its body is sent, so connections x body size cannot add up.
+    Once the holder is gone, requests fit again."""
+    proc, url = start([*server_command(kind), saved, "--name", "echo", "--port", "0",
+                       f"--max-inflight-bytes={4 * MiB}"])
+    port = int(url.rsplit(":", 1)[1])
+    head = (b"POST /v2/models/echo/infer HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nContent-Type: application/json\r\n"
+            b"Content-Length: %d\r\n\r\n" % (port, 2 * MiB))
+
+    def header_only_answer() -> bytes:
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as c:
+            c.sendall(head)  # and never the body
+            return c.recv(4096)
+
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as held:
+            held.sendall(head)
+            deadline = time.monotonic() + 30
+            first = header_only_answer()
+            while not first.startswith(b"HTTP/1.1 503"):  # the holder's header is read asynchronously
+                assert time.monotonic() < deadline, first
+                time.sleep(0.02)
+                first = header_only_answer()
+            answers = [first] + [header_only_answer() for _ in range(20)]
+            for answer in answers:
+                assert answer.startswith(b"HTTP/1.1 503"), answer
+                assert b"Retry-After" in answer and b"max_inflight_bytes" in answer, answer
+        deadline = time.monotonic() + 30
+        while True:  # the holder's bytes come back once its connection is closed
+            status, body, _ = infer(url, json.dumps({"inputs": [{"name": INPUT, "shape": [1, FEATURES],
+                                                                 "datatype": "FP32", "data": [[0, 1, 2, 3]]}]}))
+            if status == 200:
+                break
+            assert status == 503 and time.monotonic() < deadline, body
+            time.sleep(0.02)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=60)

@@ -11,7 +11,6 @@ import json
 import re
 import socket
 import subprocess
-import sys
 import threading
 import time
 
@@ -23,12 +22,11 @@ import tritonclient.grpc as tgrpc
 import tritonclient.http as thttp
 from http_helpers import request
 from prometheus_client.parser import text_string_to_metric_families
-from server_process import read_line_matching, stop
+from server_process import read_line_matching, server_command, stop
 from tritonclient.grpc import service_pb2, service_pb2_grpc
 from tritonclient.utils import InferenceServerException
 
 import mlship
-from mlship._cli import server_executable
 
 TOKEN = "grpc-contract-token-0123456789abcdefghij"
 ADMIN = "grpc-contract-admin-0123456789abcdefghij"
@@ -336,8 +334,8 @@ def test_http_and_grpc_clients_share_batches(model, digits):
 def serve_from_cli(kind: str, path: str, *flags: str) -> tuple[subprocess.Popen, int, int, list[str]]:
     """`mlship serve` (python) or `mlship-server` (native) on `path` with a gRPC port: the
     process, its HTTP and gRPC ports, and the lines it printed."""
-    base = [sys.executable, "-m", "mlship", "serve"] if kind == "python" else [str(server_executable())]
-    proc = subprocess.Popen([*base, path, "--name", "digits", "--port", "0", "--grpc-port", "-1", *flags],
+    proc = subprocess.Popen([*server_command(kind), path, "--name", "digits", "--port", "0", "--grpc-port", "-1",
+                             *flags],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     seen: list[str] = []
     line = read_line_matching(proc, r"grpc://127\.0\.0\.1:\d+", seen)
