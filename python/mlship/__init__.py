@@ -42,7 +42,8 @@ from mlship._report import Candidate, OptimizationReport
 from mlship._repository import Repository
 from mlship._rollout import Guard, Rollout
 from mlship._server import Server, serve
-from mlship._signature import Signature, TensorSpec
+from mlship._tune import TuneResult, TuneRow, tune
+from mlship._signature import SequenceBatching, Signature, TensorSpec
 
 __all__ = [
     "__version__",
@@ -51,6 +52,9 @@ __all__ = [
     "Deployment",
     "serve",
     "Server",
+    "tune",
+    "TuneResult",
+    "TuneRow",
     "ModelEndpoint",
     "Repository",
     "Guard",
@@ -73,6 +77,7 @@ __all__ = [
     "EvaluationReport",
     "ComparisonReport",
     "Model",
+    "SequenceBatching",
     "Signature",
     "TensorSpec",
     "MlshipError",

@@ -1,5 +1,5 @@
-"""The ``mlship`` command line (also ``python -m mlship``): ``serve``, ``repo``, ``rollout``, ``optimize``,
-``evaluate``, ``containerize``, ``k8s`` and ``ci``.
+"""The ``mlship`` command line (also ``python -m mlship``): ``serve``, ``tune``, ``repo``, ``rollout``,
+``optimize``, ``evaluate``, ``containerize``, ``k8s`` and ``ci``.
 
 The option flags of ``serve`` come from the options schema in the core, as do those of the
 C++ ``mlship-server``, so a model moves between the two servers unchanged.
@@ -14,7 +14,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from mlship import _cli_ci, _cli_evaluate, _cli_optimize, _cli_repo, _cli_rollout, _cli_ship, _cli_token, _errors
+from mlship import (_cli_ci, _cli_evaluate, _cli_optimize, _cli_repo, _cli_rollout, _cli_ship, _cli_token, _cli_tune,
+                    _errors)
 from mlship._cli_flags import add_schema_flags, given_options
 
 
@@ -167,6 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=_version())
     subparsers = parser.add_subparsers(dest="command", required=True)
     _add_serve(subparsers)
+    _cli_tune.add_parser(subparsers)
     _cli_repo.add_parser(subparsers)
     _cli_rollout.add_parser(subparsers)
     _cli_optimize.add_parser(subparsers)

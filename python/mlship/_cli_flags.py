@@ -39,13 +39,15 @@ def _default_text(spec: dict[str, Any]) -> str:
     return f" (default: {value})"
 
 
-def add_schema_flags(parser: argparse.ArgumentParser, scopes: tuple[str, ...]) -> None:
-    """Adds a flag for every option of ``scopes`` that the schema puts on the command line.
+def add_schema_flags(parser: argparse.ArgumentParser, scopes: tuple[str, ...],
+                     keys: tuple[str, ...] | None = None) -> None:
+    """Adds a flag for every option of ``scopes`` (only ``keys``, when given) that the schema
+    puts on the command line.
 
     Values stay unset unless given, so the core's defaults apply (one place for them).
     """
     for spec in _options.schema():
-        if not spec["flag"] or spec["scope"] not in scopes:
+        if not spec["flag"] or spec["scope"] not in scopes or (keys is not None and spec["key"] not in keys):
             continue
         dest = _PREFIX + spec["key"]
         help_text = spec["help"] + _default_text(spec)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import signal
 import threading
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from mlship import _core, _options
 from mlship._endpoint import ModelEndpoint, _as_array
@@ -14,6 +14,9 @@ from mlship._limits import Limits
 from mlship._load import load
 from mlship._model import Model
 from mlship._monitor import SLO, DriftOptions
+
+if TYPE_CHECKING:
+    from mlship._tune import TuneResult
 
 
 def _url(host: str, port: int, tls: bool = False) -> str:
@@ -61,6 +64,7 @@ class Deployment(ModelEndpoint):
         self._models: dict[str, Model] = {core.version: model}
         if fallback is not None:
             self._models["fallback"] = fallback
+        self._tuning: TuneResult | None = None
 
     def _model_for_version(self, version: str) -> Model:
         if not version:
@@ -94,6 +98,12 @@ class Deployment(ModelEndpoint):
     def reload(self) -> list[str]:
         """What SIGHUP does: reloads the TLS files and the token file; see :meth:`mlship.Server.reload`."""
         return _reloaded(self._core.reload())
+
+    @property
+    def tuning(self) -> TuneResult | None:
+        """The :class:`mlship.TuneResult` of ``deploy(..., tune=True)``: the measured table and
+        the setting chosen; None when the deployment was not tuned."""
+        return self._tuning
 
     @property
     def model(self) -> Model:
@@ -254,7 +264,7 @@ def deploy(
     host: str = "127.0.0.1",
     port: int = 8000,
     grpc_port: int = 0,
-    max_batch_size: int = 32,
+    max_batch_size: int | None = None,
     max_delay_ms: float = 0.0,
     max_queue_size: int = 1024,
     timeout_ms: float | None = None,
@@ -289,6 +299,7 @@ def deploy(
     explain_max_evaluations: int | None = None,
     explain_sample_rate: float | None = None,
     clock: Any = None,
+    tune: bool | dict[str, Any] = False,
 ) -> Deployment:
     """Serves ``model`` with a dynamic batcher on native threads and a KServe v2 HTTP server.
 
@@ -309,8 +320,8 @@ def deploy(
         ``tritonclient.grpc``) on this port, on the same batcher, with the same host,
         tokens (metadata ``authorization: Bearer ...``) and limits as HTTP. Default 0: off;
         ``-1`` picks a free port (read it from :attr:`Deployment.grpc_port`).
-    max_batch_size : int
-        Most rows in one forward pass.
+    max_batch_size : int, optional
+        Most rows in one forward pass. Default 32 (the options schema's).
     max_delay_ms : float
         How long the oldest request may wait for company before its batch runs.
     max_queue_size : int
@@ -403,6 +414,13 @@ def deploy(
     clock : mlship.testing clock, optional
         Time for the monitoring and fallback policies; tests pass a fake clock
         (``mlship._core.FakeClock``) to drive them without sleeping. Default: the real clock.
+    tune : bool or dict
+        True measures the model first with :func:`mlship.tune` (a dict: its keyword arguments,
+        e.g. ``{"budget_s": 5, "latency_budget_ms": 50}``) and serves it with the setting
+        chosen; ``instances``, ``intra_op_threads`` and ``max_batch_size`` given here win over
+        the tuned ones (and are held while measuring). :attr:`Deployment.tuning` holds the
+        result. Default False: measuring costs seconds at every deploy (docs/serving.md,
+        "Self-tuning").
 
     Examples
     --------
@@ -418,6 +436,19 @@ def deploy(
         raise ValueError(f"classifier must be None (decide from the model's outputs), True or False; was {classifier!r}")
     if not monitoring and (reference is not None or slo is not None or on_alert is not None or classifier):
         raise ValueError("reference=, slo=, on_alert= and classifier=True need monitoring=True")
+    tuning = None
+    if tune:
+        from mlship._tune import tune as run_tune
+
+        # Explicit settings win: given ones are held while measuring, so only the rest is searched.
+        given = {"instances": instances, "intra_op_threads": intra_op_threads,
+                 "max_batch_size": max_batch_size}
+        held = {"max_delay_ms": max_delay_ms, "preferred_batch_sizes": preferred_batch_sizes,
+                "latency_aware_batching": bool(latency_aware_batching),
+                "sched_batch_callers": bool(sched_batch_callers)}
+        tuning = run_tune(model, example_inputs, fixed={**held, **given},
+                          **(tune if isinstance(tune, dict) else {}))
+        instances, intra_op_threads, max_batch_size = (tuning.settings[k] for k in given)
     options = {
         "name": name,
         "version": version,
@@ -456,7 +487,9 @@ def deploy(
         "explain_max_evaluations": explain_max_evaluations,
         "explain_sample_rate": explain_sample_rate,
     }
-    return _start(model, options, fallback, reference, on_alert, clock)
+    dep = _start(model, options, fallback, reference, on_alert, clock)
+    dep._tuning = tuning
+    return dep
 
 
 def _start(model: Model, options: dict[str, Any], fallback: Model | None, reference: Any,
