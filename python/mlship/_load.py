@@ -10,7 +10,7 @@ from typing import Any
 from mlship import _core
 from mlship._errors import ModelLoadError
 from mlship._model import Model
-from mlship._signature import Signature
+from mlship._signature import SequenceBatching, Signature
 
 
 def _as_tuple(example_inputs: Any) -> tuple[Any, ...]:
@@ -56,6 +56,7 @@ def load(
     example_inputs: Any = None,
     *,
     signature: Signature | None = None,
+    sequence: SequenceBatching | None = None,
     threads: int | None = None,
     optimize: bool = True,
     warmup_runs: int = 3,
@@ -75,6 +76,11 @@ def load(
         Not needed when the file carries a signature saved by mlship.
     signature : mlship.Signature, optional
         Declares inputs and outputs instead of deriving them.
+    sequence : mlship.SequenceBatching, optional
+        Batches requests of different lengths along ``sequence.dim`` together, padded (see
+        docs/serving.md, "Sequence batching"). With ``example_inputs`` and no ``signature``,
+        the derived signature gets that dimension dynamic in every input, and in every
+        output whose size there is the example's length.
     threads : int, optional
         Intra-op threads per call; default: torch's default (one per core).
     optimize : bool
@@ -96,6 +102,14 @@ def load(
     [TensorSpec('input', 'FP32', (-1, 8))]
     """
     examples = _as_tuple(example_inputs)
+    if sequence is not None:
+        if signature is None:
+            # Derive the signature from the examples, then mark the sequence dimension.
+            derived = load(source, example_inputs, threads=threads, optimize=False, warmup_runs=0).signature
+            length = _as_tuple(example_inputs)[0].shape[sequence.dim] if examples else None
+            signature = derived.with_sequence(sequence, int(length) if length is not None else None)
+        else:
+            signature = Signature(signature.inputs, signature.outputs, signature.output_kind, sequence)
     sig_json = signature.to_json() if signature is not None else None
     threads_arg = int(threads) if threads else 0
     if threads is not None and threads < 1:

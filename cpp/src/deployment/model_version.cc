@@ -8,6 +8,7 @@
 #include "mlship/deployment/host_tensor_convert.h"
 #include "mlship/deployment/input_features.h"
 #include "mlship/deployment/predicted_classes.h"
+#include "mlship/deployment/sequence_pad.h"
 #include "mlship/engine/dtype_torch.h"
 #include "mlship/engine/validate.h"
 #include "mlship/runtime/run_with_isolation.h"
@@ -209,9 +210,21 @@ void ModelVersion::Admit(std::vector<at::Tensor> inputs, TimePoint deadline, Ten
   int64_t rows = sig.batchable() ? inputs[0].size(0) : 1;
   // A request that cannot share a batch runs alone: a key of its own, and a
   // size that fills a batch so it is formed at once.
-  const bool alone = !sig.batchable() || rows > max_rows;
+  bool alone = !sig.batchable() || rows > max_rows;
+  std::string key;
+  if (!alone) {
+    // Sequence batching: requests of lengths in one bucket share a key (and
+    // are padded together); longer than max_length, a request runs alone.
+    StatusOr<std::string> keyed = sig.sequence.enabled() ? SequenceKeyOrAlone(sig, inputs) : BatchKeyFor(inputs);
+    if (!keyed.ok()) {
+      monitored_done(keyed.status());
+      return;
+    }
+    key = std::move(*keyed);
+    alone = key.empty();
+  }
   static std::atomic<uint64_t> solo_counter{0};
-  std::string key = alone ? "solo#" + std::to_string(solo_counter++) : BatchKeyFor(inputs);
+  if (alone) key = "solo#" + std::to_string(solo_counter++);
   auto task = std::make_unique<TensorTask>(std::move(inputs), std::move(key), rows, alone ? max_rows : rows, deadline,
                                            std::move(monitored_done));
   // The batch is formed on this thread when it is ready (no wake-up of the

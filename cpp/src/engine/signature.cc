@@ -3,6 +3,7 @@
 
 #include <boost/json.hpp>
 
+#include <algorithm>
 #include <charconv>
 #include <optional>
 
@@ -63,6 +64,51 @@ StatusOr<std::vector<TensorSpec>> SpecsFromJson(const json::value* value, std::s
   return specs;
 }
 
+// An integer field of the sequence block, within [lo, hi].
+StatusOr<int64_t> SequenceInt(const json::object& obj, std::string_view key, int64_t fallback, int64_t lo,
+                              int64_t hi) {
+  const auto* v = obj.if_contains(key);
+  if (v == nullptr) return fallback;
+  if (!v->is_int64() || v->get_int64() < lo || v->get_int64() > hi) {
+    return Status::InvalidArgument("signature JSON: sequence '" + std::string(key) + "' must be an integer in " +
+                                   std::to_string(lo) + ".." + std::to_string(hi));
+  }
+  return v->get_int64();
+}
+
+// The sequence block, checked against the inputs: every input declares the
+// sequence dimension dynamic, and pad values name inputs.
+StatusOr<SequenceBatching> SequenceFromJson(const json::value& value, const std::vector<TensorSpec>& inputs) {
+  const auto* obj = value.if_object();
+  if (obj == nullptr) return Status::InvalidArgument("signature JSON: 'sequence' must be an object");
+  SequenceBatching seq;
+  ASSIGN_OR_RETURN(int64_t dim, SequenceInt(*obj, "dim", 0, 1, 16));
+  seq.dim = static_cast<int>(dim);
+  ASSIGN_OR_RETURN(seq.max_length, SequenceInt(*obj, "max_length", seq.max_length, 1, int64_t{1} << 30));
+  ASSIGN_OR_RETURN(seq.bucket, SequenceInt(*obj, "bucket", std::min(seq.bucket, seq.max_length), 1, seq.max_length));
+  for (const auto& spec : inputs) {
+    if (static_cast<int>(spec.shape.size()) <= seq.dim || spec.shape[seq.dim] != -1 || spec.shape[0] != -1) {
+      return Status::InvalidArgument("signature: sequence batching along dimension " + std::to_string(seq.dim) +
+                                     " needs every input batched (dimension 0 dynamic) and dynamic there; input " +
+                                     spec.ToString() + " is not");
+    }
+  }
+  if (const auto* pad = obj->if_contains("pad"); pad != nullptr) {
+    if (!pad->is_object()) {
+      return Status::InvalidArgument("signature JSON: sequence 'pad' must map input names to numbers");
+    }
+    for (const auto& [name, v] : pad->get_object()) {
+      const bool known = std::any_of(inputs.begin(), inputs.end(), [&](const TensorSpec& s) { return s.name == name; });
+      if (!known || !v.is_number()) {
+        return Status::InvalidArgument("signature JSON: sequence 'pad' names '" + std::string(name) +
+                                       "', which is not a model input with a number");
+      }
+      seq.pad[std::string(name)] = v.to_number<double>();
+    }
+  }
+  return seq;
+}
+
 }  // namespace
 
 std::string ShapeToString(const std::vector<int64_t>& shape) {
@@ -91,6 +137,14 @@ std::string Signature::ToJson() const {
   json::object obj{{"inputs", SpecsToJson(inputs)},
                    {"outputs", SpecsToJson(outputs)},
                    {"output_kind", std::string(OutputKindName(output_kind))}};
+  if (sequence.enabled()) {
+    json::object pad;
+    for (const auto& [name, value] : sequence.pad) pad[name] = value;
+    obj["sequence"] = json::object{{"dim", sequence.dim},
+                                   {"pad", std::move(pad)},
+                                   {"bucket", sequence.bucket},
+                                   {"max_length", sequence.max_length}};
+  }
   return json::serialize(obj);
 }
 
@@ -120,6 +174,9 @@ StatusOr<Signature> Signature::FromJson(std::string_view text) {
       return Status::InvalidArgument("signature JSON: unknown output_kind '" + std::string(kind->get_string()) +
                                      "'; expected tensor, tuple, list or dict");
     }
+  }
+  if (const auto* sequence = obj->if_contains("sequence"); sequence != nullptr && !sequence->is_null()) {
+    ASSIGN_OR_RETURN(sig.sequence, SequenceFromJson(*sequence, sig.inputs));
   }
   return sig;
 }

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "mlship/engine/dtype.h"
+#include "mlship/engine/sequence_batching.h"
 #include "mlship/status.h"
 
 namespace mlship {
@@ -37,13 +38,17 @@ struct Signature {
   std::vector<TensorSpec> inputs;
   std::vector<TensorSpec> outputs;
   OutputKind output_kind = OutputKind::kTensor;
+  // Padding requests of different lengths into one batch; off by default.
+  SequenceBatching sequence;
 
   // True when every input's dimension 0 is dynamic, so requests can be
   // concatenated into batches.
   bool batchable() const;
 
   // JSON form: {"inputs": [{"name", "datatype", "shape"}], "outputs": [...],
-  // "output_kind": "tensor"|"tuple"|"list"|"dict"}.
+  // "output_kind": "tensor"|"tuple"|"list"|"dict", and when sequence
+  // batching is on "sequence": {"dim", "pad": {name: value}, "bucket",
+  // "max_length"}}. FromJson checks the sequence block against the inputs.
   std::string ToJson() const;
   static StatusOr<Signature> FromJson(std::string_view json);
 
