@@ -50,7 +50,8 @@ def add_schema_flags(parser: argparse.ArgumentParser, scopes: tuple[str, ...],
         if not spec["flag"] or spec["scope"] not in scopes or (keys is not None and spec["key"] not in keys):
             continue
         dest = _PREFIX + spec["key"]
-        help_text = spec["help"] + _default_text(spec)
+        # argparse formats help with %: a literal "3%" in the schema's text must be escaped.
+        help_text = (spec["help"] + _default_text(spec)).replace("%", "%%")
         if spec["type"] == "bool":
             negated = bool(spec["default"])
             flag = ("--no-" if negated else "--") + spec["flag"]

@@ -88,6 +88,16 @@ def test_version_flag():
     assert out.returncode == 0 and mlship.__version__ in out.stdout
 
 
+@pytest.mark.parametrize("command", ["serve", "tune", "repo", "rollout", "optimize", "evaluate", "containerize",
+                                     "k8s", "ci", "token"])
+def test_every_subcommand_prints_its_help(command):
+    """argparse formats help texts with %: a schema text holding "3%" once crashed --help."""
+    out = subprocess.run([sys.executable, "-m", "mlship", command, "--help"], capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "usage: mlship " + command in out.stdout
+
+
 # ---- Monitoring flags: the same on both servers, checked before any model loads. ----
 
 
