@@ -97,7 +97,10 @@ StatusOr<SequenceBatching> SequenceFromJson(const json::value& value, const std:
     if (!pad->is_object()) {
       return Status::InvalidArgument("signature JSON: sequence 'pad' must map input names to numbers");
     }
-    for (const auto& [name, v] : pad->get_object()) {
+    for (const auto& entry : pad->get_object()) {
+      // Not a structured binding: clang 14 (the fuzz build) cannot capture one in a lambda.
+      const std::string_view name = entry.key();
+      const json::value& v = entry.value();
       const bool known = std::any_of(inputs.begin(), inputs.end(), [&](const TensorSpec& s) { return s.name == name; });
       if (!known || !v.is_number()) {
         return Status::InvalidArgument("signature JSON: sequence 'pad' names '" + std::string(name) +
