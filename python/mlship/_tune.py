@@ -50,11 +50,9 @@ def default_candidates(cores: int | None = None, fixed: dict[str, Any] | None = 
     """
     cores = max(1, cores or os.cpu_count() or 1)
     fixed = {k: int(v) for k, v in (fixed or {}).items() if k in TUNED_KEYS and v is not None}
-    choices = {
-        "instances": [fixed["instances"]] if "instances" in fixed else _powers_up_to(cores),
-        "intra_op_threads": [fixed["intra_op_threads"]] if "intra_op_threads" in fixed else _powers_up_to(cores),
-        "max_batch_size": [fixed["max_batch_size"]] if "max_batch_size" in fixed else list(BATCH_SIZES),
-    }
+    searched = {"instances": _powers_up_to(cores), "intra_op_threads": _powers_up_to(cores),
+                "max_batch_size": list(BATCH_SIZES)}
+    choices = {key: [fixed[key]] if key in fixed else values for key, values in searched.items()}
     pairs = [(i, t) for i in choices["instances"] for t in choices["intra_op_threads"]]
     fitting = [(i, t) for i, t in pairs if max(1, cores // 2) <= i * t <= cores]
     if not fitting:  # fixed values that fit nowhere: the least oversubscribed of what they allow

@@ -23,7 +23,7 @@ class InflightBudget {
 
   // What a request whose body is `body_bytes` counts: twice its body (the
   // body and the tensors decoded from it), capped at the budget so that
-  // one request of any allowed size still runs alone.
+  // one request of any allowed size still runs alone (0 with no budget).
   std::size_t ChargeFor(std::size_t body_bytes) const {
     return body_bytes > budget_ / 2 ? budget_ : 2 * body_bytes;
   }

@@ -134,7 +134,7 @@ class CallTicket {
                                  std::to_string(max_calls) + "); retry later");
     }
     InflightBudget& budget = *state->shared.inflight;
-    const std::size_t charge = budget.budget() == 0 ? 0 : budget.ChargeFor(message_bytes);
+    const std::size_t charge = budget.ChargeFor(message_bytes);  // 0 when there is no budget
     if (!budget.Take(charge)) {
       state->calls_in_flight.fetch_sub(1);
       return Status::Unavailable("the server holds as many request bytes as its budget allows (max_inflight_bytes = " +
