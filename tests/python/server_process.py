@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
-import selectors
+import select
 import signal
 import subprocess
 import sys
@@ -40,18 +41,30 @@ def start(cmd: list[str], env: dict | None = None,
 def read_line_matching(proc: subprocess.Popen, pattern: str, seen: list[str] | None = None,
                        seconds: float = 120) -> str | None:
     """The next line of the server's output matching ``pattern`` (None when it ends first, or
-    after ``seconds``); every line read is appended to ``seen``."""
-    selector = selectors.DefaultSelector()
-    selector.register(proc.stdout, selectors.EVENT_READ)
+    after ``seconds``); every line read is appended to ``seen``.
+
+    Reads the pipe's descriptor a byte at a time, never through ``proc.stdout``: a buffered
+    ``readline`` takes in everything the pipe holds, so a line that arrived with the previous
+    one sat in Python's buffer while ``select`` waited on an empty pipe (CI once missed the
+    SIGHUP line that way). Nothing past the newline is taken, so a later ``communicate``
+    still gets the rest."""
+    fd = proc.stdout.fileno()
     deadline = time.monotonic() + seconds
+    pending = bytearray()
     while time.monotonic() < deadline:
-        if not selector.select(timeout=1):
+        readable, _, _ = select.select([fd], [], [], 1)
+        if not readable:
             if proc.poll() is not None:
                 return None
             continue
-        line = proc.stdout.readline()
-        if not line:
+        byte = os.read(fd, 1)
+        if not byte:
             return None
+        pending += byte
+        if byte != b"\n":
+            continue
+        line = pending.decode("utf-8", errors="replace")
+        pending.clear()
         if seen is not None:
             seen.append(line)
         if re.search(pattern, line):
