@@ -13,7 +13,12 @@ law gives for the measured throughput (concurrency ÷ req/s), and p99 ÷ that me
 target: at most 1.5 with latency-aware batching, and throughput within 3% of the best fixed
 setting).
 
-    python bench/batching_bench.py [--quick] [--seconds S]
+With `--compare threads` the same loop compares thread settings instead (plain batching): one
+instance of one thread (the default before intra-op threads became "auto"), the defaults (one
+instance, intra_op_threads auto), and two instances of one thread (the docs' advice for a
+compute-bound model on 2 cores).
+
+    python bench/batching_bench.py [--quick] [--seconds S] [--compare batching|threads]
 """
 
 from __future__ import annotations
@@ -43,6 +48,14 @@ import mlship  # noqa: E402
 
 CONCURRENCY = 32
 
+# What each comparison serves, by label, as `mlship serve` flags; the first is the baseline.
+TWO_BY_ONE = ["--instances", "2", "--intra-op-threads", "1"]
+COMPARISONS = {
+    # Two instances of one thread for both: the docs' advice for a compute-bound model on 2 cores.
+    "batching": {"plain": TWO_BY_ONE, "latency-aware": [*TWO_BY_ONE, "--latency-aware-batching"]},
+    "threads": {"1x1": ["--intra-op-threads", "1"], "default (auto)": [], "2x1": TWO_BY_ONE},
+}
+
 
 def batch_rows(port: int) -> tuple[float, float]:
     """(sum, count) of mlship_batch_size, from /metrics: rows and forward passes so far."""
@@ -56,6 +69,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="one short round (a smoke test)")
     parser.add_argument("--seconds", type=float, default=None, help="wrk duration per cell (default 8, quick 3)")
+    parser.add_argument("--compare", choices=sorted(COMPARISONS), default="batching",
+                        help="latency-aware against plain batching (default), or thread settings")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("batching_bench needs wrk (apt-get install wrk; `make bench` installs it)")
@@ -72,7 +87,8 @@ def main() -> None:
         mlp = models.train(models.DigitsMLP(), X_train, y_train, epochs=2).eval()
         mlship.load(mlp, example_inputs=torch.zeros(1, 64)).save(str(work / "mlp.pt"))
         cases = {"cnn": (work / "cnn.pt", image.numpy()), "mlp": (work / "mlp.pt", X_test[:1])}
-        settings = {"plain": [], "latency-aware": ["--latency-aware-batching"]}
+        settings = COMPARISONS[args.compare]
+        first = next(iter(settings))
         figures: dict[tuple[str, str], list[dict[str, Any]]] = {(m, s): [] for m in cases for s in settings}
         for _ in range(rounds):
             for model, (path, x) in cases.items():
@@ -84,10 +100,8 @@ def main() -> None:
                 for label, flags in settings.items():
                     port = free_port()
                     # Served as "digits": the request path of serve_bench's helpers.
-                    # Two instances of one thread: the docs' advice for a compute-bound model on
-                    # 2 cores, the same for both settings.
                     cmd = [sys.executable, "-m", "mlship", "serve", str(path), "--name", "digits", "--port", str(port),
-                           "--max-batch-size", "32", "--instances", "2", "--intra-op-threads", "1", *flags]
+                           "--max-batch-size", "32", *flags]
                     server = Server(label, cmd, port, body, dict(os.environ), ROOT)
                     try:
                         wrk(port, lua, 8, 2)  # warm-up, which also lets the cost model judge its buckets
@@ -104,9 +118,11 @@ def main() -> None:
     def med(model: str, label: str, key: str) -> float:
         return statistics.median(r[key] for r in figures[(model, label)])
 
-    print(f"At saturation: wrk concurrency {CONCURRENCY}, {seconds:g} s per cell, 2 instances x 1 thread, "
+    served = "2 instances x 1 thread, " if args.compare == "batching" else ""
+    print(f"At saturation: wrk concurrency {CONCURRENCY}, {seconds:g} s per cell, {served}"
           f"{os.cpu_count()} cores shared with wrk; median of {rounds} rounds\n")
-    header = (f"{'model':<5} | {'batching':<13} | {'req/s':>7} | {'÷ plain':>7} | {'mean ms':>7} | {'p50 ms':>7} | "
+    column = "batching" if args.compare == "batching" else "threads"
+    header = (f"{'model':<5} | {column:<14} | {'req/s':>7} | {'÷ ' + first:>9} | {'mean ms':>7} | {'p50 ms':>7} | "
               f"{'p99 ms':>7} | {'Little ms':>9} | {'p99 ÷ Little':>12} | {'rows/batch':>10} | errors")
     print(header)
     print("-" * len(header))
@@ -114,12 +130,16 @@ def main() -> None:
         for label in settings:
             rps = med(model, label, "rps")
             little = CONCURRENCY / rps * 1000.0
-            print(f"{model:<5} | {label:<13} | {rps:>7.0f} | {rps / med(model, 'plain', 'rps'):>6.2f}x | "
+            print(f"{model:<5} | {label:<14} | {rps:>7.0f} | {rps / med(model, first, 'rps'):>8.2f}x | "
                   f"{med(model, label, 'mean_ms'):>7.1f} | {med(model, label, 'p50_ms'):>7.1f} | "
                   f"{med(model, label, 'p99_ms'):>7.1f} | {little:>9.1f} | "
                   f"{med(model, label, 'p99_ms') / little:>11.2f}x | {med(model, label, 'batch'):>10.1f} | {sum(r['errors'] for r in figures[(model, label)])}")
-    print("\ntarget (issue 22): latency-aware p99 <= 1.5x Little's mean, req/s within 3% of plain; the MLP keeps "
-          "its throughput")
+    if args.compare == "batching":
+        print("\ntarget (issue 22): latency-aware p99 <= 1.5x Little's mean, req/s within 3% of plain; the MLP "
+              "keeps its throughput")
+    else:
+        print("\ntarget (issue 22): the defaults leave no core idle on the compute-bound CNN (near 2x1), and the "
+              "MLP keeps 1x1's throughput")
 
 
 if __name__ == "__main__":

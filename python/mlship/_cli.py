@@ -149,7 +149,7 @@ def _serve(args: argparse.Namespace) -> int:
         return 0
     signature = declared_signature(args)
     reference = read_reference(args.reference) if args.reference is not None else None
-    threads = options.get("intra_op_threads")
+    threads = options.get("intra_op_threads") or None  # 0 is "auto": the version decides, not the load
     model = mlship.load(args.model, signature=signature, threads=threads)
     fallback = mlship.load(args.fallback, signature=signature, threads=threads) if args.fallback else None
     dep = _start(model, options, fallback, reference)

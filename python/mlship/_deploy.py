@@ -212,7 +212,7 @@ class Deployment(ModelEndpoint):
             f"mlship.Deployment(name={self.name!r}, version={self.version!r}, url={self.url!r}, {state}, "
             f"max_batch_size={s['max_batch_size']}, max_delay_ms={s['max_delay_ms']}, "
             f"max_queue_size={s['max_queue_size']}, instances={s['instances']}, "
-            f"intra_op_threads={s['intra_op_threads']}, auth={s['auth']})"
+            f"intra_op_threads={s['intra_op_threads'] or 'auto'}, auth={s['auth']})"
         )
 
 

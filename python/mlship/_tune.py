@@ -155,7 +155,7 @@ class TuneResult:
                 notes.append("over budget" if row.requests and not row.errors else "failed" if row.errors
                              else "not timed")
             s = row.settings
-            lines.append([str(s["instances"]), str(s["intra_op_threads"]), str(s["max_batch_size"]),
+            lines.append([str(s["instances"]), str(s["intra_op_threads"] or "auto"), str(s["max_batch_size"]),
                           f"{row.requests_per_s:.1f}", _ms(row.p50_ms), _ms(row.p99_ms), str(row.requests),
                           str(row.errors), ", ".join(notes)])
         widths = [max(len(h), *(len(line[i]) for line in lines)) if lines else len(h) for i, h in enumerate(header)]

@@ -39,6 +39,18 @@ def replicas(handle: Any, calls: int = 24) -> dict[int, str]:
     return {a["pid"]: a["node_id"] for a in (r.result(timeout_s=60) for r in answers)}
 
 
+def both_replicas(handle: Any, rounds: int = 5) -> dict[int, str]:
+    """The replicas seen in up to ``rounds`` rounds of replicas(), stopping once two answered.
+    Ray's router may send a burst of describe() calls all to one replica (it picks by queue
+    length), so one round can miss a live one (CI once saw one replica before the kill)."""
+    seen: dict[int, str] = {}
+    for _ in range(rounds):
+        seen.update(replicas(handle))
+        if len(seen) >= 2:
+            break
+    return seen
+
+
 def kill_one_replica_under_load(handle: Any, x: np.ndarray, expected: np.ndarray, clients: int) -> dict[str, Any]:
     """Kills a replica while ``clients`` threads send requests; counts what happened to them."""
     outcomes: list[str] = []
@@ -52,7 +64,7 @@ def kill_one_replica_under_load(handle: Any, x: np.ndarray, expected: np.ndarray
             except Exception:  # noqa: BLE001 - a request on the killed replica
                 outcomes.append("failed")
 
-    before = replicas(handle)
+    before = both_replicas(handle)
     threads = [threading.Thread(target=client) for _ in range(clients)]
     for t in threads:
         t.start()
@@ -77,13 +89,7 @@ def kill_one_replica_under_load(handle: Any, x: np.ndarray, expected: np.ndarray
         stop.set()
         for t in threads:
             t.join(timeout=60)
-    # Ray's router may send a burst of describe() calls all to one replica (it picks by queue
-    # length), so one round can miss a live replica: the replicas seen in a few rounds.
-    after: dict[int, str] = {}
-    for _ in range(5):
-        after.update(replicas(handle))
-        if len(after) >= 2:
-            break
+    after = both_replicas(handle)
     return {"before": before, "after": after, "replaced_after_s": replaced_after_s, "clients": clients,
             "ok": outcomes.count("ok"), "failed": outcomes.count("failed"), "wrong": outcomes.count("wrong")}
 

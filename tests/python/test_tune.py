@@ -46,11 +46,11 @@ def fake_measure(figures: dict[tuple[int, int, int], tuple[float, float]], clock
     return measure
 
 
-CANDIDATES = [{"instances": 1, "intra_op_threads": 1, "max_batch_size": 32},
+CANDIDATES = [{"instances": 1, "intra_op_threads": 0, "max_batch_size": 32},
               {"instances": 2, "intra_op_threads": 1, "max_batch_size": 8},
               {"instances": 1, "intra_op_threads": 2, "max_batch_size": 1},
               {"instances": 2, "intra_op_threads": 1, "max_batch_size": 32}]
-FIGURES = {(1, 1, 32): (500.0, 40.0), (2, 1, 8): (900.0, 30.0), (1, 2, 1): (700.0, 12.0), (2, 1, 32): (1000.0, 80.0)}
+FIGURES = {(1, 0, 32): (500.0, 40.0), (2, 1, 8): (900.0, 30.0), (1, 2, 1): (700.0, 12.0), (2, 1, 32): (1000.0, 80.0)}
 
 
 def test_picks_the_best_throughput_within_the_latency_budget():
@@ -104,18 +104,19 @@ def test_the_search_stops_within_budget_s_and_reports_what_it_measured():
 
 def test_default_candidates_fill_the_cores_without_oversubscribing_them():
     two = default_candidates(cores=2)
-    assert two[0] == default_setting() == {"instances": 1, "intra_op_threads": 1, "max_batch_size": 32}
-    assert {(c["instances"], c["intra_op_threads"]) for c in two} == {(1, 1), (1, 2), (2, 1)}
-    assert {c["max_batch_size"] for c in two} == {1, 8, 32} and len(two) == 9 == len({json.dumps(c) for c in two})
+    # 0 is "auto" (one thread, widened to cores / instances for a compute-bound model)
+    assert two[0] == default_setting() == {"instances": 1, "intra_op_threads": 0, "max_batch_size": 32}
+    assert {(c["instances"], c["intra_op_threads"]) for c in two} == {(1, 0), (1, 1), (1, 2), (2, 1)}
+    assert {c["max_batch_size"] for c in two} == {1, 8, 32} and len(two) == 10 == len({json.dumps(c) for c in two})
     sixteen = default_candidates(cores=16)
     assert all(8 <= c["instances"] * c["intra_op_threads"] <= 16 for c in sixteen[1:])
     held = default_candidates(cores=16, fixed={"instances": 2, "max_batch_size": 8})
     assert {(c["instances"], c["max_batch_size"]) for c in held} == {(2, 8)}
-    assert {c["intra_op_threads"] for c in held} == {1, 4, 8}  # 1 is the default setting, first
+    assert {c["intra_op_threads"] for c in held} == {0, 4, 8}  # 0 (auto) is the default setting, first
     # Explicit candidates are completed with the defaults; held keys override them.
     result = mlship.tune(None, candidates=[{"max_batch_size": 8}, {"max_batch_size": 8, "instances": 2}],
-                         fixed={"instances": 1}, measure=fake_measure({(1, 1, 8): (1.0, 1.0)}), clock=FakeClock())
-    assert [r.settings for r in result.rows] == [{"instances": 1, "intra_op_threads": 1, "max_batch_size": 8}]
+                         fixed={"instances": 1}, measure=fake_measure({(1, 0, 8): (1.0, 1.0)}), clock=FakeClock())
+    assert [r.settings for r in result.rows] == [{"instances": 1, "intra_op_threads": 0, "max_batch_size": 8}]
     with pytest.raises(ValueError, match="candidates may set only"):
         mlship.tune(None, candidates=[{"max_delay_ms": 1}], measure=fake_measure({}))
 

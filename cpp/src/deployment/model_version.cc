@@ -4,6 +4,8 @@
 
 #include <ATen/Parallel.h>
 
+#include <algorithm>
+
 #include "mlship/deployment/batch_execution.h"
 #include "mlship/deployment/host_tensor_convert.h"
 #include "mlship/deployment/input_features.h"
@@ -35,6 +37,10 @@ StatusOr<std::shared_ptr<ModelVersion>> ModelVersion::Create(VersionIdentity id,
   if (options.monitoring) RETURN_IF_ERROR(ClassifierClasses(model->signature(), options.monitor.classifier).status());
   std::shared_ptr<ModelVersion> v(new ModelVersion(std::move(id), std::move(model), std::move(options), clock));
   ModelVersion* raw = v.get();
+  if (v->options_.intra_op_threads == 0) {
+    v->auto_threads_ = std::make_unique<AutoThreads>(
+        AutoThreads::Options{.wide = std::max(1, CoreCount() / std::max(1, workers->instances()))});
+  }
   if (v->options_.monitoring) {
     monitor::ModelMonitorOptions m = v->options_.monitor;
     m.model = v->id_.model;
@@ -253,10 +259,10 @@ void ModelVersion::ObserveBatch(const Batch<TensorTask>& batch) {
 
 void ModelVersion::RunOnWorker(Batch<TensorTask>& batch) {
   const Model& model = *model_;
-  const int threads = options_.intra_op_threads;
+  const int threads = intra_op_threads();
   auto run_batch = [&model, threads](Batch<TensorTask>& b) { return RunBatch(model, b, threads); };
   auto run_task = [&model, threads](TensorTask& task) { return RunTask(model, task, threads); };
-  const bool timed = options_.batcher.latency_aware;
+  const bool timed = options_.batcher.latency_aware || (auto_threads_ && !auto_threads_->widened());
   if (!monitor_ && !timed) {
     RunWithIsolation(batch, run_batch, run_task);
     return;
@@ -273,6 +279,7 @@ void ModelVersion::RunOnWorker(Batch<TensorTask>& batch) {
   const double seconds = SecondsSince(clock_, start);
   if (monitor_) monitor_->BatchExecuted(rows, seconds);
   if (timed && batcher_) batcher_->RecordBatch(rows, seconds);
+  if (auto_threads_) auto_threads_->Record(threads, seconds);
 }
 
 Status ModelVersion::SetReference(const at::Tensor& reference) {

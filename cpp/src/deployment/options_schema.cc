@@ -309,8 +309,10 @@ std::vector<OptionSpec> BuildSchema() {
                          "measure cost per row at each batch size; form no batch bigger than the smallest size "
                          "within 3% of the cheapest (for compute-bound models)",
                          [](auto& o) -> auto& { return o.version_options.batcher.latency_aware; }));
-  t.push_back(IntOption("intra_op_threads", S::kVersion, "torch threads per forward pass of this model",
-                        [](auto& o) -> auto& { return o.version_options.intra_op_threads; }, 1, 1024));
+  t.push_back(IntOption("intra_op_threads", S::kVersion,
+                        "torch threads per forward pass of this model (0: auto, 1 widened to cores / instances "
+                        "once its forward passes take 1 ms or more)",
+                        [](auto& o) -> auto& { return o.version_options.intra_op_threads; }, 0, 1024));
   t.push_back(IntOption("explain_queue_size", S::kVersion,
                         "explanations that may wait on their own low-priority queue; beyond it 503",
                         [](auto& o) -> auto& { return o.version_options.explain_queue_size; }, 1, 4096));

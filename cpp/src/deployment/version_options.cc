@@ -5,8 +5,9 @@ namespace mlship {
 
 Status VersionOptions::Validate() const {
   RETURN_IF_ERROR(batcher.Validate());
-  if (intra_op_threads < 1) {
-    return Status::InvalidArgument("intra_op_threads must be positive; was " + std::to_string(intra_op_threads));
+  if (intra_op_threads < 0) {
+    return Status::InvalidArgument("intra_op_threads must be 0 (auto) or positive; was " +
+                                   std::to_string(intra_op_threads));
   }
   if (!monitoring) return Status::Ok();
   monitor::ModelMonitorOptions checked = monitor;

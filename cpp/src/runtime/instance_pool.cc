@@ -21,10 +21,10 @@ inline void CpuRelax() {
 #endif
 }
 
-// The usable core count; hardware_concurrency() may report 0 when unknown.
-int CoreCount() { return std::max(1, static_cast<int>(std::thread::hardware_concurrency())); }
-
 }  // namespace
+
+// hardware_concurrency() may report 0 when unknown.
+int CoreCount() { return std::max(1, static_cast<int>(std::thread::hardware_concurrency())); }
 
 int DefaultInstanceCount() { return std::max(1, CoreCount() / 2); }
 

@@ -134,7 +134,7 @@ int main(int argc, char** argv) {
   const auto& o = options.version_options;
   const std::string settings = "max_batch_size=" + std::to_string(o.batcher.max_batch_size) +
                                ", instances=" + std::to_string(options.server.workers.instances) +
-                               ", intra_op_threads=" + std::to_string(o.intra_op_threads) +
+                               ", intra_op_threads=" + (o.intra_op_threads == 0 ? std::string("auto") : std::to_string(o.intra_op_threads)) +
                                ", auth=" + (options.server.http.token.empty() ? "off" : "on") +
                                ", admin=" + (options.server.http.admin_token.empty() ? "off" : "on") +
                                (options.server.http.token_file.empty() ? "" : ", token_file=on") +

@@ -20,6 +20,7 @@
 
 #include "mlship/batching/dynamic_batcher.h"
 #include "mlship/clock.h"
+#include "mlship/deployment/auto_threads.h"
 #include "mlship/deployment/explain_queue.h"
 #include "mlship/deployment/tensor_task.h"
 #include "mlship/deployment/version_options.h"
@@ -122,6 +123,11 @@ class ModelVersion {
   bool HasSpareCapacity() const;
   // Workers of the pool this version runs on.
   int worker_count() const;
+  // The torch threads its next forward pass gets: options().intra_op_threads,
+  // or with 0 (auto) what AutoThreads has chosen so far.
+  int intra_op_threads() const {
+    return auto_threads_ ? auto_threads_->threads() : options_.intra_op_threads;
+  }
   // The clock its policies run on.
   Clock* clock() const { return clock_; }
   // The memory this version added when it loaded, in bytes (0 = unknown).
@@ -162,6 +168,9 @@ class ModelVersion {
   const VersionOptions options_;
   // Not owned.
   Clock* const clock_;
+  // With intra_op_threads 0 (auto): chooses the thread count from measured
+  // forward passes. Null when the count is fixed.
+  std::unique_ptr<AutoThreads> auto_threads_;
   // Declared before the batcher so it outlives every callback recording
   // into it.
   std::unique_ptr<monitor::ModelMonitor> monitor_;

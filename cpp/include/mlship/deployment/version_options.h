@@ -50,10 +50,11 @@ struct VersionOptions {
   // ---- Affects performance ----
 
   // Torch threads each forward pass of this version may use, on whichever
-  // of the server's workers runs it. Default DefaultIntraOpThreads() (1);
-  // valid range >= 1. Big models whose matmuls gain from threads may set 2+
-  // (keep workers x threads close to the cores).
-  int intra_op_threads = DefaultIntraOpThreads();
+  // of the server's workers runs it. Default 0, "auto" (see AutoThreads):
+  // 1 thread, widened to max(1, cores / workers) once the version's forward
+  // passes are found to take 1 ms or more (compute-bound). Valid range >= 0;
+  // 1 or more fixes the count (keep workers x threads close to the cores).
+  int intra_op_threads = 0;
 
   // OK when every field is in range; otherwise InvalidArgument naming the
   // first bad one with its value.

@@ -25,6 +25,9 @@ namespace mlship {
 // calling predict in-process.
 int DefaultInstanceCount();
 
+// The machine's core count: std::thread::hardware_concurrency(), at least 1.
+int CoreCount();
+
 // The default for InstancePoolOptions::intra_op_threads: 1. A served model
 // mostly sees small batches, whose forward pass gains little from intra-op
 // threads but pays an OpenMP wake-up per operator. Measured on 2 cores with
