@@ -57,7 +57,7 @@ TEST(AutoThreadsTest, OneWideThreadOrAClockThatDidNotMoveNeverWidens) {
 class TimedModel final : public Model {
  public:
   TimedModel(FakeClock* clock, std::chrono::microseconds cost)
-      : Model(MakeSignature(), "<memory>", 1), clock_(clock), cost_(cost) {}
+      : Model(RowSignature(), "<memory>", 1), clock_(clock), cost_(cost) {}
   ModelFormat format() const override { return ModelFormat::kTorchScript; }
   Status Save(const std::string&) const override { return Status::FailedPrecondition("not saved in tests"); }
   int last_threads() const { return last_threads_.load(); }
@@ -70,12 +70,6 @@ class TimedModel final : public Model {
   }
 
  private:
-  static Signature MakeSignature() {
-    Signature s;
-    s.inputs = {TensorSpec{"x", DType::kFloat32, {-1, 4}}};
-    s.outputs = {TensorSpec{"y", DType::kFloat32, {-1, 4}}};
-    return s;
-  }
   FakeClock* const clock_;
   const std::chrono::microseconds cost_;
   mutable std::atomic<int> last_threads_{0};

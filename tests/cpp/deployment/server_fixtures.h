@@ -58,6 +58,14 @@ inline VersionSource Source(std::shared_ptr<Model> model, const ServingOptions& 
   return s;
 }
 
+// x: FP32[-1, 4] -> y: FP32[-1, 4], the signature of every version here.
+inline Signature RowSignature() {
+  Signature s;
+  s.inputs = {TensorSpec{"x", DType::kFloat32, {-1, 4}}};
+  s.outputs = {TensorSpec{"y", DType::kFloat32, {-1, 4}}};
+  return s;
+}
+
 inline at::Tensor Row(float value) { return torch::full({1, 4}, value); }
 
 class RepositoryServerTest : public ::testing::Test {

@@ -27,7 +27,7 @@ using std::chrono::seconds;
 // a shadow that hangs.
 class StallingModel final : public Model {
  public:
-  StallingModel() : Model(MakeSignature(), "<memory>", 1) {}
+  StallingModel() : Model(RowSignature(), "<memory>", 1) {}
   ModelFormat format() const override { return ModelFormat::kTorchScript; }
   Status Save(const std::string&) const override { return Status::FailedPrecondition("not saved in tests"); }
   void Stall() { stalled_ = true; }
@@ -47,12 +47,6 @@ class StallingModel final : public Model {
   }
 
  private:
-  static Signature MakeSignature() {
-    Signature s;
-    s.inputs = {TensorSpec{"x", DType::kFloat32, {-1, 4}}};
-    s.outputs = {TensorSpec{"y", DType::kFloat32, {-1, 4}}};
-    return s;
-  }
   std::atomic<bool> stalled_{false};
   mutable std::atomic<int> calls_{0};
   mutable std::atomic<int> policy_{-1};
