@@ -71,7 +71,7 @@ StatusOr<std::unique_ptr<ModelMonitor>> ModelMonitor::Create(ModelMonitorOptions
   window.window_seconds = monitor->options_.stats_window_seconds;
   window.window_seconds = std::max(window.window_seconds, monitor->options_.health_window_seconds);
   ASSIGN_OR_RETURN(monitor->latency_, LatencyWindow::Create(window));
-  monitor->snapshots_.push_back(monitor->Take(monitor->started_));
+  monitor->snapshots_.AddRestart(monitor->Take(monitor->started_));
   monitor->thread_ = std::thread([m = monitor.get()] { m->Loop(); });
   NameThread(monitor->thread_, "mlship-monitor");
   return monitor;
@@ -313,7 +313,7 @@ std::vector<std::string> ModelMonitor::FeatureNames() const {
   return ref == nullptr ? std::vector<std::string>{} : ref->feature_names;
 }
 
-ModelMonitor::CounterSnapshot ModelMonitor::Take(Clock::TimePoint now) const {
+CounterSnapshot ModelMonitor::Take(Clock::TimePoint now) const {
   CounterSnapshot s;
   s.time = now;
   s.succeeded = metrics_ ? metrics_->requests_succeeded->Value() : 0.0;
@@ -324,18 +324,12 @@ ModelMonitor::CounterSnapshot ModelMonitor::Take(Clock::TimePoint now) const {
   return s;
 }
 
-ModelMonitor::CounterSnapshot ModelMonitor::Baseline(Clock::TimePoint now, double seconds,
+CounterSnapshot ModelMonitor::Baseline(Clock::TimePoint now, double seconds,
                                               Clock::TimePoint floor) const {
   const auto target = std::max(now - std::chrono::duration_cast<SteadyClock::duration>(
                                          std::chrono::duration<double>(seconds)),
                                floor);
-  // snapshots_ is in time order; the newest one at or before target.
-  const CounterSnapshot* best = &snapshots_.front();
-  for (const CounterSnapshot& s : snapshots_) {
-    if (s.time <= target) best = &s;
-    else break;
-  }
-  return *best;
+  return snapshots_.Baseline(target);
 }
 
 MonitorStats ModelMonitor::Stats() const {
@@ -386,7 +380,7 @@ HealthWindow ModelMonitor::WindowSince(Clock::TimePoint since) const {
 
 void ModelMonitor::Checkpoint() {
   std::lock_guard<std::mutex> lock(health_mu_);
-  snapshots_.push_back(Take(clock_->Now()));
+  snapshots_.AddRestart(Take(clock_->Now()));
 }
 
 void ModelMonitor::KeepHistory(int64_t seconds) {
@@ -416,7 +410,7 @@ void ModelMonitor::RecordFallbackState(bool fallback_active, bool switched_to_fa
   {
     // Judging restarts from here: a counter snapshot at the switch.
     std::lock_guard<std::mutex> lock(health_mu_);
-    snapshots_.push_back(Take(clock_->Now()));
+    snapshots_.AddRestart(Take(clock_->Now()));
   }
   metrics_->fallback_active->Set(fallback_active ? 1.0 : 0.0);
   if (switched_to_fallback) metrics_->fallback_switches->Increment();
@@ -445,11 +439,11 @@ void ModelMonitor::Emit(const AlertEvent& event) {
 void ModelMonitor::Tick(Clock::TimePoint now) {
   {
     std::lock_guard<std::mutex> lock(health_mu_);
-    snapshots_.push_back(Take(now));
+    snapshots_.AddTick(Take(now));
     const int64_t keep_seconds =
         std::max({options_.stats_window_seconds, options_.health_window_seconds, keep_extra_seconds_.load()});
     const auto horizon = now - std::chrono::seconds(keep_seconds + 2);
-    while (snapshots_.size() > 1 && snapshots_[1].time <= horizon) snapshots_.pop_front();
+    snapshots_.Prune(horizon);
   }
   if (now >= next_drift_check_) {
     next_drift_check_ = now + options_.drift_check_interval;

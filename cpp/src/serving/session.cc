@@ -261,8 +261,28 @@ void Session<Stream>::ReadHeader() {
   parser_->body_limit(state_.options.max_body_bytes);
   parser_->header_limit(static_cast<std::uint32_t>(std::min<std::size_t>(state_.options.max_header_bytes, UINT32_MAX)));
   Tcp().expires_after(state_.options.idle_timeout);
-  http::async_read_header(stream_, buffer_, *parser_,
-                          beast::bind_front_handler(&Session::OnHeader, this->shared_from_this()));
+  ReadMoreHeader();
+}
+
+// The header and the body are read one read_some at a time rather than with
+// Beast's composed async_read_header / async_read: Drain()'s cancel() only
+// reaches a read that is pending on the socket, and a composed read between
+// two of its reads (bytes just arrived, its next read not yet issued) would
+// miss it and wait for the rest of the request until idle_timeout. Checking
+// draining_ before each read closes that gap. The deadline set once above
+// stays in force across the reads (Beast keeps the expiry until it is set
+// again), so idle_timeout still bounds the whole header or body.
+template <class Stream>
+void Session<Stream>::ReadMoreHeader() {
+  http::async_read_some(stream_, buffer_, *parser_,
+                        beast::bind_front_handler(&Session::OnHeaderPart, this->shared_from_this()));
+}
+
+template <class Stream>
+void Session<Stream>::OnHeaderPart(beast::error_code ec, std::size_t bytes) {
+  if (ec || parser_->is_header_done()) return OnHeader(ec, bytes);
+  if (draining_) return Close(/*drain_client=*/false);
+  ReadMoreHeader();
 }
 
 template <class Stream>
@@ -313,7 +333,26 @@ void Session<Stream>::ReadBody() {
                                               "retry the request"));
   }
   Tcp().expires_after(state_.options.idle_timeout);
-  http::async_read(stream_, buffer_, *parser_, beast::bind_front_handler(&Session::OnBody, this->shared_from_this()));
+  if (parser_->is_done()) return OnBody({}, 0);  // the body came with the header
+  ReadMoreBody();
+}
+
+template <class Stream>
+void Session<Stream>::ReadMoreBody() {
+  http::async_read_some(stream_, buffer_, *parser_,
+                        beast::bind_front_handler(&Session::OnBodyPart, this->shared_from_this()));
+}
+
+template <class Stream>
+void Session<Stream>::OnBodyPart(beast::error_code ec, std::size_t bytes) {
+  if (ec || parser_->is_done()) return OnBody(ec, bytes);
+  if (draining_) {
+    // Drain() came between two reads of a body still on its way; see
+    // OnReadError for the same answer when it cancels a pending read.
+    return RespondAndClose(ErrorResponse(503, "the server is shutting down; the request body was not complete, "
+                                              "retry the request"));
+  }
+  ReadMoreBody();
 }
 
 template <class Stream>

@@ -86,8 +86,14 @@ class Session : public Connection, public std::enable_shared_from_this<Session<S
   // The TCP layer under the stream (timeouts, cancel, the socket).
   boost::beast::tcp_stream& Tcp() { return boost::beast::get_lowest_layer(stream_); }
   void ReadHeader();
+  // One read_some of the header (see session.cc for why not async_read_header).
+  void ReadMoreHeader();
+  void OnHeaderPart(boost::beast::error_code ec, std::size_t bytes);
   void OnHeader(boost::beast::error_code ec, std::size_t bytes);
   void ReadBody();
+  // One read_some of the body; Drain() is checked between them.
+  void ReadMoreBody();
+  void OnBodyPart(boost::beast::error_code ec, std::size_t bytes);
   void OnBody(boost::beast::error_code ec, std::size_t bytes);
   // Answers a failed read: silently closes on disconnects and timeouts,
   // answers 413/431/400 for requests that broke a limit or the grammar.

@@ -9,7 +9,6 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -20,6 +19,7 @@
 
 #include "mlship/monitor/alert.h"
 #include "mlship/monitor/anomaly.h"
+#include "mlship/monitor/counter_history.h"
 #include "mlship/monitor/drift_monitor.h"
 #include "mlship/monitor/health_policy.h"
 #include "mlship/monitor/latency_window.h"
@@ -254,16 +254,6 @@ class ModelMonitor {
   const ModelMonitorOptions& options() const { return options_; }
 
  private:
-  // Counter values at one tick.
-  struct CounterSnapshot {
-    Clock::TimePoint time;
-    double succeeded = 0;
-    double failed = 0;
-    double server_failed = 0;
-    double inferences = 0;
-    double executions = 0;
-  };
-
   explicit ModelMonitor(ModelMonitorOptions options);
   // Ticks until stopping_.
   void Loop();
@@ -311,9 +301,9 @@ class ModelMonitor {
   std::atomic<int64_t> keep_extra_seconds_{0};
   // Guards snapshots_.
   mutable std::mutex health_mu_;
-  // Counter values at each tick, oldest first, kept for the longest window
-  // asked about. GUARDED_BY(health_mu_)
-  std::deque<CounterSnapshot> snapshots_;
+  // Counter values at each tick and restart point, kept for the longest
+  // window asked about. GUARDED_BY(health_mu_)
+  CounterHistory snapshots_;
   Clock::TimePoint next_drift_check_;      // touched only by the thread
   Clock::TimePoint started_;               // immutable
 
