@@ -31,7 +31,7 @@ from mlship._endpoint import ModelEndpoint
 from mlship._eval_report import EvaluationReport
 from mlship._evaluate import evaluate
 from mlship._explain import Explanation, explain
-from mlship._export import export_pt2
+from mlship._export import compile_pt2, export_pt2
 from mlship._limits import Limits
 from mlship._load import load
 from mlship._model import Model
@@ -62,6 +62,7 @@ __all__ = [
     "Limits",
     "SLO",
     "DriftOptions",
+    "compile_pt2",
     "export_pt2",
     "optimize",
     "quantize",

@@ -15,7 +15,7 @@ import numpy as np
 
 from mlship._errors import MlshipError, ModelLoadError
 from mlship._metrics import METRICS
-from mlship._optimize import METHODS
+from mlship._optimize import METHODS, OPTIONAL_METHODS
 
 _EXAMPLE = "mlship optimize digits.pt --val val.npz --max-drop 0.01 -o digits-small.pt"
 
@@ -38,8 +38,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                         help="largest allowed metric drop, in the metric's units (default 0.01 = 1 point)")
     parser.add_argument("--metric", choices=METRICS, default="accuracy", help="default: accuracy")
     parser.add_argument("--methods", default=",".join(METHODS),
-                        help=f"comma-separated; default: {','.join(METHODS)} (combinations like low_rank+int8 "
-                             "are added when both parts are listed)")
+                        help=f"comma-separated; default: {','.join(METHODS)}; also {','.join(OPTIONAL_METHODS)} "
+                             "(pt2: AOTInductor compilation, seconds to minutes). Combinations like low_rank+int8 "
+                             "are added when both parts are listed")
     parser.add_argument("-o", "--output", metavar="OUT.pt", help="save the best model here")
     parser.add_argument("--json", metavar="REPORT.json", help="also write the report as JSON")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")

@@ -120,7 +120,7 @@ def load(
         core = _core.load_file(os.fspath(source), sig_json, _examples_for_core(examples), threads_arg, optimize,
                                warmup_runs)
         model = Model(core)
-        model._optimization = read_report(os.fspath(source)) if model.format == "torchscript" else None
+        model._optimization = read_report(os.fspath(source))
         return model
     torch = sys.modules.get("torch")
     if torch is None or not isinstance(source, torch.nn.Module):

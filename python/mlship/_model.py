@@ -137,7 +137,7 @@ class Model:
         """Saves the model with its signature (and its optimization report, when it has one);
         :func:`mlship.load` opens it again."""
         self._core.save(str(path))
-        if self._optimization is not None and self.format == "torchscript":
+        if self._optimization is not None:
             from mlship._report_file import write_report
 
             write_report(str(path), self._optimization)

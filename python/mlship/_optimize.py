@@ -14,6 +14,7 @@ import numpy as np
 
 from mlship import _core
 from mlship._errors import FailedPreconditionError, InvalidInputError, MlshipError
+from mlship._export import compile_pt2
 from mlship._metrics import Metric, resolve
 from mlship._model import Model
 from mlship._passes import _as_model, fold, low_rank, prune, quantize
@@ -22,8 +23,10 @@ from mlship._report import Candidate, OptimizationReport
 #: The techniques mlship.optimize tries by default; "a+b" applies a, then b.
 METHODS = ("int8", "fp16", "bf16", "prune", "low_rank")
 #: Techniques tried only when asked for: "fold" changes nothing that mlship.load's own
-#: freezing does not already do for the running model (it puts the folding in the saved file).
-OPTIONAL_METHODS = ("fold",)
+#: freezing does not already do for the running model (it puts the folding in the saved file);
+#: "pt2" compiles with AOTInductor, which takes seconds to minutes per candidate, and must be
+#: the last step of a combination ("low_rank+pt2").
+OPTIONAL_METHODS = ("fold", "pt2")
 #: Combinations tried when both parts are among the methods asked for.
 COMBINATIONS = ("low_rank+int8", "prune+int8")
 #: Rows per forward pass when scoring the validation set.
@@ -42,6 +45,9 @@ def _plan(methods: Sequence[str]) -> list[str]:
                     f"unknown method {part!r}; supported: {', '.join(repr(m) for m in METHODS + OPTIONAL_METHODS)} "
                     "(combine them with '+', e.g. 'low_rank+int8')"
                 )
+        if "pt2" in parts[:-1]:
+            raise ValueError(f"method {method!r}: 'pt2' compiles the model, so it must be the last step "
+                             "(e.g. 'low_rank+pt2')")
         if method not in plan:
             plan.append(method)
     for combo in COMBINATIONS:
@@ -50,7 +56,11 @@ def _plan(methods: Sequence[str]) -> list[str]:
     return plan
 
 
-def _apply(model: Model, step: str, prune_amount: float, low_rank_energy: float) -> Model:
+def _apply(model: Model, step: str, prune_amount: float, low_rank_energy: float,
+           examples: tuple[np.ndarray, ...], module: Any = None) -> Model:
+    if step == "pt2":
+        # The eager module, when optimize() was given one, exports more graphs than TorchScript.
+        return compile_pt2(module if module is not None else model, examples)
     if step == "prune":
         return prune(model, prune_amount)
     if step == "low_rank":
@@ -217,8 +227,10 @@ def optimize(
     max_drop : float
         Largest allowed worsening of the metric, in its own units (0.01 = 1 accuracy point).
     methods : sequence of str
-        Any of ``"int8"``, ``"fp16"``, ``"bf16"``, ``"prune"``, ``"low_rank"``, ``"fold"``, or
-        combinations like ``"low_rank+int8"`` or ``"fold+int8"``.
+        Any of ``"int8"``, ``"fp16"``, ``"bf16"``, ``"prune"``, ``"low_rank"``, ``"fold"``,
+        ``"pt2"`` (AOTInductor compilation, see :func:`mlship.compile_pt2`; its row's note says
+        how long it took), or combinations like ``"low_rank+int8"``, ``"fold+int8"`` or
+        ``"low_rank+pt2"`` (``pt2`` last).
     progress : bool
         Show a tqdm progress bar over the candidates.
     latency_runs : int
@@ -272,7 +284,7 @@ def optimize(
         for method in plan:
             bar.set_postfix_str(method)
             candidates.append(_build_and_measure(loaded, method, measurer, float(max_drop), prune_amount,
-                                                 low_rank_energy))
+                                                 low_rank_energy, _eager_module(model)))
             bar.update(1)
     best, reason = _choose(candidates, resolved.name, float(max_drop))
     return OptimizationReport(candidates, metric_name=resolved.name, max_drop=float(max_drop), best=best,
@@ -280,13 +292,14 @@ def optimize(
 
 
 def _build_and_measure(model: Model, method: str, measurer: _Measurer, max_drop: float, prune_amount: float,
-                       low_rank_energy: float) -> Candidate:
+                       low_rank_energy: float, module: Any = None) -> Candidate:
     candidate = Candidate(method)
     current = model
     notes = []
     try:
         for step in method.split("+"):
-            current = _apply(current, step, prune_amount, low_rank_energy)
+            current = _apply(current, step, prune_amount, low_rank_energy, measurer.xs,
+                             module if current is model else None)
             report = current.optimization or {}
             candidate.details[step] = report
             if not report.get("layers_changed"):
@@ -302,6 +315,16 @@ def _build_and_measure(model: Model, method: str, measurer: _Measurer, max_drop:
     return candidate
 
 
+def _eager_module(model: Any) -> Any:
+    """The torch.nn.Module optimize() was given (not a scripted one), or None."""
+    import sys
+
+    torch = sys.modules.get("torch")
+    if torch is None or not isinstance(model, torch.nn.Module) or isinstance(model, torch.jit.ScriptModule):
+        return None
+    return model
+
+
 def _short_note(step: str, report: dict[str, Any]) -> str:
     details = report.get("details", {})
     if step == "int8":
@@ -310,6 +333,6 @@ def _short_note(step: str, report: dict[str, Any]) -> str:
         return f"{step} compute: {details.get('compute', '?')}"
     if step == "prune":
         return f"neurons {details.get('neurons', '?')}"
-    if step == "fold":
+    if step in ("fold", "pt2"):
         return report.get("summary", "")
     return f"ranks {details.get('ranks', '?')}"

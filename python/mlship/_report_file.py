@@ -1,8 +1,9 @@
-"""The optimization report saved inside a TorchScript file, so a reloaded model keeps it.
+"""The optimization report saved inside a model file (TorchScript or .pt2), so a reloaded model keeps it.
 
-A TorchScript file is a zip archive; torch keeps side files under ``<archive>/extra/``.
+Both are zip archives; torch keeps side files under ``<archive>/extra/``.
 mlship adds ``mlship_optimization.json`` there after the engine has saved the model: torch
-ignores names it does not ask for, so the file still loads anywhere it loaded before.
+ignores names it does not ask for (the AOTInductor package loader too), so the file still loads
+anywhere it loaded before.
 """
 
 from __future__ import annotations

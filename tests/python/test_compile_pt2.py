@@ -1,0 +1,110 @@
+"""mlship.compile_pt2 and the "pt2" candidate of mlship.optimize: a loaded TorchScript model
+compiled ahead of time with AOTInductor (each compile takes seconds)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import mlship
+from mlship import _cli_optimize
+
+
+@pytest.fixture(scope="module")
+def compiled(digits_model) -> mlship.Model:
+    return mlship.compile_pt2(digits_model)
+
+
+def test_the_compiled_model_answers_like_the_original_at_any_batch(compiled, digits_model, digits):
+    _, X_test, _, _ = digits
+    assert compiled.format == "aotinductor"
+    assert compiled.signature == digits_model.signature
+    for rows in (1, 7, 64):
+        np.testing.assert_allclose(compiled(X_test[:rows]), digits_model(X_test[:rows]), atol=1e-4)
+    report = compiled.optimization
+    assert report["technique"] == "pt2" and report["details"]["compile seconds"] > 0
+    assert "compiled ahead of time with AOTInductor in" in report["summary"]
+
+
+def test_a_saved_compiled_model_keeps_its_report_and_serves(compiled, digits, tmp_path):
+    _, X_test, _, _ = digits
+    path = str(tmp_path / "digits.pt2")
+    compiled.save(path)
+    reloaded = mlship.load(path)
+    assert reloaded.format == "aotinductor"
+    assert reloaded.optimization == compiled.optimization
+    with mlship.deploy(reloaded, name="digits") as dep:
+        np.testing.assert_allclose(dep.predict(X_test[:3]), compiled(X_test[:3]), atol=1e-5)
+
+
+def test_what_cannot_be_compiled_is_refused_naming_why(compiled, digits_model):
+    with pytest.raises(mlship.FailedPreconditionError, match="packed .*weights.*compile the model before quantizing"):
+        mlship.compile_pt2(mlship.quantize(digits_model, "int8"))
+    with pytest.raises(mlship.FailedPreconditionError, match="aotinductor already"):
+        mlship.compile_pt2(compiled)
+    with pytest.raises(ValueError, match="'pt2' compiles the model, so it must be the last step"):
+        mlship.optimize(digits_model, validation=(np.zeros((2, 64), np.float32), np.zeros(2)), methods=["pt2+int8"])
+
+
+def test_a_graph_that_branches_on_the_batch_size_is_refused_not_compiled_wrong():
+    class PairsAreSpecial(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            # TorchScript runs this at any batch; export specializes the branch to the
+            # size it traced with (compile_pt2 traces with 2 rows).
+            if x.size(0) == 2:
+                return x * 2.0
+            return x
+
+    model = mlship.load(PairsAreSpecial(), example_inputs=torch.randn(3, 8))
+    with pytest.raises(mlship.FailedPreconditionError, match="answers differently from the TorchScript model at batch 1"):
+        mlship.compile_pt2(model, torch.randn(4, 8))
+
+
+def test_optimize_measures_the_compiled_candidate_like_the_others(digits_model, digits):
+    _, X_test, _, y_test = digits
+    report = mlship.optimize(digits_model, validation=(X_test, y_test), methods=["int8", "pt2"], progress=False,
+                             latency_runs=5)
+    rows = {c.method: c for c in report.candidates}
+    assert list(rows) == ["original", "int8", "pt2"]
+    pt2 = rows["pt2"]
+    assert pt2.model is not None and pt2.model.format == "aotinductor", pt2.note
+    assert "compiled ahead of time with AOTInductor in" in pt2.note
+    assert pt2.ok and pt2.drop == pytest.approx(0.0, abs=0.005)
+    assert pt2.latency_b1_ms > 0 and pt2.latency_b32_ms > 0 and pt2.size_bytes > 0
+    assert pt2.details["pt2"]["details"]["compile seconds"] > 0
+    assert "pt2" in str(report)
+
+
+def test_the_cli_offers_pt2_as_a_method(digits_model, digits, tmp_path, capsys):
+    _, X_test, _, y_test = digits
+    model_path, val, out = tmp_path / "digits.pt", tmp_path / "val.npz", tmp_path / "report.json"
+    digits_model.save(str(model_path))
+    np.savez(val, X=X_test, y=y_test)
+    parser = __import__("argparse").ArgumentParser(prog="mlship")
+    _cli_optimize.add_parser(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["optimize", str(model_path), "--val", str(val), "--methods", "pt2", "--json", str(out),
+                              "--no-progress"])
+    assert _cli_optimize.run(args) == 0
+    assert "\npt2 " in capsys.readouterr().out
+    row = next(r for r in json.loads(out.read_text())["rows"] if r["method"] == "pt2")
+    assert "AOTInductor" in row["note"]
+
+
+def test_an_eager_lstm_is_exported_from_its_module_where_torchscript_would_fix_the_batch(zoo, digits):
+    """nn.LSTM's scripted graph makes its initial state to the traced batch size; torch.export
+    of the module keeps the batch dynamic. optimize() given the module compiles from it."""
+    module, inputs = zoo["lstm"]
+    x = inputs[0].numpy()
+    _, _, _, y_test = digits
+    loaded = mlship.load(module, example_inputs=x[:1])
+    with pytest.raises(mlship.FailedPreconditionError, match="answers differently"):
+        mlship.compile_pt2(loaded, x[:2])
+    report = mlship.optimize(module, example_inputs=x[:1], validation=(x, y_test[:len(x)]), methods=["pt2"],
+                             progress=False, latency_runs=3)
+    compiled = report.model("pt2")
+    assert compiled is not None and compiled.format == "aotinductor", report.candidates[1].note
+    for rows in (1, 5):
+        np.testing.assert_allclose(compiled(x[:rows]), loaded(x[:rows]), atol=1e-4)
