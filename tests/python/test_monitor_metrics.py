@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 from http_helpers import infer_body, request
+from metrics_helpers import settled_metrics
 from prometheus_client.parser import text_string_to_metric_families
 
 import mlship
@@ -40,7 +41,7 @@ def test_counts_match_what_was_sent_in_process_and_over_http(model, digits):
             assert status == 200, body
         with pytest.raises(mlship.InvalidInputError):
             dep.predict(np.zeros((2, 63), np.float32))
-        m = dep.metrics()
+        m = settled_metrics(dep, rows=95)
         assert m["mlship_requests_succeeded_total"] == 45
         assert m["mlship_requests_failed_total"]["invalid_argument"] == 1
         assert m["mlship_requests_failed_total"]["inference_failed"] == 0
@@ -75,6 +76,7 @@ def test_stats_summarise_the_recent_window(model, digits):
         assert empty["requests"] == 0 and empty["p99_ms"] == 0 and empty["mean_batch_size"] == 0
         with concurrent.futures.ThreadPoolExecutor(8) as pool:
             list(pool.map(lambda i: dep.predict(x[i % 50 : i % 50 + 1]), range(200)))
+        settled_metrics(dep, rows=200)
         s = dep.stats()
         assert s["requests"] == 200 and s["failed_requests"] == 0
         assert 0 < s["p50_ms"] <= s["p90_ms"] <= s["p99_ms"]

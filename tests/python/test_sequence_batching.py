@@ -6,12 +6,12 @@ equals the model run on that request alone; over HTTP too; the declaration survi
 from __future__ import annotations
 
 import threading
-import time
 
 import numpy as np
 import pytest
 import torch
 from http_helpers import request
+from metrics_helpers import settled_metrics
 
 import mlship
 
@@ -83,12 +83,7 @@ def test_requests_of_many_lengths_share_batches_and_each_gets_its_own_answer(enc
             t.start()
         for t in threads:
             t.join(timeout=120)
-        # A batch is recorded just after its answers are delivered: give the last one a moment.
-        for _ in range(100):
-            histogram = dep.metrics()["mlship_batch_size"]
-            if histogram["sum"] >= len(reqs):
-                break
-            time.sleep(0.05)
+        histogram = settled_metrics(dep, rows=len(reqs))["mlship_batch_size"]
     for (ids, mask), answer in zip(reqs, got):
         want = alone(encoder, ids, mask)
         assert answer["hidden"].shape == want["hidden"].shape, "cut back to its own length"

@@ -21,6 +21,7 @@ import torch
 import tritonclient.grpc as tgrpc
 import tritonclient.http as thttp
 from http_helpers import request
+from metrics_helpers import settled_metrics
 from prometheus_client.parser import text_string_to_metric_families
 from server_process import read_line_matching, server_command, stop
 from tritonclient.grpc import service_pb2, service_pb2_grpc
@@ -328,7 +329,7 @@ def test_http_and_grpc_clients_share_batches(model, digits):
         buckets = batch_size_histogram(dep.url)
         batches, single = buckets[float("inf")], buckets[1.0]
         assert batches - single >= 1, buckets  # at least one batch held an HTTP and a gRPC request
-        assert dep.metrics()["mlship_inferences_total"] == 40
+        assert settled_metrics(dep, rows=40)["mlship_inferences_total"] == 40
 
 
 def serve_from_cli(kind: str, path: str, *flags: str) -> tuple[subprocess.Popen, int, int, list[str]]:
