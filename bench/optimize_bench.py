@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -48,22 +47,13 @@ def large_mlp() -> torch.nn.Module:
                                torch.nn.ReLU(), torch.nn.Linear(2048, 10))
 
 
-def per_call_ms(model: mlship.Model, x: np.ndarray, calls: int) -> float:
-    start = time.perf_counter()
-    for _ in range(calls):
-        model(x)
-    return (time.perf_counter() - start) / calls * 1e3
-
-
 def interleaved_ms(models_by_name: dict[str, mlship.Model], x: np.ndarray, calls: int, rounds: int) -> dict[str, float]:
-    """Median ms per call for each model over `rounds` rounds that alternate between models."""
-    for m in models_by_name.values():
-        per_call_ms(m, x, max(3, calls // 5))  # warm-up
-    samples: dict[str, list[float]] = {k: [] for k in models_by_name}
-    for _ in range(rounds):
-        for name, m in models_by_name.items():
-            samples[name].append(per_call_ms(m, x, calls))
-    return {k: statistics.median(v) for k, v in samples.items()}
+    """Median ms per call for each model over `rounds` rounds that alternate between models
+    (mlship.optimize's own timing, with more rounds)."""
+    names = list(models_by_name)
+    ms = mlship._optimize.interleaved_ms([lambda m=models_by_name[n]: m(x) for n in names], runs=calls * rounds,
+                                         rounds=rounds)
+    return dict(zip(names, ms))
 
 
 #: Whether each model also gets the AOTInductor candidate ("pt2"); --no-pt2 turns it off.

@@ -122,15 +122,31 @@ def _batch(xs: tuple[np.ndarray, ...], rows: int) -> tuple[np.ndarray, ...]:
     return tuple(np.ascontiguousarray(np.concatenate([x] * reps)[:rows]) for x in xs)
 
 
-def _latency_ms(model: Model, inputs: tuple[np.ndarray, ...], runs: int) -> float:
-    for _ in range(3):
-        model(*inputs)
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        model(*inputs)
-        times.append(time.perf_counter() - start)
-    return float(np.median(times) * 1e3)
+#: Timing rounds per candidate: its timed calls are split into this many rounds, which
+#: alternate between candidates.
+_ROUNDS = 5
+
+
+def interleaved_ms(calls: Sequence[Callable[[], Any]], runs: int, *, rounds: int = _ROUNDS,
+                   clock: Callable[[], float] = time.perf_counter) -> list[float]:
+    """Median milliseconds per call of each of ``calls``, timed in ``rounds`` rounds that
+    alternate between them (``runs`` calls each in all, at least one a round), after 3 warm-up
+    calls each. Timing one candidate after another lets a slow spell of a shared machine land on
+    whichever ran during it, and optimize() then picks by noise; alternating makes every
+    candidate see the same machine."""
+    rounds = max(1, min(rounds, runs))
+    per_round = math.ceil(runs / rounds)
+    for call in calls:
+        for _ in range(3):
+            call()
+    samples: list[list[float]] = [[] for _ in calls]
+    for _ in range(rounds):
+        for i, call in enumerate(calls):
+            start = clock()
+            for _ in range(per_round):
+                call()
+            samples[i].append((clock() - start) / per_round)
+    return [float(np.median(s) * 1e3) for s in samples]
 
 
 def _size_bytes(model: Model) -> int:
@@ -163,9 +179,19 @@ class _Measurer:
         candidate.max_abs_diff = float(np.max(np.abs(out - self.reference))) if out.shape == self.reference.shape \
             else math.inf
         candidate.size_bytes = _size_bytes(model)
-        candidate.latency_b1_ms = _latency_ms(model, self.one, self.runs)
-        candidate.latency_b32_ms = _latency_ms(model, self.many, max(3, self.runs // 3))
         candidate.ok = bool(candidate.drop <= max_drop + 1e-12)
+
+    def time_all(self, candidates: list[Candidate]) -> None:
+        """Sets every built candidate's latencies, timed alternately (see interleaved_ms)."""
+        built = [c for c in candidates if c.model is not None]
+
+        def calls(inputs: tuple[np.ndarray, ...]) -> list[Callable[[], Any]]:
+            return [lambda m=c.model: m(*inputs) for c in built]
+
+        for c, ms in zip(built, interleaved_ms(calls(self.one), self.runs)):
+            c.latency_b1_ms = ms
+        for c, ms in zip(built, interleaved_ms(calls(self.many), max(3, self.runs // 3))):
+            c.latency_b32_ms = ms
 
 
 def _choose(candidates: list[Candidate], metric: str, max_drop: float) -> tuple[Candidate, str]:
@@ -234,7 +260,9 @@ def optimize(
     progress : bool
         Show a tqdm progress bar over the candidates.
     latency_runs : int
-        Timed calls per candidate at batch 1 (a third as many at batch 32); the median counts.
+        Timed calls per candidate at batch 1 (a third as many at batch 32), once every
+        candidate is built, in 5 rounds that alternate between the candidates so that a busy
+        spell of the machine hits each alike; the median round counts.
     prune_amount, low_rank_energy : float
         Passed to :func:`mlship.prune` and :func:`mlship.low_rank`.
 
@@ -277,7 +305,7 @@ def optimize(
 
     original = Candidate("original", model=loaded, note="fp32, as loaded")
     candidates = [original]
-    with tqdm(total=len(plan) + 1, desc="mlship.optimize", unit="candidate", disable=not progress) as bar:
+    with tqdm(total=len(plan) + 2, desc="mlship.optimize", unit="step", disable=not progress) as bar:
         bar.set_postfix_str("original")
         measurer.measure(original, float(max_drop))
         bar.update(1)
@@ -286,6 +314,9 @@ def optimize(
             candidates.append(_build_and_measure(loaded, method, measurer, float(max_drop), prune_amount,
                                                  low_rank_energy, _eager_module(model)))
             bar.update(1)
+        bar.set_postfix_str("timing")
+        measurer.time_all(candidates)
+        bar.update(1)
     best, reason = _choose(candidates, resolved.name, float(max_drop))
     return OptimizationReport(candidates, metric_name=resolved.name, max_drop=float(max_drop), best=best,
                               reason=reason, cpu=_core.half_precision_support())

@@ -174,7 +174,26 @@ def test_progress_bar_shows_candidates(loaded, digits, capsys):
     _, X_test, _, y_test = digits
     mlship.optimize(loaded, validation=(X_test[:40], y_test[:40]), methods=("prune",), latency_runs=1)
     err = capsys.readouterr().err
-    assert "mlship.optimize" in err and "2/2" in err
+    assert "mlship.optimize" in err and "3/3" in err, "original, prune, then the timing rounds"
+
+
+def test_candidates_are_timed_alternately_so_a_slow_spell_hits_each_alike():
+    """A fake machine that runs three times slower for its first 42 time units: timed one
+    after the other, the first of two equal candidates would read three times slower; timed in
+    alternating rounds, the medians agree, and a candidate that really costs twice as much
+    reads twice as slow."""
+    now = [0.0]
+
+    def costing(units: float):
+        def call() -> None:
+            now[0] += units * (3.0 if now[0] < 42.0 else 1.0)
+        return call
+
+    a, b = mlship._optimize.interleaved_ms([costing(1.0), costing(1.0)], runs=10, clock=lambda: now[0])
+    assert a == pytest.approx(b)
+    now[0] = 0.0
+    one, two = mlship._optimize.interleaved_ms([costing(1.0), costing(2.0)], runs=10, clock=lambda: now[0])
+    assert two / one == pytest.approx(2.0)
 
 
 def test_no_progress_bar_when_turned_off(loaded, digits, capsys):
