@@ -90,6 +90,11 @@ def export_pt2(module: Any, example_inputs: Any, path: str | os.PathLike[str], *
     return path
 
 
+def _rows(x: Any, n: int) -> Any:
+    """`n` rows of tensor `x`, its rows repeated as often as needed."""
+    return x.repeat(math.ceil(n / x.shape[0]), *([1] * (x.dim() - 1)))[:n]
+
+
 def _example_rows(model: Model, example_inputs: Any) -> tuple[Any, ...]:
     """Two rows per input (a size of 1 would be specialized): the caller's, or made from the
     signature (zeros for integer inputs, which index any embedding, and normal noise otherwise)."""
@@ -100,8 +105,7 @@ def _example_rows(model: Model, example_inputs: Any) -> tuple[Any, ...]:
         given = tuple(_to_torch(x) for x in _as_tuple(example_inputs))
         if len(given) != len(specs):
             raise ValueError(f"compile_pt2 got {len(given)} example input(s) but the model takes {len(specs)}")
-        return tuple(x.repeat(2, *([1] * (x.dim() - 1)))[:2] if spec.shape and spec.shape[0] == -1 else x
-                     for x, spec in zip(given, specs))
+        return tuple(_rows(x, 2) if spec.shape and spec.shape[0] == -1 else x for x, spec in zip(given, specs))
     rows = []
     for spec in specs:
         shape = [2 if i == 0 and d == -1 else d for i, d in enumerate(spec.shape)]
@@ -150,7 +154,7 @@ def _check_answers(compiled: Model, source: Model, examples: tuple[Any, ...]) ->
     ``if x.size(0) == 2`` would silently become the traced branch for every batch."""
     batchable = all(s.shape and s.shape[0] == -1 for s in source.signature.inputs)
     for rows in _CHECK_ROWS if batchable else (None,):
-        xs = [x if rows is None else x.repeat(math.ceil(rows / 2), *([1] * (x.dim() - 1)))[:rows] for x in examples]
+        xs = [x if rows is None else _rows(x, rows) for x in examples]
         for want, got in zip(_flat(source(*xs)), _flat(compiled(*xs))):
             scale = max(1.0, float(np.max(np.abs(want)))) if want.size else 1.0
             if want.shape != got.shape or (want.size and float(np.max(np.abs(want - got))) > 1e-3 * scale):

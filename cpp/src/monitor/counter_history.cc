@@ -4,14 +4,14 @@
 
 namespace mlship::monitor {
 
-void CounterHistory::AddTick(CounterSnapshot snapshot) {
-  if (!entries_.empty()) snapshot.time = std::max(snapshot.time, entries_.back().snapshot.time);
-  entries_.push_back({snapshot, /*restart=*/false});
-}
+void CounterHistory::AddTick(CounterSnapshot snapshot) { Add(snapshot, /*restart=*/false); }
 
-void CounterHistory::AddRestart(CounterSnapshot snapshot) {
+void CounterHistory::AddRestart(CounterSnapshot snapshot) { Add(snapshot, /*restart=*/true); }
+
+void CounterHistory::Add(CounterSnapshot snapshot, bool restart) {
+  // Never before the newest kept: the history stays in time order.
   if (!entries_.empty()) snapshot.time = std::max(snapshot.time, entries_.back().snapshot.time);
-  entries_.push_back({snapshot, /*restart=*/true});
+  entries_.push_back({snapshot, restart});
 }
 
 const CounterSnapshot& CounterHistory::Baseline(Clock::TimePoint target) const {

@@ -329,8 +329,7 @@ void Session<Stream>::ReadBody() {
   phase_ = Phase::kReadingBody;
   // Drain() may have come while the 100 Continue was being written.
   if (draining_) {
-    return RespondAndClose(ErrorResponse(503, "the server is shutting down; the request body was not complete, "
-                                              "retry the request"));
+    return RefuseCutShortBody();
   }
   Tcp().expires_after(state_.options.idle_timeout);
   if (parser_->is_done()) return OnBody({}, 0);  // the body came with the header
@@ -349,8 +348,7 @@ void Session<Stream>::OnBodyPart(beast::error_code ec, std::size_t bytes) {
   if (draining_) {
     // Drain() came between two reads of a body still on its way; see
     // OnReadError for the same answer when it cancels a pending read.
-    return RespondAndClose(ErrorResponse(503, "the server is shutting down; the request body was not complete, "
-                                              "retry the request"));
+    return RefuseCutShortBody();
   }
   ReadMoreBody();
 }
@@ -402,13 +400,18 @@ void Session<Stream>::OnReadError(beast::error_code ec) {
   if (ec == asio::error::operation_aborted && phase_ == Phase::kReadingBody && draining_) {
     // Drain() cut short a body still on its way: answer, so the client
     // knows to retry elsewhere; Close() then lingers at most kMaxLingerTime.
-    return RespondAndClose(ErrorResponse(503, "the server is shutting down; the request body was not complete, "
-                                              "retry the request"));
+    return RefuseCutShortBody();
   }
   if (ClientWentAway(ec)) return Close(/*drain_client=*/false);
   // A grammar error (bad method, bad header, bad chunk...): say so and close,
   // since the rest of the byte stream cannot be trusted.
   RespondAndClose(Audited("refused", ErrorResponse(400, "malformed HTTP request: " + ec.message())));
+}
+
+template <class Stream>
+void Session<Stream>::RefuseCutShortBody() {
+  RespondAndClose(ErrorResponse(503, "the server is shutting down; the request body was not complete, "
+                                     "retry the request"));
 }
 
 template <class Stream>

@@ -100,6 +100,8 @@ class Session : public Connection, public std::enable_shared_from_this<Session<S
   void OnReadError(boost::beast::error_code ec);
   // Sends `response` and closes the connection afterwards.
   void RespondAndClose(HttpResponse response);
+  // The 503 for a body that Drain() cut short: the client should retry elsewhere.
+  void RefuseCutShortBody();
   void OnWrite(boost::beast::error_code ec, std::size_t bytes);
   // Shuts down sending and closes; with `drain_client`, first reads and
   // discards the client's leftovers (bounded in time and bytes).

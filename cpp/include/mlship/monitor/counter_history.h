@@ -48,6 +48,8 @@ class CounterHistory {
   std::size_t size() const { return entries_.size(); }
 
  private:
+  void Add(CounterSnapshot snapshot, bool restart);
+
   struct Entry {
     CounterSnapshot snapshot;
     bool restart = false;
