@@ -108,3 +108,27 @@ def test_an_eager_lstm_is_exported_from_its_module_where_torchscript_would_fix_t
     assert compiled is not None and compiled.format == "aotinductor", report.candidates[1].note
     for rows in (1, 5):
         np.testing.assert_allclose(compiled(x[:rows]), loaded(x[:rows]), atol=1e-4)
+
+
+def test_examples_that_do_not_fit_or_cannot_be_guessed_are_refused_before_compiling(digits_model):
+    with pytest.raises(ValueError, match="got 2 example input"):
+        mlship.compile_pt2(digits_model, (torch.zeros(2, 64), torch.zeros(2, 64)))
+
+    class Sum(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return x.sum(1)
+
+    ragged = mlship.load(Sum(), example_inputs=torch.randn(2, 5),
+                         signature=mlship.Signature([mlship.TensorSpec("x", "FP32", (-1, -1))],
+                                                    [mlship.TensorSpec("y", "FP32", (-1,))]))
+    with pytest.raises(ValueError, match="input 'x' has a variable dimension other than the batch"):
+        mlship.compile_pt2(ragged)
+
+
+def test_a_torchscript_graph_the_converter_cannot_read_says_to_compile_the_module():
+    import architectures
+
+    net = architectures.EncoderClassifier(vocab=50, width=16, layers=1, heads=2, seq=8, classes=3).eval()
+    ids = torch.randint(0, 50, (2, 8))
+    with pytest.raises(mlship.ModelLoadError, match=r"compile_pt2\(module, example_inputs\)"):
+        mlship.compile_pt2(mlship.load(net, example_inputs=ids), ids)
