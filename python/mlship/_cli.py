@@ -142,9 +142,10 @@ def _serve(args: argparse.Namespace) -> int:
         names = ", ".join(m["name"] for m in server.models()) or "none"
         host = options.get("host", "127.0.0.1")
         grpc = f" and grpc://{host}:{server.grpc_port}" if server.grpc_port else ""
-        print(f"mlship serve: serving repository {args.repository} (models: {names}) at {server.url}{grpc}",
-              flush=True)
-        server.wait()
+        # The URL line is printed once SIGTERM is handled: a script that stops the server right
+        # after reading it must get a drain, not the default kill.
+        server.wait(ready=lambda: print(f"mlship serve: serving repository {args.repository} (models: {names}) "
+                                        f"at {server.url}{grpc}", flush=True))
         print("mlship serve: stopped", flush=True)
         return 0
     signature = declared_signature(args)
@@ -155,8 +156,7 @@ def _serve(args: argparse.Namespace) -> int:
     dep = _start(model, options, fallback, reference)
     # One line that scripts can parse for the URL (port 0 picks a free port).
     grpc = f" and grpc://{options.get('host', '127.0.0.1')}:{dep.grpc_port}" if dep.grpc_port else ""
-    print(f"mlship serve: serving {dep.name!r} at {dep.url}{grpc} ({dep!r})", flush=True)
-    dep.wait()
+    dep.wait(ready=lambda: print(f"mlship serve: serving {dep.name!r} at {dep.url}{grpc} ({dep!r})", flush=True))
     print("mlship serve: stopped", flush=True)
     return 0
 

@@ -194,10 +194,11 @@ class Deployment(ModelEndpoint):
         worker.start()
         worker.join(timeout)
 
-    def wait(self) -> None:
+    def wait(self, ready: Callable[[], None] | None = None) -> None:
         """Blocks the calling script until SIGINT/SIGTERM, then stops with drain; SIGHUP meanwhile
-        calls :meth:`reload` (TLS files, token file) and logs the outcome on stderr."""
-        _wait_for_signal(self.stop, self.reload if self._core.serve_http else None)
+        calls :meth:`reload` (TLS files, token file) and logs the outcome on stderr. ``ready`` is
+        called once the signal handlers are in place (e.g. to announce the URL)."""
+        _wait_for_signal(self.stop, self.reload if self._core.serve_http else None, ready)
 
     def __enter__(self) -> Deployment:
         return self
@@ -237,9 +238,11 @@ def _reload_on_hangup(reload: Callable[[], list[str]]) -> None:
     print(f"mlship: SIGHUP: reloaded {what}", file=sys.stderr, flush=True)
 
 
-def _wait_for_signal(stop: Callable[[], None], reload: Callable[[], list[str]] | None = None) -> None:
+def _wait_for_signal(stop: Callable[[], None], reload: Callable[[], list[str]] | None = None,
+                     ready: Callable[[], None] | None = None) -> None:
     """Blocks until SIGINT/SIGTERM (when on the main thread), then calls ``stop``; with ``reload``,
-    each SIGHUP meanwhile calls it (see :func:`_reload_on_hangup`)."""
+    each SIGHUP meanwhile calls it (see :func:`_reload_on_hangup`). ``ready`` runs once the
+    handlers are installed, so a signal sent after it has been seen is never missed."""
     done = threading.Event()
     previous = {}
     if threading.current_thread() is threading.main_thread():
@@ -248,6 +251,8 @@ def _wait_for_signal(stop: Callable[[], None], reload: Callable[[], list[str]] |
         if reload is not None and hasattr(signal, "SIGHUP"):
             previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, lambda *_: _reload_on_hangup(reload))
     try:
+        if ready is not None:
+            ready()
         while not done.wait(0.5):
             pass
     finally:

@@ -252,10 +252,11 @@ class Server:
         """Stops: readiness false, new requests refused, everything accepted answered. Idempotent."""
         self._core.stop(drain)
 
-    def wait(self) -> None:
+    def wait(self, ready: Callable[[], None] | None = None) -> None:
         """Blocks the calling script until SIGINT/SIGTERM, then stops with drain; SIGHUP meanwhile
-        calls :meth:`reload` (TLS files, token file) and logs the outcome on stderr."""
-        _wait_for_signal(self.stop, self.reload if self._http else None)
+        calls :meth:`reload` (TLS files, token file) and logs the outcome on stderr. ``ready`` is
+        called once the signal handlers are in place (e.g. to announce the URL)."""
+        _wait_for_signal(self.stop, self.reload if self._http else None, ready)
 
     def __enter__(self) -> Server:
         return self
