@@ -103,11 +103,69 @@ def test_int8_embedding_rows_are_within_half_a_step_of_fp32(tmp_path):
 def test_int8_says_which_layers_it_left_in_fp32():
     torch.manual_seed(4)
     net = architectures.LSTMClassifier(features=8, hidden=32, layers=1).eval()
+    net.lstm = torch.nn.RNN(8, 32, 1, batch_first=True).eval()  # a plain tanh RNN: no int8 kernel
     seq = torch.randn(8, 5, 8)
     model = mlship.load(net, example_inputs=seq[:2])
     small = mlship.quantize(model, "int8", timing_runs=3)
     assert small.optimization["layers_changed"] == 1  # the head only
-    assert "1 aten::lstm" in small.optimization["details"]["left in fp32 (not supported by this pass)"]
+    assert "1 aten::rnn_tanh" in small.optimization["details"]["left in fp32 (not supported by this pass)"]
+    assert relative_error(small(seq.numpy()), model(seq.numpy())) <= INT8_TOLERANCE
+
+
+RECURRENT = {
+    "lstm": lambda: torch.nn.LSTM(8, 64, 2, batch_first=True),
+    "gru": lambda: torch.nn.GRU(8, 64, 2, batch_first=True),
+    "bidirectional-lstm": lambda: torch.nn.LSTM(8, 64, 2, batch_first=True, bidirectional=True),
+}
+
+
+class TimeMajorGRU(torch.nn.Module):
+    """[batch, steps, features] in, through a GRU that takes [steps, batch, features], the
+    final state of both directions out: h_n, not only the output sequence, is rewritten."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gru = torch.nn.GRU(8, 24, 1, bidirectional=True)
+        self.fc = torch.nn.Linear(48, 10)
+
+    def forward(self, seq: torch.Tensor) -> torch.Tensor:
+        _, h_n = self.gru(seq.transpose(0, 1))
+        return self.fc(torch.cat([h_n[0], h_n[1]], 1))
+
+
+@pytest.mark.parametrize("cell", [*RECURRENT, "time-major-gru"])
+def test_int8_recurrent_layers(cell, tmp_path):
+    torch.manual_seed(8)
+    if cell == "time-major-gru":
+        net = TimeMajorGRU().eval()
+    else:
+        net = architectures.LSTMClassifier(features=8, hidden=64, layers=2).eval()
+        net.lstm = RECURRENT[cell]().eval()
+        net.fc = torch.nn.Linear(net.lstm.hidden_size * (2 if net.lstm.bidirectional else 1), 10)
+    seq = torch.randn(16, 6, 8)
+    model = mlship.load(net, example_inputs=seq[:2])
+    small = mlship.quantize(model, "int8", timing_runs=2)
+    assert small.optimization["summary"].endswith("; 1 LSTM/GRU layer(s) to int8"), small.optimization["summary"]
+    assert "left in fp32 (not supported by this pass)" not in small.optimization["details"]
+    assert relative_error(small(seq.numpy()), model(seq.numpy())) <= INT8_TOLERANCE
+    # A quarter of the weights' bytes, plus fp32 scales and biases (a row each: 1/features of
+    # a layer) and the graph's code, which weigh more the smaller the model.
+    size_x = saved_size(small, tmp_path, "int8.pt") / saved_size(model, tmp_path, "fp32.pt")
+    assert size_x <= (0.6 if cell == "time-major-gru" else 0.35), size_x
+    again = mlship.load(str(tmp_path / "int8.pt"))
+    np.testing.assert_allclose(again(seq.numpy()), small(seq.numpy()), rtol=1e-6, atol=1e-6)
+
+
+def test_int8_leaves_an_lstm_with_projections_in_fp32_and_says_why():
+    torch.manual_seed(9)
+    net = architectures.LSTMClassifier(features=8, hidden=32, layers=1).eval()
+    net.lstm = torch.nn.LSTM(8, 32, 1, batch_first=True, proj_size=16).eval()
+    net.fc = torch.nn.Linear(16, 10)
+    seq = torch.randn(8, 5, 8)
+    model = mlship.load(net, example_inputs=seq[:2])
+    small = mlship.quantize(model, "int8", timing_runs=2)
+    assert small.optimization["layers_changed"] == 1  # the head only
+    assert "projections are not supported" in small.optimization["details"]["recurrent layers left in fp32"]
     assert relative_error(small(seq.numpy()), model(seq.numpy())) <= INT8_TOLERANCE
 
 
@@ -177,5 +235,6 @@ def test_fp16_recurrent_layers(cell, tmp_path):
     model = mlship.load(net, example_inputs=seq[:2])
     half = mlship.quantize(model, "fp16", timing_runs=2)
     assert half.optimization["summary"].startswith("1 Linear layer(s), 1 LSTM/GRU layer(s) with fp16 weights")
+    assert "left in fp32 (not supported by this pass)" not in half.optimization["details"]
     assert relative_error(half(seq.numpy()), model(seq.numpy())) <= HALF_TOLERANCE
     assert saved_size(half, tmp_path, "half.pt") <= 0.55 * saved_size(model, tmp_path, "fp32.pt")

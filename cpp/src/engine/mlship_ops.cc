@@ -6,6 +6,7 @@
 #include <torch/library.h>
 
 #include "mlship/engine/int8_linear.h"
+#include "mlship/engine/int8_recurrent.h"
 
 namespace mlship {
 namespace {
@@ -27,6 +28,19 @@ at::Tensor LinearHalf(const at::Tensor& x, const at::Tensor& weight, const std::
   return at::linear(x, weight.to(x.scalar_type()), wide_bias);
 }
 
+using WeightPtr = c10::intrusive_ptr<Int8LinearWeight>;
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> LstmInt8(const at::Tensor& input, const at::Tensor& h0,
+                                                         const at::Tensor& c0, const WeightPtr& w_ih,
+                                                         const WeightPtr& w_hh, bool batch_first, bool reverse) {
+  return LstmInt8Layer(input, h0, c0, *w_ih, *w_hh, batch_first, reverse);
+}
+
+std::tuple<at::Tensor, at::Tensor> GruInt8(const at::Tensor& input, const at::Tensor& h0, const WeightPtr& w_ih,
+                                           const WeightPtr& w_hh, bool batch_first, bool reverse) {
+  return GruInt8Layer(input, h0, *w_ih, *w_hh, batch_first, reverse);
+}
+
 }  // namespace
 
 void EnsureMlshipOpsRegistered() {}
@@ -42,5 +56,11 @@ TORCH_LIBRARY(mlship, m) {
           [](mlship::Int8LinearWeight::State state) { return mlship::Int8LinearWeight::FromState(std::move(state)); });
   m.def("linear_int8(Tensor x, __torch__.torch.classes.mlship.Int8LinearWeight weight) -> Tensor",
         &mlship::LinearInt8);
+  m.def("lstm_int8(Tensor input, Tensor h0, Tensor c0, __torch__.torch.classes.mlship.Int8LinearWeight w_ih, "
+        "__torch__.torch.classes.mlship.Int8LinearWeight w_hh, bool batch_first, bool reverse) -> (Tensor, Tensor, Tensor)",
+        &mlship::LstmInt8);
+  m.def("gru_int8(Tensor input, Tensor h0, __torch__.torch.classes.mlship.Int8LinearWeight w_ih, "
+        "__torch__.torch.classes.mlship.Int8LinearWeight w_hh, bool batch_first, bool reverse) -> (Tensor, Tensor)",
+        &mlship::GruInt8);
   m.def("linear_half(Tensor x, Tensor weight, Tensor? bias, bool compute_in_half) -> Tensor", &mlship::LinearHalf);
 }

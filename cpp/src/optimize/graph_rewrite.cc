@@ -96,6 +96,13 @@ torch::jit::Value* InsertCall(torch::jit::Node* node, std::string_view op, const
   return node->owningGraph()->insert(c10::Symbol::fromQualString(std::string(op)), named);
 }
 
+torch::jit::Value* TensorList(torch::jit::Node* before, const std::vector<torch::jit::Value*>& items) {
+  torch::jit::Graph& graph = *before->owningGraph();
+  torch::jit::Node* list = graph.createList(c10::TensorType::get(), items);
+  list->insertBefore(before);
+  return list->output();
+}
+
 torch::jit::Value* ReplaceWithCall(torch::jit::Node* node, std::string_view op,
                                    const std::vector<torch::jit::Value*>& args) {
   torch::jit::Value* out = InsertCall(node, op, args);
@@ -130,6 +137,28 @@ StatusOr<std::shared_ptr<Model>> BuildModel(FrozenCopy copy, const Model& origin
   return std::shared_ptr<Model>(std::move(model).value());
 }
 
+namespace {
+
+// Where a layer's weights come in: LSTM/GRU take (input, hx, params, ...),
+// the others (input, weight, ...).
+std::size_t WeightInput(const torch::jit::Node* node) {
+  static const auto kLstm = c10::Symbol::fromQualString("aten::lstm");
+  static const auto kGru = c10::Symbol::fromQualString("aten::gru");
+  return node->kind() == kLstm || node->kind() == kGru ? 2 : 1;
+}
+
+// A constant, or a list built in the graph from constants.
+bool IsConstant(torch::jit::Value* value) {
+  if (torch::jit::toIValue(value)) return true;
+  if (value->node()->kind() != c10::prim::ListConstruct) return false;
+  for (torch::jit::Value* item : value->node()->inputs()) {
+    if (!torch::jit::toIValue(item)) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
 std::string DescribeUntouched(torch::jit::Graph& graph, const std::vector<std::string>& handled) {
   static const char* kKinds[] = {"aten::conv1d",      "aten::conv2d", "aten::conv3d",   "aten::_convolution",
                                  "aten::conv_transpose2d", "aten::lstm", "aten::gru", "aten::rnn_tanh",
@@ -153,7 +182,8 @@ std::string DescribeUntouched(torch::jit::Graph& graph, const std::vector<std::s
       const bool rewritable = std::find(handled.begin(), handled.end(), kind) != handled.end();
       if (!rewritable) {
         add(kind);
-      } else if (node->inputs().size() > 1 && !torch::jit::toIValue(node->input(1))) {
+      } else if (const std::size_t weight = WeightInput(node); node->inputs().size() > weight &&
+                                                              !IsConstant(node->input(weight))) {
         add(std::string(kind) + " with a weight computed at run time");
       }
     }

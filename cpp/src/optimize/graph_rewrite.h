@@ -68,6 +68,9 @@ torch::jit::Value* InsertConstant(torch::jit::Node* node, const c10::IValue& val
 // Inserts `op(args...)` before `node` and returns its output.
 torch::jit::Value* InsertCall(torch::jit::Node* node, std::string_view op, const std::vector<torch::jit::Value*>& args);
 
+// A Tensor[] built from `items`, inserted before `before`.
+torch::jit::Value* TensorList(torch::jit::Node* before, const std::vector<torch::jit::Value*>& items);
+
 // Inserts `op(args...)` before `node`, points the uses of node's output at the
 // new value and deletes `node`.
 torch::jit::Value* ReplaceWithCall(torch::jit::Node* node, std::string_view op,

@@ -25,6 +25,9 @@ StatusOr<std::shared_ptr<Model>> BuildInt8(const Model& model, int64_t dynamic_f
     ReplaceWithCall(site.node, "mlship::linear_int8", {site.node->input(0), packed});
   }
   for (const EmbeddingSite& site : FindEmbeddings(*copy.graph)) QuantizeEmbeddingInt8(site);
+  for (const RnnSite& site : FindRecurrentLayers(*copy.graph)) {
+    if (auto layout = Int8RecurrentLayout(site); layout.ok()) RecurrentToInt8(site, *layout, dynamic_from_rows);
+  }
   return BuildModel(std::move(copy), model, "int8");
 }
 
@@ -53,11 +56,23 @@ StatusOr<OptimizedModel> QuantizeInt8(const std::shared_ptr<Model>& model, const
   ASSIGN_OR_RETURN(FrozenCopy probe, FreezeCopy(*model, "int8 quantization", FusedPaths::kUnfuse));
   const int linears = static_cast<int>(FindLinears(*probe.graph).size());
   const int embeddings = static_cast<int>(FindEmbeddings(*probe.graph).size());
-  const int layers = linears + embeddings;
+  int recurrent = 0;
+  std::string recurrent_refused;
+  for (const RnnSite& site : FindRecurrentLayers(*probe.graph)) {
+    auto layout = Int8RecurrentLayout(site);
+    if (layout.ok()) {
+      ++recurrent;
+    } else {
+      recurrent_refused += (recurrent_refused.empty() ? "" : "; ") + std::string(site.node->kind().toQualString()) +
+                           ": " + layout.status().message();
+    }
+  }
+  const int layers = linears + embeddings + recurrent;
   PassReport report{"int8", layers, 0, "", {}};
-  if (std::string untouched = DescribeUntouched(*probe.graph); !untouched.empty()) {
+  if (std::string untouched = DescribeUntouched(*probe.graph, {"aten::lstm", "aten::gru"}); !untouched.empty()) {
     report.details.emplace_back("left in fp32 (not supported by this pass)", untouched);
   }
+  if (!recurrent_refused.empty()) report.details.emplace_back("recurrent layers left in fp32", recurrent_refused);
   if (layers == 0) {
     report.summary = NothingToDo("quantize");
     return OptimizedModel{model, report};
@@ -102,6 +117,12 @@ StatusOr<OptimizedModel> QuantizeInt8(const std::shared_ptr<Model>& model, const
   if (embeddings > 0) report.details.emplace_back("embeddings", std::to_string(embeddings) + " table(s) to int8, one symmetric scale per row");
   report.summary = std::to_string(linears) + " Linear layer(s) to int8; kernel: " + KernelDescription(threshold);
   if (embeddings > 0) report.summary += "; " + std::to_string(embeddings) + " embedding table(s) to int8 (row-wise scales)";
+  if (recurrent > 0) {
+    report.details.emplace_back("recurrent layers", std::to_string(recurrent) +
+                                                        " LSTM/GRU layer(s): W_ih and W_hh to int8 (one scale per gate row), "
+                                                        "run by mlship's recurrent kernel");
+    report.summary += "; " + std::to_string(recurrent) + " LSTM/GRU layer(s) to int8";
+  }
   return OptimizedModel{chosen, report};
 }
 

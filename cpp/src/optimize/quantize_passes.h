@@ -54,4 +54,25 @@ std::vector<RnnSite> FindRecurrentLayers(torch::jit::Graph& graph);
 // the weights are widened to fp32 for each call.
 void RecurrentToHalf(const RnnSite& site, at::ScalarType dtype, bool compute_in_half);
 
+// How an LSTM/GRU site is laid out, read from its constant flags.
+struct RecurrentLayout {
+  bool lstm = true;  // else a GRU
+  bool has_biases = true;
+  int64_t layers = 1;
+  int64_t directions = 1;
+  bool batch_first = false;
+  // Weight tensors per layer and direction: w_ih, w_hh[, b_ih, b_hh].
+  int64_t PerDirection() const { return has_biases ? 4 : 2; }
+};
+
+// The site's layout when the int8 rewrite can take it; FailedPrecondition,
+// saying why, when it cannot (training mode, projections, flags computed at
+// run time).
+StatusOr<RecurrentLayout> Int8RecurrentLayout(const RnnSite& site);
+
+// Replaces the layer with int8 weights (one symmetric scale per output row of
+// W_ih and W_hh) run by mlship's recurrent kernel; `dynamic_from_rows` as for
+// Int8LinearWeight.
+void RecurrentToInt8(const RnnSite& site, const RecurrentLayout& layout, int64_t dynamic_from_rows);
+
 }  // namespace mlship::optimize_internal

@@ -32,13 +32,6 @@ torch::jit::Value* Cast(torch::jit::Node* before, torch::jit::Value* value, at::
   return InsertCall(before, "aten::to", {value, InsertConstant(before, static_cast<int64_t>(to))});
 }
 
-torch::jit::Value* TensorList(torch::jit::Node* before, const std::vector<torch::jit::Value*>& items) {
-  torch::jit::Graph& graph = *before->owningGraph();
-  torch::jit::Node* list = graph.createList(c10::TensorType::get(), items);
-  list->insertBefore(before);
-  return list->output();
-}
-
 }  // namespace
 
 std::vector<RnnSite> FindRecurrentLayers(torch::jit::Graph& graph) {

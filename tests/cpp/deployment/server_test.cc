@@ -7,6 +7,7 @@
 #include <torch/torch.h>
 
 #include <atomic>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <future>
@@ -71,8 +72,12 @@ TEST(ServerTest, SwapsUnderConcurrentLoadAnswerEveryRequestWithTheNumbersOfItsVe
     });
   }
   for (int v = 2; v <= 11; ++v) {
+    // Each swap waits for an answer since the one before (bounded), so the swaps do land
+    // under load even on a host slow to start the clients.
+    const int before = answered.load();
+    const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (answered.load() == before && std::chrono::steady_clock::now() < give_up) std::this_thread::yield();
     ASSERT_TRUE(server->Swap("m", std::to_string(v), Source(models[static_cast<std::size_t>(v - 2)], o)).ok());
-    std::this_thread::yield();
   }
   done = true;
   for (auto& c : clients) c.join();

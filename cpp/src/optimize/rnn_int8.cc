@@ -1,0 +1,108 @@
+// int8 LSTM/GRU layers: `aten::lstm` / `aten::gru` -> one mlship::lstm_int8 /
+// mlship::gru_int8 call per layer and direction (int8_recurrent.h), with the
+// initial states sliced per call and the final states stacked back, so the
+// rest of the graph sees the same three (LSTM) or two (GRU) values.
+#include <string>
+
+#include "graph_rewrite.h"
+#include "mlship/engine/int8_linear.h"
+#include "quantize_passes.h"
+
+namespace mlship::optimize_internal {
+namespace {
+
+const c10::Symbol kLstm = c10::Symbol::fromQualString("aten::lstm");
+
+std::optional<c10::IValue> ConstantInput(const torch::jit::Node* node, std::size_t index) {
+  return torch::jit::toIValue(node->input(index));
+}
+
+// The flags of the `input` overload: (input, hx, params, has_biases,
+// num_layers, dropout, train, bidirectional, batch_first).
+StatusOr<RecurrentLayout> ReadFlags(const RnnSite& site) {
+  const torch::jit::Node* node = site.node;
+  auto has_biases = ConstantInput(node, 3);
+  auto layers = ConstantInput(node, 4);
+  auto train = ConstantInput(node, 6);
+  auto bidirectional = ConstantInput(node, 7);
+  auto batch_first = ConstantInput(node, 8);
+  if (!has_biases || !layers || !train || !bidirectional || !batch_first) {
+    return Status::FailedPrecondition("its flags are computed at run time");
+  }
+  if (train->toBool()) return Status::FailedPrecondition("it runs in training mode (dropout between layers)");
+  RecurrentLayout layout;
+  layout.lstm = node->kind() == kLstm;
+  layout.has_biases = has_biases->toBool();
+  layout.layers = layers->toInt();
+  layout.directions = bidirectional->toBool() ? 2 : 1;
+  layout.batch_first = batch_first->toBool();
+  return layout;
+}
+
+}  // namespace
+
+StatusOr<RecurrentLayout> Int8RecurrentLayout(const RnnSite& site) {
+  ASSIGN_OR_RETURN(RecurrentLayout layout, ReadFlags(site));
+  const std::size_t expected = static_cast<std::size_t>(layout.layers * layout.directions * layout.PerDirection());
+  if (site.params.size() != expected) {
+    // nn.LSTM(proj_size=...) adds a projection weight per direction.
+    return Status::FailedPrecondition("it has " + std::to_string(site.params.size()) + " weight tensors where " +
+                                      std::to_string(expected) + " are expected (projections are not supported)");
+  }
+  const int64_t gates = layout.lstm ? 4 : 3;
+  for (int64_t i = 0; i < layout.layers * layout.directions; ++i) {
+    const at::Tensor& w_ih = site.params[i * layout.PerDirection()];
+    const at::Tensor& w_hh = site.params[i * layout.PerDirection() + 1];
+    if (w_ih.dim() != 2 || w_hh.dim() != 2 || w_hh.size(0) != gates * w_hh.size(1) || w_ih.size(0) != w_hh.size(0)) {
+      return Status::FailedPrecondition("its weights are not laid out as torch's " +
+                                        std::string(layout.lstm ? "LSTM" : "GRU") + " gates");
+    }
+  }
+  return layout;
+}
+
+void RecurrentToInt8(const RnnSite& site, const RecurrentLayout& layout, int64_t dynamic_from_rows) {
+  torch::jit::Node* node = site.node;
+  auto constant = [&](const c10::IValue& value) { return InsertConstant(node, value); };
+  auto quantize = [&](int64_t weight_index, int64_t bias_index) {
+    std::optional<at::Tensor> bias;
+    if (layout.has_biases) bias = site.params[bias_index];
+    return constant(c10::IValue(Int8LinearWeight::Quantize(site.params[weight_index], bias, dynamic_from_rows)));
+  };
+  // LSTM: hx is [h0, c0], built in the graph (FindRecurrentLayers checked); GRU: hx is h0.
+  torch::jit::Value* hx = node->input(1);
+  torch::jit::Value* h0_all = layout.lstm ? hx->node()->input(0) : hx;
+  torch::jit::Value* c0_all = layout.lstm ? hx->node()->input(1) : nullptr;
+  torch::jit::Value* x = node->input(0);
+  std::vector<torch::jit::Value*> h_n, c_n;
+  for (int64_t layer = 0; layer < layout.layers; ++layer) {
+    std::vector<torch::jit::Value*> outputs;
+    for (int64_t direction = 0; direction < layout.directions; ++direction) {
+      const int64_t index = layer * layout.directions + direction;
+      const int64_t first = index * layout.PerDirection();  // w_ih, w_hh[, b_ih, b_hh]
+      auto state = [&](torch::jit::Value* all) {
+        return InsertCall(node, "aten::select", {all, constant(int64_t{0}), constant(index)});
+      };
+      std::vector<torch::jit::Value*> args{x, state(h0_all)};
+      if (layout.lstm) args.push_back(state(c0_all));
+      args.insert(args.end(), {quantize(first, first + 2), quantize(first + 1, first + 3),
+                               constant(layout.batch_first), constant(direction == 1)});
+      // Several results come back packed in a prim::TupleConstruct of the op's outputs.
+      torch::jit::Value* packed = InsertCall(node, layout.lstm ? "mlship::lstm_int8" : "mlship::gru_int8", args);
+      auto results = packed->node()->inputs();
+      outputs.push_back(results[0]);
+      h_n.push_back(results[1]);
+      if (layout.lstm) c_n.push_back(results[2]);
+    }
+    x = outputs.size() == 1 ? outputs[0]
+                            : InsertCall(node, "aten::cat", {TensorList(node, outputs), constant(int64_t{-1})});
+  }
+  node->output(0)->replaceAllUsesWith(x);
+  node->output(1)->replaceAllUsesWith(InsertCall(node, "aten::stack", {TensorList(node, h_n), constant(int64_t{0})}));
+  if (layout.lstm) {
+    node->output(2)->replaceAllUsesWith(InsertCall(node, "aten::stack", {TensorList(node, c_n), constant(int64_t{0})}));
+  }
+  node->destroy();
+}
+
+}  // namespace mlship::optimize_internal

@@ -1,0 +1,124 @@
+// mlship's int8 LSTM/GRU layers against torch's own at::lstm / at::gru run on
+// the same (dequantized) weights: the kernel itself adds no error beyond float
+// rounding, whatever the layout, direction or batch.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include "mlship/engine/int8_linear.h"
+#include "mlship/engine/int8_recurrent.h"
+
+namespace mlship {
+namespace {
+
+using WeightPtr = c10::intrusive_ptr<Int8LinearWeight>;
+
+// The float weight [out, in] and bias an Int8LinearWeight stands for.
+std::pair<at::Tensor, at::Tensor> Dequantized(const WeightPtr& q) {
+  auto [weight, scales, bias, threshold] = q->GetState();
+  return {weight.to(at::kFloat) * scales.unsqueeze(1), bias};
+}
+
+struct Layer {
+  WeightPtr w_ih, w_hh;
+  std::vector<at::Tensor> reference_params;  // w_ih, w_hh, b_ih, b_hh, dequantized
+};
+
+Layer MakeLayer(int64_t gates, int64_t features, int64_t hidden, int64_t dynamic_from_rows) {
+  Layer layer;
+  layer.w_ih = Int8LinearWeight::Quantize(torch::randn({gates * hidden, features}) * 0.3,
+                                          torch::randn({gates * hidden}) * 0.1, dynamic_from_rows);
+  layer.w_hh = Int8LinearWeight::Quantize(torch::randn({gates * hidden, hidden}) * 0.3,
+                                          torch::randn({gates * hidden}) * 0.1, dynamic_from_rows);
+  auto [w_ih, b_ih] = Dequantized(layer.w_ih);
+  auto [w_hh, b_hh] = Dequantized(layer.w_hh);
+  layer.reference_params = {w_ih, w_hh, b_ih, b_hh};
+  return layer;
+}
+
+// The time axis of a [batch, steps, .] (batch_first) or [steps, batch, .] tensor.
+int64_t TimeDim(bool batch_first) { return batch_first ? 1 : 0; }
+
+struct Case {
+  bool batch_first;
+  bool reverse;
+  int64_t batch;
+  int64_t dynamic_from_rows;
+};
+
+const Case kCases[] = {{true, false, 1, Int8LinearWeight::kNeverDynamic},
+                       {true, true, 3, Int8LinearWeight::kNeverDynamic},
+                       {false, false, 5, Int8LinearWeight::kNeverDynamic},
+                       {false, true, 2, Int8LinearWeight::kNeverDynamic},
+                       {true, false, 4, 1}};  // torch's dynamic kernel where it exists: int8 activations too
+
+// Dynamic int8 activations round the input too, so their tolerance is wider.
+float Tolerance(const Case& c) { return c.dynamic_from_rows == 1 && TorchHasDynamicInt8Kernel() ? 0.05f : 1e-4f; }
+
+TEST(Int8RecurrentLayer, LstmMatchesTorchOnTheSameWeights) {
+  torch::manual_seed(0);
+  const int64_t features = 7, hidden = 20, steps = 6;
+  for (const Case& c : kCases) {
+    Layer layer = MakeLayer(4, features, hidden, c.dynamic_from_rows);
+    at::Tensor input = c.batch_first ? torch::randn({c.batch, steps, features}) : torch::randn({steps, c.batch, features});
+    at::Tensor h0 = torch::randn({c.batch, hidden}), c0 = torch::randn({c.batch, hidden});
+    auto [out, h, cell] = LstmInt8Layer(input, h0, c0, *layer.w_ih, *layer.w_hh, c.batch_first, c.reverse);
+    at::Tensor reference_input = c.reverse ? input.flip(TimeDim(c.batch_first)) : input;
+    auto [ref_out, ref_h, ref_c] = at::lstm(reference_input, {h0.unsqueeze(0), c0.unsqueeze(0)}, layer.reference_params,
+                                            /*has_biases=*/true, /*num_layers=*/1, /*dropout=*/0, /*train=*/false,
+                                            /*bidirectional=*/false, c.batch_first);
+    if (c.reverse) ref_out = ref_out.flip(TimeDim(c.batch_first));
+    const float tolerance = Tolerance(c);
+    EXPECT_EQ(out.sizes(), ref_out.sizes());
+    EXPECT_LT((out - ref_out).abs().max().item<float>(), tolerance) << "batch_first " << c.batch_first << " reverse " << c.reverse;
+    EXPECT_LT((h - ref_h[0]).abs().max().item<float>(), tolerance);
+    EXPECT_LT((cell - ref_c[0]).abs().max().item<float>(), tolerance);
+  }
+}
+
+TEST(Int8RecurrentLayer, GruMatchesTorchOnTheSameWeights) {
+  torch::manual_seed(1);
+  const int64_t features = 5, hidden = 17, steps = 7;
+  for (const Case& c : kCases) {
+    Layer layer = MakeLayer(3, features, hidden, c.dynamic_from_rows);
+    at::Tensor input = c.batch_first ? torch::randn({c.batch, steps, features}) : torch::randn({steps, c.batch, features});
+    at::Tensor h0 = torch::randn({c.batch, hidden});
+    auto [out, h] = GruInt8Layer(input, h0, *layer.w_ih, *layer.w_hh, c.batch_first, c.reverse);
+    at::Tensor reference_input = c.reverse ? input.flip(TimeDim(c.batch_first)) : input;
+    auto [ref_out, ref_h] = at::gru(reference_input, h0.unsqueeze(0), layer.reference_params, /*has_biases=*/true,
+                                    /*num_layers=*/1, /*dropout=*/0, /*train=*/false, /*bidirectional=*/false,
+                                    c.batch_first);
+    if (c.reverse) ref_out = ref_out.flip(TimeDim(c.batch_first));
+    const float tolerance = Tolerance(c);
+    EXPECT_EQ(out.sizes(), ref_out.sizes());
+    EXPECT_LT((out - ref_out).abs().max().item<float>(), tolerance) << "batch_first " << c.batch_first << " reverse " << c.reverse;
+    EXPECT_LT((h - ref_h[0]).abs().max().item<float>(), tolerance);
+  }
+}
+
+TEST(Int8RecurrentLayer, NoStepsGivesAnEmptyOutputAndTheInitialState) {
+  Layer layer = MakeLayer(4, 3, 4, Int8LinearWeight::kNeverDynamic);
+  at::Tensor h0 = torch::randn({2, 4}), c0 = torch::randn({2, 4});
+  auto [out, h, cell] = LstmInt8Layer(torch::randn({2, 0, 3}), h0, c0, *layer.w_ih, *layer.w_hh, true, false);
+  EXPECT_EQ(out.sizes(), (std::vector<int64_t>{2, 0, 4}));
+  EXPECT_TRUE(at::equal(h, h0));
+  EXPECT_TRUE(at::equal(cell, c0));
+}
+
+TEST(Int8RecurrentLayer, RejectsShapesThatDoNotFitTheWeights) {
+  Layer lstm = MakeLayer(4, 3, 4, Int8LinearWeight::kNeverDynamic);
+  at::Tensor h0 = torch::zeros({2, 4});
+  // Not 3-D; the wrong number of features; a state for another batch; GRU weights given LSTM ones.
+  EXPECT_THROW(LstmInt8Layer(torch::randn({2, 3}), h0, h0, *lstm.w_ih, *lstm.w_hh, true, false), c10::Error);
+  EXPECT_THROW(LstmInt8Layer(torch::randn({2, 5, 4}), h0, h0, *lstm.w_ih, *lstm.w_hh, true, false), c10::Error);
+  EXPECT_THROW(LstmInt8Layer(torch::randn({3, 5, 3}), h0, h0, *lstm.w_ih, *lstm.w_hh, true, false), c10::Error);
+  EXPECT_THROW(GruInt8Layer(torch::randn({2, 5, 3}), h0, *lstm.w_ih, *lstm.w_hh, true, false), c10::Error);
+  try {
+    LstmInt8Layer(torch::randn({2, 5, 4}), h0, h0, *lstm.w_ih, *lstm.w_hh, true, false);
+  } catch (const c10::Error& e) {
+    EXPECT_NE(std::string(e.what_without_backtrace()).find("expected 3 input features"), std::string::npos)
+        << e.what_without_backtrace();
+  }
+}
+
+}  // namespace
+}  // namespace mlship
