@@ -187,7 +187,7 @@ def bench_cnn(X_train, X_test, y_train, y_test, quick: bool) -> dict[str, Any]:
                        epochs=2 if quick else 4, lr=2e-3)
     result = bench("ResNet-style CNN (basic blocks 16-32-64-128, digits upsampled to 64x64)", net,
                    upsample_images(X_test, 64), y_test, quick, batches=(1, 8),
-                   methods=("fold", "int8", "fp16", "bf16", "fold+int8"))
+                   methods=("fold", "int8", "fp16", "bf16", "fold+int8", "prune"))
     best = best_row(result)
     print_targets(f"issue 21 targets, ResNet-style CNN (best: {best['method']})", [
         ("batch-1 latency <= 0.6x fp32", best["small_x"] <= 0.6, f"{best['small_x']:.2f}x"),

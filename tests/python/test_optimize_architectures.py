@@ -238,3 +238,39 @@ def test_fp16_recurrent_layers(cell, tmp_path):
     assert "left in fp32 (not supported by this pass)" not in half.optimization["details"]
     assert relative_error(half(seq.numpy()), model(seq.numpy())) <= HALF_TOLERANCE
     assert saved_size(half, tmp_path, "half.pt") <= 0.55 * saved_size(model, tmp_path, "fp32.pt")
+
+
+def test_prune_removes_the_inner_channels_of_each_resnet_block():
+    """Each basic block's first convolution feeds only its second through a batch norm (folded
+    first) and a ReLU, so its channels can go; channels that meet a residual add keep their
+    number. Half of each block's inner channels are made dead (their batch norm scale and shift
+    are 0), so pruning half must remove exactly those and leave the outputs as they were."""
+    torch.manual_seed(10)
+    net = architectures.randomize_batch_norms(architectures.ResNetSmall(widths=(8, 16), classes=10))
+    with torch.no_grad():
+        for block in net.blocks:
+            dead = torch.arange(0, block.bn1.num_features, 2)
+            block.bn1.weight[dead] = 0
+            block.bn1.bias[dead] = 0
+    images = torch.randn(4, 1, 32, 32)
+    model = mlship.load(net, example_inputs=images[:1])
+    pruned = mlship.prune(model, amount=0.5)
+    report = pruned.optimization
+    assert report["details"]["convolutions (out x in x kernel)"] == (
+        "8x8x3x3 -> 4x8x3x3, 8x8x3x3 -> 8x4x3x3, 16x8x3x3 -> 8x8x3x3, 16x16x3x3 -> 16x8x3x3")
+    assert report["details"]["channels"] == "24 -> 12"
+    assert report["summary"] == ("removed 12 of 24 channels in 2 of 6 convolutions "
+                                 "(channels that meet a residual add keep their number)")
+    assert relative_error(pruned(images.numpy()), model(images.numpy())) <= FOLD_TOLERANCE
+
+
+def test_prune_leaves_grouped_convolutions_whole():
+    net = torch.nn.Sequential(torch.nn.Conv2d(4, 8, 3, padding=1), torch.nn.ReLU(),
+                              torch.nn.Conv2d(8, 8, 3, padding=1, groups=8), torch.nn.ReLU(),
+                              torch.nn.Conv2d(8, 2, 1)).eval()
+    images = torch.randn(2, 4, 8, 8)
+    model = mlship.load(net, example_inputs=images[:1])
+    pruned = mlship.prune(model, amount=0.5)
+    # Only the depthwise convolution could pair with either neighbour, and it has groups.
+    assert pruned.optimization["layers_changed"] == 0
+    assert pruned.optimization["summary"].startswith("nothing to prune")
