@@ -363,7 +363,8 @@ def _short_note(step: str, report: dict[str, Any]) -> str:
     if step in ("fp16", "bf16"):
         return f"{step} compute: {details.get('compute', '?')}"
     if step == "prune":
-        return f"neurons {details.get('neurons', '?')}"
+        parts = [f"{what} {details[what]}" for what in ("neurons", "channels") if what in details]
+        return "; ".join(parts) or report.get("summary", "")
     if step in ("fold", "pt2"):
         return report.get("summary", "")
     return f"ranks {details.get('ranks', '?')}"

@@ -4,6 +4,8 @@ fp32 (the tolerances docs/optimize.md states), and what each pass says it left a
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -240,27 +242,65 @@ def test_fp16_recurrent_layers(cell, tmp_path):
     assert saved_size(half, tmp_path, "half.pt") <= 0.55 * saved_size(model, tmp_path, "fp32.pt")
 
 
-def test_prune_removes_the_inner_channels_of_each_resnet_block():
-    """Each basic block's first convolution feeds only its second through a batch norm (folded
-    first) and a ReLU, so its channels can go; channels that meet a residual add keep their
-    number. Half of each block's inner channels are made dead (their batch norm scale and shift
-    are 0), so pruning half must remove exactly those and leave the outputs as they were."""
-    torch.manual_seed(10)
-    net = architectures.randomize_batch_norms(architectures.ResNetSmall(widths=(8, 16), classes=10))
+def dead_half(net: torch.nn.Module) -> torch.nn.Module:
+    """Every batch norm's even channels scaled and shifted to 0: once folded, those channels of
+    every convolution are dead, in every channel group."""
     with torch.no_grad():
-        for block in net.blocks:
-            dead = torch.arange(0, block.bn1.num_features, 2)
-            block.bn1.weight[dead] = 0
-            block.bn1.bias[dead] = 0
+        for m in net.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):  # Hugging Face's ResNet uses torch's too
+                dead = torch.arange(0, m.num_features, 2)
+                m.weight[dead] = 0
+                m.bias[dead] = 0
+    return net
+
+
+def test_prune_removes_convolution_channels_by_group_across_residual_adds():
+    """Channels joined by a residual add (the stem's, each block's output, the projection
+    shortcut's) go together, up to the Linear that reads their global mean; each block's inner
+    channels form their own group. With half of every group's channels dead, pruning half must
+    remove exactly those and leave the outputs as they were."""
+    torch.manual_seed(10)
+    net = dead_half(architectures.randomize_batch_norms(architectures.ResNetSmall(widths=(8, 16), classes=10)))
     images = torch.randn(4, 1, 32, 32)
     model = mlship.load(net, example_inputs=images[:1])
     pruned = mlship.prune(model, amount=0.5)
     report = pruned.optimization
+    # stem, block 1 (conv1, conv2), block 2 (conv1, conv2, projection); then the head.
     assert report["details"]["convolutions (out x in x kernel)"] == (
-        "8x8x3x3 -> 4x8x3x3, 8x8x3x3 -> 8x4x3x3, 16x8x3x3 -> 8x8x3x3, 16x16x3x3 -> 16x8x3x3")
-    assert report["details"]["channels"] == "24 -> 12"
-    assert report["summary"] == ("removed 12 of 24 channels in 2 of 6 convolutions "
-                                 "(channels that meet a residual add keep their number)")
+        "8x1x3x3 -> 4x1x3x3, 8x8x3x3 -> 4x4x3x3, 8x8x3x3 -> 4x4x3x3, 16x8x3x3 -> 8x4x3x3, "
+        "16x16x3x3 -> 8x8x3x3, 16x8x1x1 -> 8x4x1x1")
+    assert report["details"]["weights (out x in)"] == "10x16 -> 10x8"
+    assert report["details"]["channels"] == "48 -> 24"
+    assert report["summary"] == ("removed 24 of 48 channels in 6 of 6 convolutions "
+                                 "(channels joined by a residual add are pruned together)")
+    assert relative_error(pruned(images.numpy()), model(images.numpy())) <= FOLD_TOLERANCE
+
+
+def test_prune_follows_the_residual_groups_of_a_hugging_face_resnet():
+    """transformers' ResNet (basic blocks, built from its config): its pooler (adaptive average
+    pool, flatten) and classifier are followed as well."""
+    transformers = pytest.importorskip("transformers")
+    config = transformers.ResNetConfig(num_channels=1, embedding_size=8, hidden_sizes=[8, 16], depths=[1, 1],
+                                       layer_type="basic", num_labels=10, torchscript=True)
+    torch.manual_seed(11)
+    hf = dead_half(architectures.randomize_batch_norms(transformers.ResNetForImageClassification(config)))
+
+    class Logits(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.hf = hf
+
+        def forward(self, image: torch.Tensor) -> torch.Tensor:
+            return self.hf(pixel_values=image)[0]
+
+    images = torch.randn(4, 1, 32, 32)
+    with warnings.catch_warnings():  # transformers checks the channel count with a Python bool
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        model = mlship.load(Logits().eval(), example_inputs=images[:1])  # traced: aten::_convolution
+    pruned = mlship.prune(model, amount=0.5)
+    report = pruned.optimization
+    assert report["layers_changed"] == report["layers_seen"] - 1, report  # every convolution; the head keeps 10 rows
+    assert report["details"]["weights (out x in)"] == "10x16 -> 10x8"
     assert relative_error(pruned(images.numpy()), model(images.numpy())) <= FOLD_TOLERANCE
 
 

@@ -6,6 +6,7 @@
 #include <torch/csrc/jit/passes/dead_code_elimination.h>
 #include <torch/csrc/jit/passes/freeze_module.h>
 #include <torch/csrc/jit/passes/frozen_graph_optimizations.h>
+#include <torch/csrc/jit/passes/graph_rewrite_helper.h>
 
 #include <algorithm>
 
@@ -30,6 +31,9 @@ StatusOr<FrozenCopy> FreezeCopy(const Model& model, std::string_view technique, 
     FrozenCopy copy;
     copy.module = torch::jit::freeze_module(script->module());
     copy.graph = copy.module.get_method("forward").graph();
+    // A traced model's convolutions are aten::_convolution; as aten::conv1d/2d/3d
+    // (what scripting gives) every pass finds them.
+    torch::jit::graph_rewrite_helper::replaceConvolutionWithAtenConv(copy.graph);
     if (fused_paths == FusedPaths::kUnfuse) copy.unfused = UnfuseFastPaths(copy).unfused;
     return copy;
   } catch (const std::exception& e) {

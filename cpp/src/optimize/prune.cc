@@ -1,28 +1,25 @@
 // Structured pruning: drop the smallest neurons of a Linear and the matching
-// inputs of the Linear that consumes it.
+// inputs of the Linear that consumes it; convolution channels by groups
+// (prune_channels.cc).
 #include "mlship/optimize/prune.h"
 
 #include <ATen/ATen.h>
 
+#include <algorithm>
 #include <cmath>
 #include <sstream>
 #include <string>
 #include <unordered_map>
 
 #include "graph_rewrite.h"
+#include "prune_internal.h"
 #include "quantize_passes.h"
 
 namespace mlship {
-namespace {
+namespace optimize_internal {
 
-using optimize_internal::LinearSite;
-using torch::jit::Node;
-using torch::jit::Value;
-
-// Elementwise activations with f(0) = 0: a neuron whose pre-activation is
-// near zero contributes near nothing after them, so removing it is safe.
-// (sigmoid and softmax are not here: they map 0 elsewhere or mix neurons.)
-bool IsZeroPreservingElementwise(const Node* node) {
+bool IsZeroPreservingElementwise(const torch::jit::Node* node) {
+  // (sigmoid and softmax are not here: they map 0 elsewhere or mix neurons.)
   static const std::vector<c10::Symbol> kinds = [] {
     std::vector<c10::Symbol> out;
     for (const char* name : {"aten::relu", "aten::relu_", "aten::gelu", "aten::tanh", "aten::silu", "aten::leaky_relu",
@@ -39,6 +36,33 @@ bool IsZeroPreservingElementwise(const Node* node) {
   }
   return true;
 }
+
+at::Tensor StrongestRows(const std::vector<const LinearSite*>& layers, int64_t keep) {
+  at::Tensor squares;
+  for (const LinearSite* layer : layers) {
+    // A neuron (or channel) is affine in (x, 1): its norm includes its bias.
+    at::Tensor flat = layer->weight.reshape({layer->weight.size(0), -1});
+    at::Tensor rows = layer->bias ? at::cat({flat, layer->bias->unsqueeze(1)}, 1) : flat;
+    at::Tensor sq = rows.pow(2).sum(1);
+    squares = squares.defined() ? squares + sq : sq;
+  }
+  return std::get<0>(std::get<1>(at::topk(squares, keep)).sort());
+}
+
+int64_t KeepOf(int64_t count, double amount) {
+  const int64_t remove = static_cast<int64_t>(std::floor(amount * static_cast<double>(count)));
+  return std::max<int64_t>(1, count - remove);
+}
+
+}  // namespace optimize_internal
+
+namespace {
+
+using optimize_internal::IsZeroPreservingElementwise;
+
+using optimize_internal::LinearSite;
+using torch::jit::Node;
+using torch::jit::Value;
 
 // The Linear that alone consumes `value`, through zero-preserving activations
 // only; -1 when there is none (the value is an output, or feeds anything else).
@@ -66,62 +90,64 @@ bool UngroupedConvolution(const Node* node) {
   return groups && groups->isInt() && groups->toInt() == 1;
 }
 
-// What pruning did to one family of layers (Linears, or convolutions).
-struct Pruned {
-  int seen = 0;
-  int changed = 0;
-  int64_t before = 0;  // neurons (or channels) in the pruned layers
+// What pruning did to the Linears.
+struct NeuronCounts {
+  int64_t before = 0;  // neurons in the pruned layers
   int64_t after = 0;
-  std::string shapes;  // "256x64 -> 128x64, ..."
 };
 
-// Prunes pairs A -> (zero-preserving activations) -> B among `sites`: the
-// `amount` of A's outputs (rows of its weight, with their bias: dim 0) with
-// the smallest L2 norm go, with B's matching inputs (dim 1). Decided on the
-// original weights; the graph's constants are replaced.
-Pruned PrunePairs(const std::vector<LinearSite>& sites, double amount) {
-  Pruned result;
-  result.seen = static_cast<int>(sites.size());
+// Plans pairs A -> (zero-preserving activations) -> B among the Linears: the
+// `amount` of A's neurons with the smallest L2 norm go, with B's matching
+// inputs. Decided on the original weights.
+NeuronCounts PlanLinearPairs(const std::vector<LinearSite>& sites, double amount, optimize_internal::CutPlan& plan) {
+  NeuronCounts counts;
   std::unordered_map<const Node*, int> site_of;
   for (std::size_t i = 0; i < sites.size(); ++i) site_of[sites[i].node] = static_cast<int>(i);
-  // Rows to keep (outputs) and columns to keep (inputs) per site; undefined means "all".
-  std::vector<at::Tensor> keep_rows(sites.size()), keep_cols(sites.size());
   for (std::size_t i = 0; i < sites.size(); ++i) {
     int next = FollowingLinear(sites[i].node->output(), site_of);
-    const at::Tensor& w = sites[i].weight;
-    // The weight constant must belong to this layer alone, or shrinking it would change another.
-    if (next < 0 || sites[i].node->input(1)->uses().size() != 1 || sites[next].node->input(1)->uses().size() != 1) {
-      continue;
-    }
-    const int64_t neurons = w.size(0);
-    const int64_t remove = static_cast<int64_t>(std::floor(amount * static_cast<double>(neurons)));
-    const int64_t keep = std::max<int64_t>(1, neurons - remove);
+    if (next < 0) continue;
+    const int64_t neurons = sites[i].weight.size(0);
+    const int64_t keep = optimize_internal::KeepOf(neurons, amount);
     if (keep == neurons) continue;
-    // A neuron (or channel) is affine in (x, 1): its norm includes its bias.
-    at::Tensor flat = w.reshape({neurons, -1});
-    at::Tensor rows = sites[i].bias ? at::cat({flat, sites[i].bias->unsqueeze(1)}, 1) : flat;
-    at::Tensor kept = std::get<0>(std::get<1>(at::topk(rows.norm(2, {1}), keep)).sort());
-    keep_rows[i] = kept;
-    keep_cols[next] = kept;
-    result.before += neurons;
-    result.after += keep;
+    at::Tensor kept = optimize_internal::StrongestRows({&sites[i]}, keep);
+    plan[sites[i].node].rows = kept;
+    plan[sites[next].node].cols = kept;
+    counts.before += neurons;
+    counts.after += keep;
   }
-  for (std::size_t i = 0; i < sites.size(); ++i) {
-    if (!keep_rows[i].defined() && !keep_cols[i].defined()) continue;
-    at::Tensor w = sites[i].weight;
-    std::optional<at::Tensor> b = sites[i].bias;
-    if (keep_rows[i].defined()) {
-      w = w.index_select(0, keep_rows[i]);
-      if (b) b = b->index_select(0, keep_rows[i]);
-      ++result.changed;
+  return counts;
+}
+
+// Shrinks the weights of `sites` as `plan` says; returns "before -> after"
+// shapes of the layers it changed, and counts those whose outputs shrank.
+std::string ApplyPlan(const std::vector<LinearSite>& sites, const optimize_internal::CutPlan& plan, int& shrunk) {
+  std::string shapes;
+  for (const LinearSite& site : sites) {
+    auto it = plan.find(site.node);
+    if (it == plan.end()) continue;
+    const optimize_internal::Cut& cut = it->second;
+    at::Tensor w = site.weight;
+    std::optional<at::Tensor> b = site.bias;
+    if (cut.rows.defined()) {
+      w = w.index_select(0, cut.rows);
+      if (b) b = b->index_select(0, cut.rows);
+      ++shrunk;
     }
-    if (keep_cols[i].defined()) w = w.index_select(1, keep_cols[i]);
-    result.shapes += (result.shapes.empty() ? "" : ", ") + Shape(sites[i].weight) + " -> " + Shape(w);
-    Node* node = sites[i].node;
+    if (cut.cols.defined()) w = w.index_select(1, cut.cols);
+    shapes += (shapes.empty() ? "" : ", ") + Shape(site.weight) + " -> " + Shape(w);
+    Node* node = site.node;
     node->replaceInput(1, optimize_internal::InsertConstant(node, w.contiguous()));
     if (b) node->replaceInput(2, optimize_internal::InsertConstant(node, b->contiguous()));
   }
-  return result;
+  return shapes;
+}
+
+// The sites whose weight constant belongs to them alone: shrinking a shared one would change another layer.
+std::vector<LinearSite> OwnWeights(std::vector<LinearSite> sites) {
+  sites.erase(std::remove_if(sites.begin(), sites.end(),
+                             [](const LinearSite& site) { return site.node->input(1)->uses().size() != 1; }),
+              sites.end());
+  return sites;
 }
 
 }  // namespace
@@ -149,31 +175,36 @@ StatusOr<OptimizedModel> Prune(const std::shared_ptr<Model>& model, const PruneO
     report.summary = optimize_internal::NothingToDo("prune");
     return OptimizedModel{model, report};
   }
-  // Convolutions pair only with convolutions, Linears with Linears.
-  const Pruned dense = PrunePairs(linears, options.amount);
-  const Pruned conv = PrunePairs(convolutions, options.amount);
-  report.layers_changed = dense.changed + conv.changed;
+  optimize_internal::CutPlan plan;
+  const NeuronCounts neurons = PlanLinearPairs(OwnWeights(linears), options.amount, plan);
+  const optimize_internal::ChannelCounts channels =
+      optimize_internal::PlanChannelGroups(OwnWeights(convolutions), OwnWeights(linears), options.amount, plan);
+  int dense_changed = 0, conv_changed = 0;
+  const std::string dense_shapes = ApplyPlan(linears, plan, dense_changed);
+  const std::string conv_shapes = ApplyPlan(convolutions, plan, conv_changed);
+  report.layers_changed = dense_changed + conv_changed;
   if (report.layers_changed == 0) {
     report.summary = options.amount == 0.0 ? "amount is 0: nothing removed"
                                            : "nothing to prune: no Linear layer feeds another Linear (nor a "
-                                             "convolution another convolution) through elementwise activations only";
+                                             "convolution another layer) through elementwise activations only";
     return OptimizedModel{model, report};
   }
   ASSIGN_OR_RETURN(auto pruned, optimize_internal::BuildModel(std::move(copy), *model, "prune"));
   std::vector<std::string> parts;
-  if (dense.changed > 0) {
-    report.details.emplace_back("weights (out x in)", dense.shapes);
-    report.details.emplace_back("neurons", std::to_string(dense.before) + " -> " + std::to_string(dense.after));
-    parts.push_back("removed " + std::to_string(dense.before - dense.after) + " of " + std::to_string(dense.before) +
-                    " neurons in " + std::to_string(dense.changed) + " of " + std::to_string(dense.seen) +
-                    " Linear layers (layers feeding outputs keep their shape)");
+  if (!dense_shapes.empty()) report.details.emplace_back("weights (out x in)", dense_shapes);
+  if (dense_changed > 0) {
+    report.details.emplace_back("neurons", std::to_string(neurons.before) + " -> " + std::to_string(neurons.after));
+    parts.push_back("removed " + std::to_string(neurons.before - neurons.after) + " of " +
+                    std::to_string(neurons.before) + " neurons in " + std::to_string(dense_changed) + " of " +
+                    std::to_string(linears.size()) + " Linear layers (layers feeding outputs keep their shape)");
   }
-  if (conv.changed > 0) {
-    report.details.emplace_back("convolutions (out x in x kernel)", conv.shapes);
-    report.details.emplace_back("channels", std::to_string(conv.before) + " -> " + std::to_string(conv.after));
-    parts.push_back("removed " + std::to_string(conv.before - conv.after) + " of " + std::to_string(conv.before) +
-                    " channels in " + std::to_string(conv.changed) + " of " + std::to_string(conv.seen) +
-                    " convolutions (channels that meet a residual add keep their number)");
+  if (conv_changed > 0) {
+    report.details.emplace_back("convolutions (out x in x kernel)", conv_shapes);
+    report.details.emplace_back("channels", std::to_string(channels.before) + " -> " + std::to_string(channels.after));
+    parts.push_back("removed " + std::to_string(channels.before - channels.after) + " of " +
+                    std::to_string(channels.before) + " channels in " + std::to_string(conv_changed) + " of " +
+                    std::to_string(convolutions.size()) +
+                    " convolutions (channels joined by a residual add are pruned together)");
   }
   report.summary = parts[0] + (parts.size() > 1 ? "; " + parts[1] : "");
   return OptimizedModel{pruned, report};
