@@ -314,3 +314,41 @@ def test_prune_leaves_grouped_convolutions_whole():
     # Only the depthwise convolution could pair with either neighbour, and it has groups.
     assert pruned.optimization["layers_changed"] == 0
     assert pruned.optimization["summary"].startswith("nothing to prune")
+
+
+class Bag(torch.nn.Module):
+    """nn.EmbeddingBag over token ids [batch, tokens] (each row one bag), with per-sample
+    weights in sum mode."""
+
+    def __init__(self, mode: str, padding_idx: int | None = None) -> None:
+        super().__init__()
+        self.bag = torch.nn.EmbeddingBag(3000, 32, mode=mode, padding_idx=padding_idx)
+
+    def forward(self, ids: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        if self.bag.mode == "sum":
+            return self.bag(ids, per_sample_weights=weights)
+        return self.bag(ids)
+
+
+@pytest.mark.parametrize("mode", ["sum", "mean", "max"])
+def test_int8_embedding_bags(mode, tmp_path):
+    torch.manual_seed(12)
+    net = Bag(mode).eval()
+    ids, weights = torch.randint(0, 3000, (6, 8)), torch.rand(6, 8)
+    model = mlship.load(net, example_inputs=(ids[:2], weights[:2]))
+    small = mlship.quantize(model, "int8", timing_runs=2)
+    assert small.optimization["summary"].endswith("1 embedding bag(s) to int8 (row-wise scales)"), small.optimization
+    out, reference = small(ids.numpy(), weights.numpy()), model(ids.numpy(), weights.numpy())
+    # Each row is within max|row| / 254 per element; a bag sums 8 rows (weights <= 1).
+    step = net.bag.weight.detach().abs().amax(1).max().item() / 127
+    assert np.max(np.abs(out - reference)) <= (8 if mode == "sum" else 1) * step / 2 + 1e-6
+    assert saved_size(small, tmp_path, "bag-int8.pt") <= 0.3 * saved_size(model, tmp_path, "bag.pt")
+
+
+def test_int8_leaves_an_embedding_bag_with_padding_in_fp32_and_says_why():
+    net = Bag("mean", padding_idx=0).eval()
+    ids, weights = torch.randint(0, 3000, (2, 6)), torch.rand(2, 6)
+    model = mlship.load(net, example_inputs=(ids, weights))
+    small = mlship.quantize(model, "int8", timing_runs=2)
+    assert small.optimization["details"]["embedding bags left in fp32"] == "aten::embedding_bag: it has a padding_idx"
+    assert small.optimization["layers_changed"] == 0

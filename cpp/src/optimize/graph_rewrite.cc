@@ -144,10 +144,12 @@ StatusOr<std::shared_ptr<Model>> BuildModel(FrozenCopy copy, const Model& origin
 namespace {
 
 // Where a layer's weights come in: LSTM/GRU take (input, hx, params, ...),
-// the others (input, weight, ...).
+// embedding bags (weight, indices, ...), the others (input, weight, ...).
 std::size_t WeightInput(const torch::jit::Node* node) {
   static const auto kLstm = c10::Symbol::fromQualString("aten::lstm");
   static const auto kGru = c10::Symbol::fromQualString("aten::gru");
+  static const auto kBag = c10::Symbol::fromQualString("aten::embedding_bag");
+  if (node->kind() == kBag) return 0;
   return node->kind() == kLstm || node->kind() == kGru ? 2 : 1;
 }
 

@@ -28,6 +28,11 @@ StatusOr<std::shared_ptr<Model>> BuildInt8(const Model& model, int64_t dynamic_f
   for (const RnnSite& site : FindRecurrentLayers(*copy.graph)) {
     if (auto layout = Int8RecurrentLayout(site); layout.ok()) RecurrentToInt8(site, *layout, dynamic_from_rows);
   }
+  std::vector<EmbeddingSite> bags;
+  for (torch::jit::Node* node : AllNodes(*copy.graph)) {
+    if (auto bag = FindEmbeddingBag(node); bag.ok()) bags.push_back(*bag);
+  }
+  for (const EmbeddingSite& bag : bags) QuantizeEmbeddingBagInt8(bag);
   return BuildModel(std::move(copy), model, "int8");
 }
 
@@ -67,12 +72,24 @@ StatusOr<OptimizedModel> QuantizeInt8(const std::shared_ptr<Model>& model, const
                            ": " + layout.status().message();
     }
   }
-  const int layers = linears + embeddings + recurrent;
+  int bags = 0;
+  std::string bags_refused;
+  for (torch::jit::Node* node : AllNodes(*probe.graph)) {
+    auto bag = FindEmbeddingBag(node);
+    if (bag.ok()) {
+      ++bags;
+    } else if (bag.status().code() == StatusCode::kFailedPrecondition) {
+      bags_refused += (bags_refused.empty() ? "" : "; ") + std::string("aten::embedding_bag: ") + bag.status().message();
+    }
+  }
+  const int layers = linears + embeddings + recurrent + bags;
   PassReport report{"int8", layers, 0, "", {}};
-  if (std::string untouched = DescribeUntouched(*probe.graph, {"aten::lstm", "aten::gru"}); !untouched.empty()) {
+  if (std::string untouched = DescribeUntouched(*probe.graph, {"aten::lstm", "aten::gru", "aten::embedding_bag"});
+      !untouched.empty()) {
     report.details.emplace_back("left in fp32 (not supported by this pass)", untouched);
   }
   if (!recurrent_refused.empty()) report.details.emplace_back("recurrent layers left in fp32", recurrent_refused);
+  if (!bags_refused.empty()) report.details.emplace_back("embedding bags left in fp32", bags_refused);
   if (layers == 0) {
     report.summary = NothingToDo("quantize");
     return OptimizedModel{model, report};
@@ -117,6 +134,10 @@ StatusOr<OptimizedModel> QuantizeInt8(const std::shared_ptr<Model>& model, const
   if (embeddings > 0) report.details.emplace_back("embeddings", std::to_string(embeddings) + " table(s) to int8, one symmetric scale per row");
   report.summary = std::to_string(linears) + " Linear layer(s) to int8; kernel: " + KernelDescription(threshold);
   if (embeddings > 0) report.summary += "; " + std::to_string(embeddings) + " embedding table(s) to int8 (row-wise scales)";
+  if (bags > 0) {
+    report.details.emplace_back("embedding bags", std::to_string(bags) + " table(s) to int8, one symmetric scale per row");
+    report.summary += "; " + std::to_string(bags) + " embedding bag(s) to int8 (row-wise scales)";
+  }
   if (recurrent > 0) {
     report.details.emplace_back("recurrent layers", std::to_string(recurrent) +
                                                         " LSTM/GRU layer(s): W_ih and W_hh to int8 (one scale per gate row), "

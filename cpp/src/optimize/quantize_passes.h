@@ -29,6 +29,15 @@ std::vector<EmbeddingSite> FindEmbeddings(torch::jit::Graph& graph);
 // the original per element.
 void QuantizeEmbeddingInt8(const EmbeddingSite& site);
 
+// An `aten::embedding_bag` whose table (2-D float) is a constant, as a site;
+// NotFound when it is not one, FailedPrecondition, saying why, when the int8
+// rewrite cannot take it (a padding_idx; its other outputs are read).
+StatusOr<EmbeddingSite> FindEmbeddingBag(torch::jit::Node* node);
+
+// The bag's table to int8 as for QuantizeEmbeddingInt8: the rows of the
+// bag are looked up and dequantized, then reduced as before.
+void QuantizeEmbeddingBagInt8(const EmbeddingSite& site);
+
 // One `aten::conv1d/2d/3d` whose weight (float) and bias (or None) are constants.
 using ConvSite = LinearSite;
 
