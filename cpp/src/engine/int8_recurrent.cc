@@ -44,6 +44,18 @@ Extent CheckShapes(const char* op, int64_t gates, const at::Tensor& input, const
 
 at::Tensor OwnedFloat(const at::Tensor& t) { return t.to(at::kFloat).contiguous().clone(); }
 
+// What both recurrences start from: the input's part of every step's gates
+// in one product ([rows, gates x hidden]), the output to fill, and a copy of
+// the initial state to update in place.
+struct Start {
+  at::Tensor gx, out, h;
+};
+
+Start Begin(const at::Tensor& input, const at::Tensor& h0, const Int8LinearWeight& w_ih, const Extent& e) {
+  return {w_ih.Forward(input.to(at::kFloat).contiguous()).contiguous(),
+          at::empty({input.size(0), input.size(1), e.hidden}, input.options().dtype(at::kFloat)), OwnedFloat(h0)};
+}
+
 }  // namespace
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor> LstmInt8Layer(const at::Tensor& input, const at::Tensor& h0,
@@ -53,10 +65,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> LstmInt8Layer(const at::Tensor& i
   const Extent e = CheckShapes("lstm_int8", 4, input, h0, w_ih, w_hh, batch_first);
   TORCH_CHECK(c0.sizes() == h0.sizes(), "lstm_int8: expected a cell state of shape ", h0.sizes(), "; got ", c0.sizes());
   const int64_t H = e.hidden;
-  // The input's part of every step's gates, in one product: [rows, 4H].
-  const at::Tensor gx = w_ih.Forward(input.to(at::kFloat).contiguous()).contiguous();
-  at::Tensor out = at::empty({input.size(0), input.size(1), H}, input.options().dtype(at::kFloat));
-  at::Tensor h = OwnedFloat(h0);
+  auto [gx, out, h] = Begin(input, h0, w_ih, e);
   at::Tensor c = OwnedFloat(c0);
   at::Tensor cell = at::empty({e.batch, H}, h.options());
   const float* gx_data = gx.const_data_ptr<float>();
@@ -102,9 +111,7 @@ std::tuple<at::Tensor, at::Tensor> GruInt8Layer(const at::Tensor& input, const a
                                                 bool batch_first, bool reverse) {
   const Extent e = CheckShapes("gru_int8", 3, input, h0, w_ih, w_hh, batch_first);
   const int64_t H = e.hidden;
-  const at::Tensor gx = w_ih.Forward(input.to(at::kFloat).contiguous()).contiguous();  // [rows, 3H]
-  at::Tensor out = at::empty({input.size(0), input.size(1), H}, input.options().dtype(at::kFloat));
-  at::Tensor h = OwnedFloat(h0);
+  auto [gx, out, h] = Begin(input, h0, w_ih, e);
   at::Tensor reset_update = at::empty({e.batch, 2 * H}, h.options());
   at::Tensor candidate = at::empty({e.batch, H}, h.options());
   const float* gx_data = gx.const_data_ptr<float>();

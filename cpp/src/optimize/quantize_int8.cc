@@ -55,6 +55,11 @@ int64_t Crossover(const std::vector<int64_t>& batches, const std::vector<double>
   return threshold;
 }
 
+// Appends "<op>: <why>" to a report's "; "-separated list of layers left in fp32.
+void AddRefusal(std::string& list, const torch::jit::Node* node, const Status& why) {
+  list += (list.empty() ? "" : "; ") + std::string(node->kind().toQualString()) + ": " + why.message();
+}
+
 }  // namespace
 
 StatusOr<OptimizedModel> QuantizeInt8(const std::shared_ptr<Model>& model, const QuantizeOptions& options) {
@@ -68,8 +73,7 @@ StatusOr<OptimizedModel> QuantizeInt8(const std::shared_ptr<Model>& model, const
     if (layout.ok()) {
       ++recurrent;
     } else {
-      recurrent_refused += (recurrent_refused.empty() ? "" : "; ") + std::string(site.node->kind().toQualString()) +
-                           ": " + layout.status().message();
+      AddRefusal(recurrent_refused, site.node, layout.status());
     }
   }
   int bags = 0;
@@ -79,7 +83,7 @@ StatusOr<OptimizedModel> QuantizeInt8(const std::shared_ptr<Model>& model, const
     if (bag.ok()) {
       ++bags;
     } else if (bag.status().code() == StatusCode::kFailedPrecondition) {
-      bags_refused += (bags_refused.empty() ? "" : "; ") + std::string("aten::embedding_bag: ") + bag.status().message();
+      AddRefusal(bags_refused, node, bag.status());
     }
   }
   const int layers = linears + embeddings + recurrent + bags;

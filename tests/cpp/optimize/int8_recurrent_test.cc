@@ -51,6 +51,12 @@ const Case kCases[] = {{true, false, 1, Int8LinearWeight::kNeverDynamic},
                        {false, true, 2, Int8LinearWeight::kNeverDynamic},
                        {true, false, 4, 1}};  // torch's dynamic kernel where it exists: int8 activations too
 
+// A random input in the case's layout, and what torch's one-direction layer reads for it.
+std::pair<at::Tensor, at::Tensor> InputAndReference(const Case& c, int64_t steps, int64_t features) {
+  at::Tensor input = c.batch_first ? torch::randn({c.batch, steps, features}) : torch::randn({steps, c.batch, features});
+  return {input, c.reverse ? input.flip(TimeDim(c.batch_first)) : input};
+}
+
 // Dynamic int8 activations round the input too, so their tolerance is wider.
 float Tolerance(const Case& c) { return c.dynamic_from_rows == 1 && TorchHasDynamicInt8Kernel() ? 0.05f : 1e-4f; }
 
@@ -59,10 +65,9 @@ TEST(Int8RecurrentLayer, LstmMatchesTorchOnTheSameWeights) {
   const int64_t features = 7, hidden = 20, steps = 6;
   for (const Case& c : kCases) {
     Layer layer = MakeLayer(4, features, hidden, c.dynamic_from_rows);
-    at::Tensor input = c.batch_first ? torch::randn({c.batch, steps, features}) : torch::randn({steps, c.batch, features});
+    auto [input, reference_input] = InputAndReference(c, steps, features);
     at::Tensor h0 = torch::randn({c.batch, hidden}), c0 = torch::randn({c.batch, hidden});
     auto [out, h, cell] = LstmInt8Layer(input, h0, c0, *layer.w_ih, *layer.w_hh, c.batch_first, c.reverse);
-    at::Tensor reference_input = c.reverse ? input.flip(TimeDim(c.batch_first)) : input;
     auto [ref_out, ref_h, ref_c] = at::lstm(reference_input, {h0.unsqueeze(0), c0.unsqueeze(0)}, layer.reference_params,
                                             /*has_biases=*/true, /*num_layers=*/1, /*dropout=*/0, /*train=*/false,
                                             /*bidirectional=*/false, c.batch_first);
@@ -80,10 +85,9 @@ TEST(Int8RecurrentLayer, GruMatchesTorchOnTheSameWeights) {
   const int64_t features = 5, hidden = 17, steps = 7;
   for (const Case& c : kCases) {
     Layer layer = MakeLayer(3, features, hidden, c.dynamic_from_rows);
-    at::Tensor input = c.batch_first ? torch::randn({c.batch, steps, features}) : torch::randn({steps, c.batch, features});
+    auto [input, reference_input] = InputAndReference(c, steps, features);
     at::Tensor h0 = torch::randn({c.batch, hidden});
     auto [out, h] = GruInt8Layer(input, h0, *layer.w_ih, *layer.w_hh, c.batch_first, c.reverse);
-    at::Tensor reference_input = c.reverse ? input.flip(TimeDim(c.batch_first)) : input;
     auto [ref_out, ref_h] = at::gru(reference_input, h0.unsqueeze(0), layer.reference_params, /*has_biases=*/true,
                                     /*num_layers=*/1, /*dropout=*/0, /*train=*/false, /*bidirectional=*/false,
                                     c.batch_first);
