@@ -61,14 +61,15 @@ WITH_PT2 = True
 
 
 def bench(title: str, module: torch.nn.Module, X_test: np.ndarray, y_test: np.ndarray, quick: bool,
-          batches: tuple[int, int] = (1, 32), methods: tuple[str, ...] = mlship._optimize.METHODS) -> dict[str, Any]:
+          batches: tuple[int, int] = (1, 32), methods: tuple[str, ...] = mlship._optimize.METHODS,
+          calibration: np.ndarray | None = None) -> dict[str, Any]:
     model = mlship.load(module, example_inputs=X_test[:1])
     start = time.perf_counter()
     # The module itself, so that the pt2 candidate is exported from it (torch.export handles
     # more graphs than the TorchScript converter); every other candidate starts from its load.
     report = mlship.optimize(module, example_inputs=X_test[:1], validation=(X_test, y_test), max_drop=0.01,
                              progress=True, latency_runs=10 if quick else 30,
-                             methods=tuple(methods) + (("pt2",) if WITH_PT2 else ()))
+                             methods=tuple(methods) + (("pt2",) if WITH_PT2 else ()), calibration=calibration)
     optimize_s = time.perf_counter() - start
     built = {c.method: c.model for c in report.candidates if c.model is not None}
     small, large = batches
@@ -183,11 +184,15 @@ def bench_encoder(quick: bool) -> dict[str, Any]:
 
 def bench_cnn(X_train, X_test, y_train, y_test, quick: bool) -> dict[str, Any]:
     torch.manual_seed(0)
+    # 10 epochs reach 99% held-out accuracy; 4 left it at 80%, a model too unsure of its answers to
+    # judge agreement on.
     net = models.train(architectures.ResNetSmall(widths=(16, 32, 64, 128)), upsample_images(X_train, 64), y_train,
-                       epochs=2 if quick else 4, lr=2e-3)
+                       epochs=2 if quick else 10, lr=2e-3)
+    # int8 convolutions calibrate on training images, so the held-out accuracy judges them fairly.
     result = bench("ResNet-style CNN (basic blocks 16-32-64-128, digits upsampled to 64x64)", net,
                    upsample_images(X_test, 64), y_test, quick, batches=(1, 8),
-                   methods=("fold", "int8", "fp16", "bf16", "fold+int8", "prune"))
+                   methods=("fold", "int8", "fp16", "bf16", "prune"),
+                   calibration=upsample_images(X_train[:256], 64))
     best = best_row(result)
     print_targets(f"issue 21 targets, ResNet-style CNN (best: {best['method']})", [
         ("batch-1 latency <= 0.6x fp32", best["small_x"] <= 0.6, f"{best['small_x']:.2f}x"),

@@ -11,7 +11,7 @@ import json
 import sys
 from typing import Any
 
-from mlship._cli_optimize import _read_validation
+from mlship._cli_optimize import _read_npz
 from mlship._errors import MlshipError
 
 _EXAMPLE = "mlship evaluate digits.pt --data val.npz --baseline digits-v1.pt --html report.html"
@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     import mlship
 
     try:
-        X, y = _read_validation(args.data)
+        X, y = _read_npz(args.data, labels=True)
     except ValueError as e:
         return _fail(str(e))
     output = int(args.output) if args.output is not None and args.output.isdigit() else args.output

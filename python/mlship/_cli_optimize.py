@@ -41,6 +41,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                         help=f"comma-separated; default: {','.join(METHODS)}; also {','.join(OPTIONAL_METHODS)} "
                              "(pt2: AOTInductor compilation, seconds to minutes). Combinations like low_rank+int8 "
                              "are added when both parts are listed")
+    parser.add_argument("--calibration", metavar="DATA.npz",
+                        help="numpy .npz with an array X of inputs for the ranges of int8 convolutions "
+                             "(default: the --val inputs)")
     parser.add_argument("-o", "--output", metavar="OUT.pt", help="save the best model here")
     parser.add_argument("--json", metavar="REPORT.json", help="also write the report as JSON")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -53,14 +56,16 @@ def _fail(message: str) -> int:
     return 2
 
 
-def _read_validation(path: str) -> tuple[np.ndarray, np.ndarray]:
+def _read_npz(path: str, labels: bool) -> tuple[np.ndarray, np.ndarray | None]:
+    """Arrays X (or x) and, when ``labels``, y from a .npz file; ValueError saying what is missing."""
     try:
         with np.load(path, allow_pickle=False) as data:
             keys = list(data.keys())
             x_key = next((k for k in ("X", "x") if k in data), None)
-            if x_key is None or "y" not in data:
-                raise ValueError(f"{path} must hold arrays 'X' and 'y'; it holds {keys or 'nothing'}")
-            return data[x_key], data["y"]
+            if x_key is None or (labels and "y" not in data):
+                wanted = "arrays 'X' and 'y'" if labels else "an array 'X'"
+                raise ValueError(f"{path} must hold {wanted}; it holds {keys or 'nothing'}")
+            return data[x_key], data["y"] if labels else None
     except OSError as e:
         raise ValueError(f"cannot read {path}: {e}") from None
 
@@ -70,7 +75,8 @@ def run(args: argparse.Namespace) -> int:
     import mlship
 
     try:
-        X, y = _read_validation(args.val)
+        X, y = _read_npz(args.val, labels=True)
+        calibration = _read_npz(args.calibration, labels=False)[0] if args.calibration else None
     except ValueError as e:
         return _fail(str(e))
     try:
@@ -82,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
             model = mlship.load(args.model, example_inputs=X[:1])
         methods = [m.strip() for m in args.methods.split(",") if m.strip()]
         report = mlship.optimize(model, validation=(X, y), metric=args.metric, max_drop=args.max_drop,
-                                 methods=methods, progress=not args.no_progress)
+                                 methods=methods, progress=not args.no_progress, calibration=calibration)
     except (mlship.InvalidInputError, ValueError) as e:
         return _fail(str(e))
     except MlshipError as e:

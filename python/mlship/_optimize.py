@@ -17,7 +17,7 @@ from mlship._errors import FailedPreconditionError, InvalidInputError, MlshipErr
 from mlship._export import compile_pt2
 from mlship._metrics import Metric, resolve
 from mlship._model import Model
-from mlship._passes import _as_model, fold, low_rank, prune, quantize
+from mlship._passes import _as_model, check_inputs, fold, low_rank, prune, quantize
 from mlship._report import Candidate, OptimizationReport
 
 #: The techniques mlship.optimize tries by default; "a+b" applies a, then b.
@@ -57,7 +57,7 @@ def _plan(methods: Sequence[str]) -> list[str]:
 
 
 def _apply(model: Model, step: str, prune_amount: float, low_rank_energy: float,
-           examples: tuple[np.ndarray, ...], module: Any = None) -> Model:
+           examples: tuple[np.ndarray, ...], module: Any = None, calibration: Any = None) -> Model:
     if step == "pt2":
         # The eager module, when optimize() was given one, exports more graphs than TorchScript.
         return compile_pt2(module if module is not None else model, examples)
@@ -67,7 +67,7 @@ def _apply(model: Model, step: str, prune_amount: float, low_rank_energy: float,
         return low_rank(model, low_rank_energy)
     if step == "fold":
         return fold(model)
-    return quantize(model, step)
+    return quantize(model, step, calibration=calibration if step == "int8" else None)
 
 
 def _check_validation(model: Model, validation: Any) -> tuple[tuple[np.ndarray, ...], np.ndarray]:
@@ -75,25 +75,8 @@ def _check_validation(model: Model, validation: Any) -> tuple[tuple[np.ndarray, 
     if not isinstance(validation, (tuple, list)) or len(validation) != 2:
         raise InvalidInputError(f"validation must be a pair (X, y); got {type(validation).__name__}")
     X, y = validation
-    xs = tuple(X) if isinstance(X, (tuple, list)) else (X,)
-    specs = model.signature.inputs
-    if len(xs) != len(specs):
-        names = ", ".join(str(s) for s in specs)
-        raise InvalidInputError(f"validation X holds {len(xs)} input(s) but the model takes {len(specs)}: {names}")
-    arrays = []
-    for x, spec in zip(xs, specs):
-        a = np.asarray(x)
-        fits = a.ndim == len(spec.shape) and all(d in (-1, n) for d, n in zip(spec.shape, a.shape))
-        if not fits:
-            raise InvalidInputError(
-                f"validation X for input '{spec.name}' has shape {tuple(a.shape)} but the model's signature "
-                f"expects {list(spec.shape)} (-1 is any size)"
-            )
-        arrays.append(np.ascontiguousarray(a, dtype=spec.numpy_dtype) if spec.numpy_dtype is not None else a)
-    rows = {len(a) for a in arrays}
-    if len(rows) != 1:
-        raise InvalidInputError(f"validation inputs have different numbers of rows: {sorted(rows)}")
-    n = rows.pop()
+    arrays = check_inputs(model, X, "validation X")
+    n = len(arrays[0])
     labels = np.asarray(y)
     if labels.ndim == 0 or len(labels) != n:
         got = "a scalar" if labels.ndim == 0 else f"{len(labels)} rows"
@@ -224,6 +207,7 @@ def optimize(
     latency_runs: int = 30,
     prune_amount: float = 0.5,
     low_rank_energy: float = 0.9,
+    calibration: Any = None,
 ) -> OptimizationReport:
     """Tries each technique, measures it, and returns a report whose ``best`` is the fastest model
     that keeps the metric within ``max_drop`` of the original.
@@ -265,6 +249,10 @@ def optimize(
         spell of the machine hits each alike; the median round counts.
     prune_amount, low_rank_energy : float
         Passed to :func:`mlship.prune` and :func:`mlship.low_rank`.
+    calibration : array or tuple of arrays, optional
+        Inputs for the activation ranges of int8 convolutions (see :func:`mlship.quantize`).
+        Default: the validation inputs. The accuracy guard is unchanged: every candidate is
+        still judged on ``validation``.
 
     Raises
     ------
@@ -301,6 +289,7 @@ def optimize(
             "then export the result"
         )
     xs, y = _check_validation(loaded, validation)
+    calibration = xs if calibration is None else check_inputs(loaded, calibration, "calibration")
     measurer = _Measurer(xs, y, resolved, latency_runs, all(s.shape and s.shape[0] == -1 for s in loaded.signature.inputs))
 
     original = Candidate("original", model=loaded, note="fp32, as loaded")
@@ -312,7 +301,7 @@ def optimize(
         for method in plan:
             bar.set_postfix_str(method)
             candidates.append(_build_and_measure(loaded, method, measurer, float(max_drop), prune_amount,
-                                                 low_rank_energy, _eager_module(model)))
+                                                 low_rank_energy, _eager_module(model), calibration))
             bar.update(1)
         bar.set_postfix_str("timing")
         measurer.time_all(candidates)
@@ -323,14 +312,14 @@ def optimize(
 
 
 def _build_and_measure(model: Model, method: str, measurer: _Measurer, max_drop: float, prune_amount: float,
-                       low_rank_energy: float, module: Any = None) -> Candidate:
+                       low_rank_energy: float, module: Any = None, calibration: Any = None) -> Candidate:
     candidate = Candidate(method)
     current = model
     notes = []
     try:
         for step in method.split("+"):
             current = _apply(current, step, prune_amount, low_rank_energy, measurer.xs,
-                             module if current is model else None)
+                             module if current is model else None, calibration)
             report = current.optimization or {}
             candidate.details[step] = report
             if not report.get("layers_changed"):
@@ -359,7 +348,10 @@ def _eager_module(model: Any) -> Any:
 def _short_note(step: str, report: dict[str, Any]) -> str:
     details = report.get("details", {})
     if step == "int8":
-        return f"int8 kernel: {details.get('kernel', '?')}"
+        note = f"int8 kernel: {details.get('kernel', '?')}"
+        if "convolutions" in details:
+            note += f"; {details['convolutions'].split(' (')[0]}"
+        return note
     if step in ("fp16", "bf16"):
         return f"{step} compute: {details.get('compute', '?')}"
     if step == "prune":

@@ -5,13 +5,20 @@ from __future__ import annotations
 import numbers
 from typing import Any
 
+import numpy as np
+
 from mlship import _core
+from mlship._errors import InvalidInputError
 from mlship._model import Model
 
 #: The dtypes mlship.quantize accepts.
 QUANT_DTYPES = ("int8", "fp16", "bf16")
 #: The int8 kernels mlship.quantize can be told to use.
 INT8_MODES = ("auto", "dynamic", "weight_only")
+#: Calibration rows mlship.quantize runs through the model at most (the first ones), and
+#: rows per calibration batch.
+CALIBRATION_MAX_ROWS = 1024
+_CALIBRATION_BATCH = 32
 #: When mlship.fold converts convolutions to oneDNN's prepacked layout.
 PREPACK_MODES = ("auto", "never", "always")
 
@@ -22,6 +29,42 @@ def _as_model(model: Any, example_inputs: Any = None) -> Model:
     from mlship._load import load
 
     return load(model, example_inputs)
+
+
+def check_inputs(model: Model, X: Any, what: str) -> tuple[np.ndarray, ...]:
+    """``X`` (an array, or a tuple of arrays for several inputs, one row each) as arrays of the
+    signature's dtypes; InvalidInputError naming ``what`` when it does not fit the signature."""
+    xs = tuple(X) if isinstance(X, (tuple, list)) else (X,)
+    specs = model.signature.inputs
+    if len(xs) != len(specs):
+        names = ", ".join(str(s) for s in specs)
+        raise InvalidInputError(f"{what} holds {len(xs)} input(s) but the model takes {len(specs)}: {names}")
+    arrays = []
+    for x, spec in zip(xs, specs):
+        a = np.asarray(x)
+        fits = a.ndim == len(spec.shape) and all(d in (-1, n) for d, n in zip(spec.shape, a.shape))
+        if not fits:
+            raise InvalidInputError(
+                f"{what} for input '{spec.name}' has shape {tuple(a.shape)} but the model's signature "
+                f"expects {list(spec.shape)} (-1 is any size)"
+            )
+        arrays.append(np.ascontiguousarray(a, dtype=spec.numpy_dtype) if spec.numpy_dtype is not None else a)
+    rows = {len(a) for a in arrays}
+    if len(rows) != 1:
+        raise InvalidInputError(f"{what}: the inputs have different numbers of rows: {sorted(rows)}")
+    return tuple(arrays)
+
+
+def _calibration_batches(model: Model, calibration: Any) -> list[tuple[np.ndarray, ...]]:
+    if calibration is None:
+        return []
+    arrays = check_inputs(model, calibration, "calibration")
+    n = min(len(arrays[0]), CALIBRATION_MAX_ROWS)
+    if n == 0:
+        raise InvalidInputError("calibration is empty; pass at least one row")
+    if not all(spec.shape and spec.shape[0] == -1 for spec in model.signature.inputs):
+        return [arrays]  # the model takes its inputs whole: one call
+    return [tuple(a[i:i + _CALIBRATION_BATCH] for a in arrays) for i in range(0, n, _CALIBRATION_BATCH)]
 
 
 def _real(value: Any, name: str) -> float:
@@ -43,7 +86,8 @@ def _timing_runs(value: Any) -> int:
     return value
 
 
-def quantize(model: Any, dtype: str = "int8", *, mode: str = "auto", timing_runs: int = 15) -> Model:
+def quantize(model: Any, dtype: str = "int8", *, mode: str = "auto", timing_runs: int = 15,
+             calibration: Any = None, convolutions: str = "auto") -> Model:
     """Quantizes the model's Linear layers (and, for int8, its embedding tables) to int8, fp16
     or bf16; returns a new model.
 
@@ -61,6 +105,12 @@ def quantize(model: Any, dtype: str = "int8", *, mode: str = "auto", timing_runs
 
     - ``"int8"`` also turns ``nn.Embedding`` tables into int8 with one symmetric scale per row,
       looked up and dequantized with plain torch operators.
+    - ``"int8"`` with ``calibration`` data also runs the 2-D convolutions on int8 activations
+      (static ranges): batch norms are folded, then each chain of convolutions, the ReLUs after
+      them, residual adds and max pools runs on uint8 activations with torch's quantized
+      operators (``quantized::conv2d``/``conv2d_relu``/``add_relu``), each activation's range
+      measured by running the calibration rows through the model. The model is timed at
+      batch 1 with int8 and with fp32 convolutions and the faster is kept; the report says both.
 
     ``model.optimization`` on the result says what was done, which kernel or compute mode was
     chosen (with the timings), what the CPU supports, and which layers were left in fp32
@@ -79,11 +129,20 @@ def quantize(model: Any, dtype: str = "int8", *, mode: str = "auto", timing_runs
         int8 only: which kernel; ``"auto"`` measures both.
     timing_runs : int
         Timed runs per kernel and batch size when choosing.
+    calibration : array or tuple of arrays, optional
+        int8 only: inputs like those the model will see (one row each, the first
+        ``CALIBRATION_MAX_ROWS`` = 1024 are used), for the activation ranges of int8
+        convolutions. Without it convolutions stay fp32 and the report says so.
+    convolutions : {"auto", "int8"}
+        With calibration: ``"auto"`` keeps int8 convolutions only if they measure faster at
+        batch 1; ``"int8"`` keeps them without timing.
 
     Raises
     ------
     ValueError
         Unknown dtype or mode.
+    mlship.InvalidInputError
+        Calibration data that does not fit the signature or does not run through the model.
     mlship.FailedPreconditionError
         The model is a ``.pt2`` package.
 
@@ -99,7 +158,13 @@ def quantize(model: Any, dtype: str = "int8", *, mode: str = "auto", timing_runs
         raise ValueError(f"unknown dtype {dtype!r}; supported: {', '.join(repr(d) for d in QUANT_DTYPES)}")
     if mode not in INT8_MODES:
         raise ValueError(f"unknown int8 mode {mode!r}; supported: {', '.join(repr(m) for m in INT8_MODES)}")
-    return _wrap(_core.quantize(_as_model(model)._core, dtype, mode, _timing_runs(timing_runs)))
+    if calibration is not None and dtype != "int8":
+        raise ValueError(f"calibration is for int8 only; got dtype {dtype!r}")
+    if convolutions not in ("auto", "int8"):
+        raise ValueError(f"unknown convolutions choice {convolutions!r}; supported: 'auto', 'int8'")
+    loaded = _as_model(model)
+    return _wrap(_core.quantize(loaded._core, dtype, mode, _timing_runs(timing_runs),
+                                _calibration_batches(loaded, calibration), convolutions == "int8"))
 
 
 def fold(model: Any, *, prepack: str = "auto", timing_runs: int = 15) -> Model:

@@ -121,3 +121,25 @@ def hf_bert_classifier(vocab: int = 1000, width: int = 64, layers: int = 2, seq:
                                      max_position_embeddings=seq, num_labels=3, torchscript=True)
     torch.manual_seed(0)
     return transformers.BertForSequenceClassification(config).eval()
+
+
+class ImageLogits(nn.Module):
+    """A Hugging Face image classifier (``torchscript=True`` config) as image -> logits."""
+
+    def __init__(self, hf: nn.Module) -> None:
+        super().__init__()
+        self.hf = hf
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        return self.hf(pixel_values=image)[0]
+
+
+def traced_image_model(hf: nn.Module, images: torch.Tensor):
+    """mlship.load of ImageLogits(hf), traced (its convolutions are aten::_convolution)."""
+    import warnings
+
+    import mlship
+
+    with warnings.catch_warnings():  # transformers checks the channel count with a Python bool
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        return mlship.load(ImageLogits(hf).eval(), example_inputs=images[:1])

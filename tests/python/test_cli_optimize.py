@@ -83,3 +83,29 @@ def test_missing_model_file_is_reported(saved, tmp_path, capsys):
     _, _, val = saved
     assert _cli_optimize.run(parse(str(tmp_path / "nope.pt"), "--val", str(val))) == 1
     assert "ModelLoadError" in capsys.readouterr().err
+
+
+def test_calibration_file_feeds_int8_convolutions(tmp_path, capsys):
+    """`--calibration X.npz`: a small CNN's int8 candidate calibrates its convolutions on it."""
+    import torch
+
+    torch.manual_seed(31)
+    net = torch.nn.Sequential(torch.nn.Conv2d(1, 8, 3, padding=1), torch.nn.ReLU(), torch.nn.Conv2d(8, 8, 3, padding=1),
+                              torch.nn.ReLU(), torch.nn.Flatten(), torch.nn.Linear(8 * 8 * 8, 4)).eval()
+    images = torch.randn(40, 1, 8, 8)
+    model_path, val, calibration = tmp_path / "cnn.pt", tmp_path / "val.npz", tmp_path / "calibration.npz"
+    mlship.load(net, example_inputs=images[:1]).save(str(model_path))
+    np.savez(val, X=images[:20].numpy(), y=net(images[:20]).argmax(1).numpy())
+    np.savez(calibration, X=images[20:].numpy())
+    report_json = tmp_path / "report.json"
+    args = parse(str(model_path), "--val", str(val), "--calibration", str(calibration), "--methods", "int8",
+                 "--max-drop", "1", "--json", str(report_json), "--no-progress")
+    assert _cli_optimize.run(args) == 0
+    details = json.loads(report_json.read_text())["details"]["int8"]["int8"]["details"]
+    assert any(k.startswith("int8 convolutions, best us at batch 1 (fp32 / ") for k in details), details
+    if "convolutions" in details:
+        assert "ranges from 20 calibration row(s)" in details["convolutions"]
+    bad = tmp_path / "bad.npz"
+    np.savez(bad, features=images[:2].numpy())
+    assert _cli_optimize.run(parse(str(model_path), "--val", str(val), "--calibration", str(bad))) == 2
+    assert "must hold an array 'X'; it holds ['features']" in capsys.readouterr().err

@@ -4,7 +4,6 @@ fp32 (the tolerances docs/optimize.md states), and what each pass says it left a
 
 from __future__ import annotations
 
-import warnings
 
 import numpy as np
 import pytest
@@ -284,19 +283,8 @@ def test_prune_follows_the_residual_groups_of_a_hugging_face_resnet():
                                        layer_type="basic", num_labels=10, torchscript=True)
     torch.manual_seed(11)
     hf = dead_half(architectures.randomize_batch_norms(transformers.ResNetForImageClassification(config)))
-
-    class Logits(torch.nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.hf = hf
-
-        def forward(self, image: torch.Tensor) -> torch.Tensor:
-            return self.hf(pixel_values=image)[0]
-
     images = torch.randn(4, 1, 32, 32)
-    with warnings.catch_warnings():  # transformers checks the channel count with a Python bool
-        warnings.simplefilter("ignore", torch.jit.TracerWarning)
-        model = mlship.load(Logits().eval(), example_inputs=images[:1])  # traced: aten::_convolution
+    model = architectures.traced_image_model(hf, images)  # traced: aten::_convolution
     pruned = mlship.prune(model, amount=0.5)
     report = pruned.optimization
     assert report["layers_changed"] == report["layers_seen"] - 1, report  # every convolution; the head keeps 10 rows

@@ -6,6 +6,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include "dlpack.h"
 #include "errors.h"
 #include "mlship/engine/int8_linear.h"
 #include "mlship/optimize/cpu_features.h"
@@ -56,14 +57,25 @@ void RegisterOptimize(py::module_& m) {
   m.def(
       "quantize",
       [](const std::shared_ptr<Model>& model, const std::string& dtype, const std::string& int8_mode,
-         int timing_runs) {
+         int timing_runs, const py::list& calibration, bool force_int8_convolutions) {
         QuantizeOptions options;
         options.dtype = Unwrap(ParseQuantDType(dtype));
         options.int8_mode = Unwrap(ParseInt8Mode(int8_mode));
         options.timing_runs = timing_runs;
+        // Batches of arrays (checked against the signature in Python), copied
+        // so the pass can run without the GIL.
+        for (const py::handle batch : calibration) {
+          std::vector<at::Tensor> inputs;
+          for (const py::handle array : batch.cast<py::sequence>()) {
+            inputs.push_back(TensorFromPython(array, "calibration input").clone());
+          }
+          options.calibration.push_back(std::move(inputs));
+        }
+        options.force_int8_convolutions = force_int8_convolutions;
         return RunWithoutGil([&] { return Quantize(model, options); });
       },
-      py::arg("model"), py::arg("dtype"), py::arg("int8_mode"), py::arg("timing_runs"));
+      py::arg("model"), py::arg("dtype"), py::arg("int8_mode"), py::arg("timing_runs"),
+      py::arg("calibration") = py::list(), py::arg("force_int8_convolutions") = false);
   m.def(
       "prune",
       [](const std::shared_ptr<Model>& model, double amount) {

@@ -1,10 +1,11 @@
-// Registers mlship's TorchScript operators and the Int8LinearWeight class
+// Registers mlship's TorchScript operators and the Int8LinearWeight / Int8ConvWeight classes
 // (see mlship_ops.h). Loaded models find them by name in torch's registry.
 #include "mlship/engine/mlship_ops.h"
 
 #include <ATen/ATen.h>
 #include <torch/library.h>
 
+#include "mlship/engine/int8_conv.h"
 #include "mlship/engine/int8_linear.h"
 #include "mlship/engine/int8_recurrent.h"
 
@@ -30,6 +31,11 @@ at::Tensor LinearHalf(const at::Tensor& x, const at::Tensor& weight, const std::
 
 using WeightPtr = c10::intrusive_ptr<Int8LinearWeight>;
 
+at::Tensor Conv2dInt8(const at::Tensor& qx, const c10::intrusive_ptr<Int8ConvWeight>& weight, double scale,
+                      int64_t zero_point, bool relu) {
+  return weight->Forward(qx, scale, zero_point, relu);
+}
+
 std::tuple<at::Tensor, at::Tensor, at::Tensor> LstmInt8(const at::Tensor& input, const at::Tensor& h0,
                                                          const at::Tensor& c0, const WeightPtr& w_ih,
                                                          const WeightPtr& w_hh, bool batch_first, bool reverse) {
@@ -54,6 +60,13 @@ TORCH_LIBRARY(mlship, m) {
       .def_pickle(
           [](const c10::intrusive_ptr<mlship::Int8LinearWeight>& self) { return self->GetState(); },
           [](mlship::Int8LinearWeight::State state) { return mlship::Int8LinearWeight::FromState(std::move(state)); });
+  m.class_<mlship::Int8ConvWeight>("Int8ConvWeight")
+      .def("packed_engine", &mlship::Int8ConvWeight::packed_engine)
+      .def_pickle([](const c10::intrusive_ptr<mlship::Int8ConvWeight>& self) { return self->GetState(); },
+                  [](mlship::Int8ConvWeight::State state) { return mlship::Int8ConvWeight::FromState(std::move(state)); });
+  m.def("conv2d_int8(Tensor qx, __torch__.torch.classes.mlship.Int8ConvWeight weight, float scale, int zero_point, "
+        "bool relu) -> Tensor",
+        &mlship::Conv2dInt8);
   m.def("linear_int8(Tensor x, __torch__.torch.classes.mlship.Int8LinearWeight weight) -> Tensor",
         &mlship::LinearInt8);
   m.def("lstm_int8(Tensor input, Tensor h0, Tensor c0, __torch__.torch.classes.mlship.Int8LinearWeight w_ih, "

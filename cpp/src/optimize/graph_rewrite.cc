@@ -153,7 +153,8 @@ std::size_t WeightInput(const torch::jit::Node* node) {
   return node->kind() == kLstm || node->kind() == kGru ? 2 : 1;
 }
 
-// A constant, or a list built in the graph from constants.
+}  // namespace
+
 bool IsConstant(torch::jit::Value* value) {
   if (torch::jit::toIValue(value)) return true;
   if (value->node()->kind() != c10::prim::ListConstruct) return false;
@@ -163,7 +164,20 @@ bool IsConstant(torch::jit::Value* value) {
   return true;
 }
 
-}  // namespace
+std::optional<std::vector<int64_t>> ConstantInts(torch::jit::Value* value) {
+  if (auto constant = torch::jit::toIValue(value)) {
+    if (constant->isIntList()) return constant->toIntVector();
+    return std::nullopt;
+  }
+  if (value->node()->kind() != c10::prim::ListConstruct) return std::nullopt;
+  std::vector<int64_t> ints;
+  for (torch::jit::Value* item : value->node()->inputs()) {
+    auto constant = torch::jit::toIValue(item);
+    if (!constant || !constant->isInt()) return std::nullopt;
+    ints.push_back(constant->toInt());
+  }
+  return ints;
+}
 
 std::string DescribeUntouched(torch::jit::Graph& graph, const std::vector<std::string>& handled) {
   static const char* kKinds[] = {"aten::conv1d",      "aten::conv2d", "aten::conv3d",   "aten::_convolution",

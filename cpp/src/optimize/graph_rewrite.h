@@ -59,6 +59,11 @@ std::string DescribeUnfused(const FrozenCopy& copy);
 // constant float bias (or None), as for aten::linear and aten::conv2d.
 std::optional<LinearSite> ConstantWeightAndBias(torch::jit::Node* node);
 
+// A constant, or a list built in the graph from constants.
+bool IsConstant(torch::jit::Value* value);
+// The ints of a constant int list (or of a list built from int constants).
+std::optional<std::vector<int64_t>> ConstantInts(torch::jit::Value* value);
+
 // The Linear layers of `graph` (inside Ifs and loops too), in graph order.
 std::vector<LinearSite> FindLinears(torch::jit::Graph& graph);
 

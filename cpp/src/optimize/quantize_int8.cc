@@ -5,6 +5,7 @@
 
 #include "graph_rewrite.h"
 #include "latency.h"
+#include "mlship/engine/int8_conv.h"
 #include "mlship/engine/int8_linear.h"
 #include "quantize_passes.h"
 
@@ -17,8 +18,23 @@ constexpr int64_t kProbeBatches[] = {1, 2, 4, 8, 16, 32};
 constexpr const char* kTorchKernel = "dynamic (torch quantized::linear_dynamic)";
 constexpr const char* kMlshipKernel = "weight-only (mlship)";
 
-StatusOr<std::shared_ptr<Model>> BuildInt8(const Model& model, int64_t dynamic_from_rows) {
+// torch's quantized engines int8 convolutions are measured with.
+constexpr const char* kConvEngines[] = {"fbgemm", "onednn"};
+
+// Int8 convolutions: calibration data and the quantized engine to pack for.
+struct ConvPlan {
+  const CalibrationData* calibration = nullptr;
+  std::string engine;
+};
+
+// With a `convs` plan, the convolutions go to static int8 first (see
+// ConvolutionsToStaticInt8) and `rewritten` says what changed.
+StatusOr<std::shared_ptr<Model>> BuildInt8(const Model& model, int64_t dynamic_from_rows,
+                                           const ConvPlan* convs = nullptr, StaticInt8Summary* rewritten = nullptr) {
   ASSIGN_OR_RETURN(FrozenCopy copy, FreezeCopy(model, "int8 quantization", FusedPaths::kUnfuse));
+  if (convs != nullptr) {
+    ASSIGN_OR_RETURN(*rewritten, ConvolutionsToStaticInt8(copy, *convs->calibration, convs->engine));
+  }
   for (const LinearSite& site : FindLinears(*copy.graph)) {
     auto weight = Int8LinearWeight::Quantize(site.weight, site.bias, dynamic_from_rows);
     torch::jit::Value* packed = InsertConstant(site.node, c10::IValue(weight));
@@ -60,6 +76,55 @@ void AddRefusal(std::string& list, const torch::jit::Node* node, const Status& w
   list += (list.empty() ? "" : "; ") + std::string(node->kind().toQualString()) + ": " + why.message();
 }
 
+// The model with int8 convolutions packed for the fastest of torch's
+// quantized engines at batch 1, or null when fp32 convolutions measured
+// faster (unless forced) or the rewrite cannot take the model; the report
+// says which and why. Errors: bad calibration data.
+StatusOr<std::shared_ptr<Model>> Int8Convolutions(const Model& model, int64_t threshold,
+                                                  const std::shared_ptr<Model>& fp32_convs,
+                                                  const QuantizeOptions& options, PassReport& report,
+                                                  StaticInt8Summary& convs) {
+  std::vector<std::string> engines;
+  std::vector<std::shared_ptr<Model>> built;
+  std::vector<StaticInt8Summary> summaries;
+  for (const char* engine : kConvEngines) {
+    if (!Int8ConvWeight::EngineSupported(engine)) continue;
+    StaticInt8Summary summary;
+    ConvPlan plan{&options.calibration, engine};
+    auto model_or = BuildInt8(model, threshold, &plan, &summary);
+    if (!model_or.ok()) {
+      if (model_or.status().code() == StatusCode::kInvalidArgument) return model_or.status();
+      report.details.emplace_back("convolutions left in fp32", model_or.status().message());
+      return std::shared_ptr<Model>();
+    }
+    engines.push_back(engine);
+    built.push_back(*model_or);
+    summaries.push_back(summary);
+  }
+  if (built.empty()) {
+    report.details.emplace_back("convolutions left in fp32", "this LibTorch has no fbgemm or oneDNN quantized engine");
+    return std::shared_ptr<Model>();
+  }
+  std::vector<const Model*> timed{fp32_convs.get()};
+  for (const auto& m : built) timed.push_back(m.get());
+  auto best = BestLatencyMicros(timed, 1, options.timing_runs);
+  const std::size_t fastest = std::min_element(best.begin() + 1, best.end()) - best.begin();
+  const bool kept = options.force_int8_convolutions || best[fastest] < best[0];
+  std::string names = "fp32", times = std::to_string(std::lround(best[0]));
+  for (std::size_t i = 0; i < engines.size(); ++i) {
+    names += " / " + engines[i];
+    times += " / " + std::to_string(std::lround(best[i + 1]));
+  }
+  report.details.emplace_back("int8 convolutions, best us at batch 1 (" + names + ")",
+                              times + (kept ? ": " + engines[fastest - 1] + " kept" : ": fp32 kept"));
+  if (!kept) {
+    report.details.emplace_back("convolutions left in fp32", "int8 convolutions measured slower at batch 1 here");
+    return std::shared_ptr<Model>();
+  }
+  convs = summaries[fastest - 1];
+  return built[fastest - 1];
+}
+
 }  // namespace
 
 StatusOr<OptimizedModel> QuantizeInt8(const std::shared_ptr<Model>& model, const QuantizeOptions& options) {
@@ -86,15 +151,20 @@ StatusOr<OptimizedModel> QuantizeInt8(const std::shared_ptr<Model>& model, const
       AddRefusal(bags_refused, node, bag.status());
     }
   }
-  const int layers = linears + embeddings + recurrent + bags;
+  int layers = linears + embeddings + recurrent + bags;
+  const int convolutions = static_cast<int>(FindConvolutions(*probe.graph).size());
   PassReport report{"int8", layers, 0, "", {}};
-  if (std::string untouched = DescribeUntouched(*probe.graph, {"aten::lstm", "aten::gru", "aten::embedding_bag"});
-      !untouched.empty()) {
-    report.details.emplace_back("left in fp32 (not supported by this pass)", untouched);
-  }
   if (!recurrent_refused.empty()) report.details.emplace_back("recurrent layers left in fp32", recurrent_refused);
   if (!bags_refused.empty()) report.details.emplace_back("embedding bags left in fp32", bags_refused);
-  if (layers == 0) {
+  if (convolutions > 0 && options.calibration.empty()) {
+    report.details.emplace_back("convolutions left in fp32",
+                                "int8 convolutions need calibration data (calibration=) for their activation ranges");
+  }
+  if (layers == 0 && (convolutions == 0 || options.calibration.empty())) {
+    if (std::string untouched = DescribeUntouched(*probe.graph, {"aten::lstm", "aten::gru", "aten::embedding_bag"});
+        !untouched.empty()) {
+      report.details.emplace_back("left in fp32 (not supported by this pass)", untouched);
+    }
     report.summary = NothingToDo("quantize");
     return OptimizedModel{model, report};
   }
@@ -132,11 +202,36 @@ StatusOr<OptimizedModel> QuantizeInt8(const std::shared_ptr<Model>& model, const
   if (chosen == nullptr) {
     ASSIGN_OR_RETURN(chosen, BuildInt8(*model, threshold));
   }
+  StaticInt8Summary convs;
+  if (convolutions > 0 && !options.calibration.empty()) {
+    ASSIGN_OR_RETURN(auto with_convs, Int8Convolutions(*model, threshold, chosen, options, report, convs));
+    if (with_convs != nullptr) chosen = with_convs;
+  }
+  if (convs.convolutions > 0) {
+    report.details.emplace_back(
+        "convolutions", std::to_string(convs.convolutions) + " of " + std::to_string(convolutions) +
+                            " convolution(s), " + std::to_string(convs.adds) + " residual add(s) and " +
+                            std::to_string(convs.pools) +
+                            " max pool(s) on uint8 activations (batch norms folded; weights int8 per output channel; "
+                            "ranges from " + std::to_string(convs.calibration_rows) +
+                            " calibration row(s); torch's " + convs.engine + " kernels)");
+  }
+  layers += convs.convolutions;
+  if (std::string untouched = DescribeUntouched(
+          *probe.graph, convs.convolutions > 0
+                            ? std::vector<std::string>{"aten::lstm", "aten::gru", "aten::embedding_bag", "aten::conv2d"}
+                            : std::vector<std::string>{"aten::lstm", "aten::gru", "aten::embedding_bag"});
+      !untouched.empty()) {
+    report.details.emplace_back("left in fp32 (not supported by this pass)", untouched);
+  }
   report.layers_changed = layers;
   report.details.emplace_back("kernel", KernelDescription(threshold));
   report.details.emplace_back("weights", "int8, one symmetric scale per output channel");
   if (embeddings > 0) report.details.emplace_back("embeddings", std::to_string(embeddings) + " table(s) to int8, one symmetric scale per row");
   report.summary = std::to_string(linears) + " Linear layer(s) to int8; kernel: " + KernelDescription(threshold);
+  if (convs.convolutions > 0) {
+    report.summary += "; " + std::to_string(convs.convolutions) + " convolution(s) to static int8";
+  }
   if (embeddings > 0) report.summary += "; " + std::to_string(embeddings) + " embedding table(s) to int8 (row-wise scales)";
   if (bags > 0) {
     report.details.emplace_back("embedding bags", std::to_string(bags) + " table(s) to int8, one symmetric scale per row");

@@ -63,6 +63,28 @@ std::vector<RnnSite> FindRecurrentLayers(torch::jit::Graph& graph);
 // the weights are widened to fp32 for each call.
 void RecurrentToHalf(const RnnSite& site, at::ScalarType dtype, bool compute_in_half);
 
+// What ConvolutionsToStaticInt8 rewrote.
+struct StaticInt8Summary {
+  int convolutions = 0;
+  int adds = 0;   // residual adds (with their ReLU when one follows)
+  int pools = 0;  // max pools run on int8 activations
+  int64_t calibration_rows = 0;
+  std::string engine;  // torch's quantized engine the weights are packed for
+};
+
+// Folds batch norms into convolutions, then runs chains of 2-D convolutions
+// (with the ReLU after them), residual adds and max pools on uint8
+// activations with torch's quantized kernels (packed for `engine`, e.g.
+// "fbgemm" or "onednn"; see Int8ConvWeight): weights int8 with one
+// symmetric scale per output channel, each activation's range (min, max,
+// widened to hold 0) measured by running `calibration` through the model.
+// Activations are quantized where a chain starts and dequantized where a
+// float op reads them. Errors: InvalidArgument for calibration data that does
+// not run; NotFound when there is no such convolution; FailedPrecondition
+// when torch's int8 operators cannot run the model.
+StatusOr<StaticInt8Summary> ConvolutionsToStaticInt8(FrozenCopy& copy, const CalibrationData& calibration,
+                                                     const std::string& engine);
+
 // How an LSTM/GRU site is laid out, read from its constant flags.
 struct RecurrentLayout {
   bool lstm = true;  // else a GRU

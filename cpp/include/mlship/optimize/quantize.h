@@ -10,12 +10,18 @@
 // Nothing in torch.ao.quantization is used.
 #pragma once
 
+#include <ATen/core/Tensor.h>
+
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "mlship/optimize/pass_report.h"
 
 namespace mlship {
+
+// Calibration batches, each one holding the model's inputs.
+using CalibrationData = std::vector<std::vector<at::Tensor>>;
 
 enum class QuantDType { kInt8, kFloat16, kBFloat16 };
 
@@ -42,6 +48,17 @@ struct QuantizeOptions {
   // Timed runs per variant and batch size when choosing kernels (the fastest
   // counts). Default 15; more gives a steadier choice on a busy machine.
   int timing_runs = 15;
+
+  // --- Affects behaviour: int8 convolutions (last, so {dtype, mode, runs} still initializes) ---
+  // int8 only: inputs the model sees in use. When given, 2-D convolutions
+  // (and the residual adds, ReLUs and max pools between them) run on int8
+  // activations with ranges measured on this data, kept if they measure
+  // faster at batch 1 than fp32 convolutions. Default none: convolutions
+  // stay fp32 (their activation ranges would be guesses).
+  CalibrationData calibration;
+  // int8 with calibration only: keep the int8 convolutions without timing
+  // them against fp32 ones. Default false (measure, keep the faster).
+  bool force_int8_convolutions = false;
 };
 
 // Errors: FailedPrecondition for a model that is not TorchScript (a .pt2
