@@ -69,7 +69,7 @@ def bench(title: str, module: torch.nn.Module, X_test: np.ndarray, y_test: np.nd
     # more graphs than the TorchScript converter); every other candidate starts from its load.
     report = mlship.optimize(module, example_inputs=X_test[:1], validation=(X_test, y_test), max_drop=0.01,
                              progress=True, latency_runs=10 if quick else 30,
-                             methods=tuple(methods) + (("pt2",) if WITH_PT2 else ()), calibration=calibration)
+                             methods=tuple(methods) + (("pt2", "int8+pt2") if WITH_PT2 else ()), calibration=calibration)
     optimize_s = time.perf_counter() - start
     built = {c.method: c.model for c in report.candidates if c.model is not None}
     small, large = batches

@@ -15,6 +15,7 @@ import numpy as np
 from mlship import _core
 from mlship._errors import FailedPreconditionError, InvalidInputError, MlshipError
 from mlship._export import compile_pt2
+from mlship._int8_export import int8_for_export
 from mlship._metrics import Metric, resolve
 from mlship._model import Model
 from mlship._passes import _as_model, check_inputs, fold, low_rank, prune, quantize
@@ -316,8 +317,19 @@ def _build_and_measure(model: Model, method: str, measurer: _Measurer, max_drop:
     candidate = Candidate(method)
     current = model
     notes = []
+    steps = method.split("+")
     try:
-        for step in method.split("+"):
+        for i, step in enumerate(steps):
+            if step == "int8" and steps[i + 1:i + 2] == ["pt2"] and module is not None and current is model:
+                # Compiled int8: the eager module's Linears get int8 weights the exporter can
+                # read (mlship's TorchScript int8 classes cannot be exported); pt2 compiles it.
+                module, report = int8_for_export(module)
+                candidate.details[step] = report
+                if not report["layers_changed"]:
+                    candidate.note = f"{step}: {report['summary']}"
+                    return candidate
+                notes.append(report["summary"])
+                continue
             current = _apply(current, step, prune_amount, low_rank_energy, measurer.xs,
                              module if current is model else None, calibration)
             report = current.optimization or {}

@@ -132,3 +132,35 @@ def test_a_torchscript_graph_the_converter_cannot_read_says_to_compile_the_modul
     ids = torch.randint(0, 50, (2, 8))
     with pytest.raises(mlship.ModelLoadError, match=r"compile_pt2\(module, example_inputs\)"):
         mlship.compile_pt2(mlship.load(net, example_inputs=ids), ids)
+
+
+def test_int8_plus_pt2_compiles_int8_weights_from_the_eager_module(mlp, digits):
+    """`int8+pt2`: the module's Linears get int8 weights the exporter can read
+    (aten::_weight_int8pack_mm), then AOTInductor compiles it; measured like the others."""
+    _, X_test, _, y_test = digits
+    report = mlship.optimize(mlp, example_inputs=X_test[:1], validation=(X_test, y_test),
+                             methods=["pt2", "int8+pt2"], progress=False, latency_runs=5)
+    row = next(c for c in report.candidates if c.method == "int8+pt2")
+    assert row.model is not None and row.model.format == "aotinductor", row.note
+    assert row.note.startswith("3 Linear layer(s) to int8 for compilation; compiled ahead of time with AOTInductor")
+    assert row.details["int8"]["details"]["kernel"].startswith("weight-only (torch aten::_weight_int8pack_mm, bf16 activations)")
+    assert row.ok and row.drop <= 0.01
+    fp32 = next(c for c in report.candidates if c.method == "pt2")
+    # The packages share the compiled code; the weights are a quarter of fp32's (the MLP has 85k).
+    assert fp32.size_bytes - row.size_bytes >= 0.7 * 4 * 85_000, (fp32.size_bytes, row.size_bytes)
+    reference = mlship.load(mlp, example_inputs=X_test[:1])(X_test)
+    out = row.model(X_test)
+    assert np.max(np.abs(out - reference)) <= 0.05 * np.max(np.abs(reference))
+
+
+def test_int8_for_export_leaves_the_linears_fused_attention_reads(digits):
+    from mlship._int8_export import int8_for_export
+
+    encoder = torch.nn.Sequential(torch.nn.TransformerEncoderLayer(16, 2, 32, batch_first=True), torch.nn.Linear(16, 3))
+    int8, report = int8_for_export(encoder)
+    assert report["layers_changed"] == 1 and report["layers_seen"] == 4, report  # the head; not out_proj, linear1/2
+    assert "out_proj (in MultiheadAttention" in report["details"]["left in fp32"]
+    assert "linear1 (in TransformerEncoderLayer" in report["details"]["left in fp32"]
+    x = torch.randn(2, 5, 16)
+    with torch.no_grad():
+        assert torch.allclose(int8(x), encoder.eval()(x), atol=0.05)
