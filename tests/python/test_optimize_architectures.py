@@ -170,6 +170,31 @@ def test_int8_leaves_an_lstm_with_projections_in_fp32_and_says_why():
     assert relative_error(small(seq.numpy()), model(seq.numpy())) <= INT8_TOLERANCE
 
 
+class TrainingModeLSTM(torch.nn.Module):
+    """An LSTM called with its training flag set (torch.lstm's `train`), as a module that calls
+    the functional form would; with no dropout it computes what eval mode does."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lstm = torch.nn.LSTM(8, 16, 2, batch_first=True)
+        self.fc = torch.nn.Linear(16, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h0 = torch.zeros(2, x.size(0), 16)
+        out, _, _ = torch.lstm(x, (h0, h0), self.lstm._flat_weights, True, 2, 0.0, True, False, True)
+        return self.fc(out[:, -1])
+
+
+def test_int8_leaves_an_lstm_in_training_mode_in_fp32_and_says_why():
+    torch.manual_seed(10)
+    seq = torch.randn(6, 5, 8)
+    model = mlship.load(torch.jit.script(TrainingModeLSTM().eval()), example_inputs=seq[:2])
+    small = mlship.quantize(model, "int8", timing_runs=2)
+    assert "training mode" in small.optimization["details"]["recurrent layers left in fp32"], small.optimization
+    assert small.optimization["layers_changed"] == 1  # the head only
+    assert relative_error(small(seq.numpy()), model(seq.numpy())) <= INT8_TOLERANCE
+
+
 @pytest.mark.parametrize("prepack", ["never", "always"])
 def test_fold_merges_every_batch_norm_of_a_resnet(prepack):
     torch.manual_seed(5)
