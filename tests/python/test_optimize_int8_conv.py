@@ -137,3 +137,30 @@ def test_optimize_calibrates_int8_convolutions_on_the_validation_inputs(resnet):
     if "convolutions" in details:
         assert "64 calibration row(s)" in details["convolutions"]
         assert "convolution(s)" in int8.note
+
+
+class ConvThenSequence(torch.nn.Module):
+    """A 2-D convolution whose output a 1-D convolution reads (a spectrogram-style front end),
+    and a 2-D convolution with padding="same": both stay fp32, each named with its reason."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.image = torch.nn.Conv2d(1, 4, 3, padding=1)
+        self.same = torch.nn.Conv2d(4, 4, 3, padding="same")
+        self.sequence = torch.nn.Conv1d(4 * 8, 6, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = torch.relu(self.same(torch.relu(self.image(x))))
+        return self.sequence(y.flatten(1, 2)).mean(2)
+
+
+def test_each_convolution_left_in_fp32_is_named_with_its_reason():
+    torch.manual_seed(24)
+    x = torch.randn(40, 1, 8, 16)
+    model = mlship.load(ConvThenSequence().eval(), example_inputs=x[:1])
+    small = mlship.quantize(model, "int8", calibration=x[:20].numpy(), convolutions="int8", timing_runs=2)
+    details = small.optimization["details"]
+    assert details["convolutions"].startswith("1 of 3 convolution(s)"), details
+    assert "aten::conv2d 4x4x3x3: padding given as a string" in details["convolutions left in fp32"], details
+    assert details["1-D and 3-D convolutions"] == "left in fp32: int8 convolutions are 2-D only"
+    assert relative_error(small(x[20:].numpy()), model(x[20:].numpy())) <= INT8_TOLERANCE

@@ -63,7 +63,20 @@ bool SharedAndWrittenInPlace(jit::Value* value) {
 
 // The steps of the graph's top-level block, in order. A step reads at least one
 // value that a step before it made, except convolutions, which start chains.
-std::vector<QuantizedStep> FindSteps(jit::Graph& graph) {
+// "aten::conv2d 16x8x3x3" for a report.
+std::string Describe(const jit::Node* node, const at::Tensor& weight) {
+  std::string text = std::string(node->kind().toQualString()) + " ";
+  for (int64_t i = 0; i < weight.dim(); ++i) text += (i ? "x" : "") + std::to_string(weight.size(i));
+  return text;
+}
+
+// Appends "<layer>: <why>" to a "; "-separated list.
+void AddLeft(std::string& left, const std::string& layer, const std::string& why) {
+  left += (left.empty() ? "" : "; ") + layer + ": " + why;
+}
+
+// `left` gets each 2-D convolution with constant weights that cannot be a step, and why.
+std::vector<QuantizedStep> FindSteps(jit::Graph& graph, std::string& left) {
   std::vector<QuantizedStep> steps;
   std::set<jit::Value*> quantized;
   for (jit::Node* node : graph.nodes()) {
@@ -75,7 +88,8 @@ std::vector<QuantizedStep> FindSteps(jit::Graph& graph) {
       if (!step.conv || step.conv->weight.dim() != 4) continue;
       if (!ConstantInts(node->input(3)) || !ConstantInts(node->input(4)) || !ConstantInts(node->input(5)) ||
           !jit::toIValue(node->input(6))) {
-        continue;  // padding="same", or parameters computed at run time
+        AddLeft(left, Describe(node, step.conv->weight), "padding given as a string, or parameters computed at run time");
+        continue;
       }
     } else if ((Is(node, "aten::add") || Is(node, "aten::add_")) && node->inputs().size() == 3) {
       step.kind = QuantizedStep::kAdd;
@@ -94,7 +108,10 @@ std::vector<QuantizedStep> FindSteps(jit::Graph& graph) {
       continue;
     }
     if (step.kind != QuantizedStep::kMaxPool) step.relu = SoleRelu(node->output());
-    if (SharedAndWrittenInPlace(step.Output())) continue;
+    if (SharedAndWrittenInPlace(step.Output())) {
+      if (step.conv) AddLeft(left, Describe(node, step.conv->weight), "its output is read again after an in-place write");
+      continue;
+    }
     quantized.insert(step.Output());
     steps.push_back(step);
   }
@@ -220,14 +237,19 @@ StaticInt8Summary Count(const std::vector<QuantizedStep>& steps) {
 // 4-D activations (a batch of images), and adds without broadcasting. A step
 // left out stays in float; the steps after it quantize its result.
 std::vector<QuantizedStep> KeepRunnable(const std::vector<QuantizedStep>& steps,
-                                        const std::map<jit::Value*, Range>& ranges) {
+                                        const std::map<jit::Value*, Range>& ranges, std::string& left) {
   std::vector<QuantizedStep> kept;
   for (const QuantizedStep& step : steps) {
     const std::vector<int64_t>& out = ranges.at(step.Output()).shape;
     const std::vector<int64_t>& in = ranges.at(step.node->input(0)).shape;
     bool runnable = out.size() == 4 && in.size() == 4;
     if (step.kind == QuantizedStep::kAdd) runnable = runnable && ranges.at(step.node->input(1)).shape == in && in == out;
-    if (runnable) kept.push_back(step);
+    if (runnable) {
+      kept.push_back(step);
+    } else if (step.conv) {
+      AddLeft(left, Describe(step.node, step.conv->weight),
+              "its activations are " + std::to_string(in.size()) + "-D; torch's int8 kernels take batches of images (4-D)");
+    }
   }
   return kept;
 }
@@ -302,7 +324,8 @@ StatusOr<StaticInt8Summary> ConvolutionsToStaticInt8(FrozenCopy& copy, const Cal
   } catch (const std::exception& e) {
     return Status::FailedPrecondition(std::string("batch norms could not be folded: ") + ErrorSummary(e));
   }
-  std::vector<QuantizedStep> steps = FindSteps(*copy.graph);
+  std::string left;
+  std::vector<QuantizedStep> steps = FindSteps(*copy.graph, left);
   StaticInt8Summary summary = Count(steps);
   if (summary.convolutions == 0) return Status::NotFound("no 2-D convolution with constant weights");
   std::vector<jit::Value*> observed = ObservedValues(steps);
@@ -314,8 +337,9 @@ StatusOr<StaticInt8Summary> ConvolutionsToStaticInt8(FrozenCopy& copy, const Cal
       return Status::InvalidArgument("the calibration data produced non-finite activations");
     }
   }
-  steps = KeepRunnable(steps, ranges);
+  steps = KeepRunnable(steps, ranges, left);
   summary = Count(steps);
+  summary.left = left;
   if (summary.convolutions == 0) {
     return Status::FailedPrecondition("no convolution has batched 4-D activations for torch's int8 operators");
   }

@@ -71,6 +71,13 @@ int64_t Crossover(const std::vector<int64_t>& batches, const std::vector<double>
   return threshold;
 }
 
+// Nodes of `kind` in the graph.
+int CountNamed(torch::jit::Graph& graph, const char* kind) {
+  int count = 0;
+  for (torch::jit::Node* node : AllNodes(graph)) count += node->kind() == c10::Symbol::fromQualString(kind);
+  return count;
+}
+
 // Appends "<op>: <why>" to a report's "; "-separated list of layers left in fp32.
 void AddRefusal(std::string& list, const torch::jit::Node* node, const Status& why) {
   list += (list.empty() ? "" : "; ") + std::string(node->kind().toQualString()) + ": " + why.message();
@@ -215,6 +222,10 @@ StatusOr<OptimizedModel> QuantizeInt8(const std::shared_ptr<Model>& model, const
                             " max pool(s) on uint8 activations (batch norms folded; weights int8 per output channel; "
                             "ranges from " + std::to_string(convs.calibration_rows) +
                             " calibration row(s); torch's " + convs.engine + " kernels)");
+  }
+  if (!convs.left.empty()) report.details.emplace_back("convolutions left in fp32", convs.left);
+  if (convs.convolutions > 0 && convolutions > CountNamed(*probe.graph, "aten::conv2d")) {
+    report.details.emplace_back("1-D and 3-D convolutions", "left in fp32: int8 convolutions are 2-D only");
   }
   layers += convs.convolutions;
   if (std::string untouched = DescribeUntouched(

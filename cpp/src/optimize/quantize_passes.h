@@ -70,6 +70,8 @@ struct StaticInt8Summary {
   int pools = 0;  // max pools run on int8 activations
   int64_t calibration_rows = 0;
   std::string engine;  // torch's quantized engine the weights are packed for
+  // "<convolution>: <why>; ..." for the 2-D convolutions with constant weights left in fp32.
+  std::string left;
 };
 
 // Folds batch norms into convolutions, then runs chains of 2-D convolutions
