@@ -61,8 +61,6 @@ bool SharedAndWrittenInPlace(jit::Value* value) {
   return false;
 }
 
-// The steps of the graph's top-level block, in order. A step reads at least one
-// value that a step before it made, except convolutions, which start chains.
 // "aten::conv2d 16x8x3x3" for a report.
 std::string Describe(const jit::Node* node, const at::Tensor& weight) {
   std::string text = std::string(node->kind().toQualString()) + " ";
@@ -75,6 +73,8 @@ void AddLeft(std::string& left, const std::string& layer, const std::string& why
   left += (left.empty() ? "" : "; ") + layer + ": " + why;
 }
 
+// The steps of the graph's top-level block, in order. A step reads at least one
+// value that a step before it made, except convolutions, which start chains.
 // `left` gets each 2-D convolution with constant weights that cannot be a step, and why.
 std::vector<QuantizedStep> FindSteps(jit::Graph& graph, std::string& left) {
   std::vector<QuantizedStep> steps;
