@@ -157,17 +157,37 @@ def test_int8_recurrent_layers(cell, tmp_path):
     np.testing.assert_allclose(again(seq.numpy()), small(seq.numpy()), rtol=1e-6, atol=1e-6)
 
 
-def test_int8_leaves_an_lstm_with_projections_in_fp32_and_says_why():
+class ProjectedLSTM(torch.nn.Module):
+    """nn.LSTM with proj_size (h is W_hr (o * tanh(c)), narrower than the cell), time-major or
+    batch-first, reading the output sequence and the final cell state."""
+
+    def __init__(self, layers: int, bidirectional: bool, batch_first: bool) -> None:
+        super().__init__()
+        self.batch_first = batch_first
+        self.lstm = torch.nn.LSTM(8, 32, layers, batch_first=batch_first, proj_size=16, bidirectional=bidirectional)
+        self.fc = torch.nn.Linear(16 * (2 if bidirectional else 1), 10)
+
+    def forward(self, seq: torch.Tensor) -> torch.Tensor:
+        out, (_, c_n) = self.lstm(seq if self.batch_first else seq.transpose(0, 1))
+        last = out[:, -1] if self.batch_first else out[-1]
+        return self.fc(last) + 0.1 * c_n.mean()
+
+
+@pytest.mark.parametrize("layers,bidirectional,batch_first", [(1, False, True), (2, True, True), (2, True, False)])
+def test_int8_lstm_with_projections(layers, bidirectional, batch_first, tmp_path):
     torch.manual_seed(9)
-    net = architectures.LSTMClassifier(features=8, hidden=32, layers=1).eval()
-    net.lstm = torch.nn.LSTM(8, 32, 1, batch_first=True, proj_size=16).eval()
-    net.fc = torch.nn.Linear(16, 10)
+    net = ProjectedLSTM(layers, bidirectional, batch_first).eval()
     seq = torch.randn(8, 5, 8)
     model = mlship.load(net, example_inputs=seq[:2])
     small = mlship.quantize(model, "int8", timing_runs=2)
-    assert small.optimization["layers_changed"] == 1  # the head only
-    assert "projections are not supported" in small.optimization["details"]["recurrent layers left in fp32"]
+    assert small.optimization["summary"].endswith("; 1 LSTM/GRU layer(s) to int8"), small.optimization["summary"]
+    assert "recurrent layers left in fp32" not in small.optimization["details"]
+    assert "W_hr" in small.optimization["details"]["recurrent layers"]
     assert relative_error(small(seq.numpy()), model(seq.numpy())) <= INT8_TOLERANCE
+    size_x = saved_size(small, tmp_path, "int8.pt") / saved_size(model, tmp_path, "fp32.pt")
+    assert size_x <= 0.6, size_x
+    again = mlship.load(str(tmp_path / "int8.pt"))
+    np.testing.assert_allclose(again(seq.numpy()), small(seq.numpy()), rtol=1e-6, atol=1e-6)
 
 
 class TrainingModeLSTM(torch.nn.Module):

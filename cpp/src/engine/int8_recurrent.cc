@@ -16,29 +16,35 @@ namespace {
 struct Extent {
   int64_t batch = 0;
   int64_t steps = 0;
-  int64_t hidden = 0;
+  int64_t hidden = 0;  // the gates' (and the cell's) width
+  int64_t state = 0;   // h's width: hidden, or an LSTM's projection size
   bool batch_first = true;
 
   // The row of (batch b, step t) in the input's layout.
   int64_t Row(int64_t b, int64_t t) const { return batch_first ? b * steps + t : t * batch + b; }
 };
 
+// `w_hr`: an LSTM's projection (proj_size), or null.
 Extent CheckShapes(const char* op, int64_t gates, const at::Tensor& input, const at::Tensor& h0,
-                   const Int8LinearWeight& w_ih, const Int8LinearWeight& w_hh, bool batch_first) {
+                   const Int8LinearWeight& w_ih, const Int8LinearWeight& w_hh, bool batch_first,
+                   const Int8LinearWeight* w_hr = nullptr) {
   TORCH_CHECK(input.dim() == 3, op, ": expected a 3-D input (", batch_first ? "[batch, steps, features]" : "[steps, batch, features]",
               "); got shape ", input.sizes());
   Extent e;
-  e.hidden = w_hh.in_features();
+  e.state = w_hh.in_features();
+  e.hidden = w_hr != nullptr ? w_hr->in_features() : e.state;
   e.batch_first = batch_first;
   e.batch = input.size(batch_first ? 0 : 1);
   e.steps = input.size(batch_first ? 1 : 0);
   TORCH_CHECK(w_hh.out_features() == gates * e.hidden && w_ih.out_features() == gates * e.hidden, op,
               ": expected weights with ", gates, " x hidden output rows; got ", w_ih.out_features(), " and ",
               w_hh.out_features(), " for hidden ", e.hidden);
+  TORCH_CHECK(w_hr == nullptr || w_hr->out_features() == e.state, op, ": expected a projection with ", e.state,
+              " output rows (W_hh's input width); got ", w_hr == nullptr ? 0 : w_hr->out_features());
   TORCH_CHECK(input.size(2) == w_ih.in_features(), op, ": expected ", w_ih.in_features(),
               " input features; got shape ", input.sizes());
-  TORCH_CHECK(h0.dim() == 2 && h0.size(0) == e.batch && h0.size(1) == e.hidden, op,
-              ": expected an initial state of shape [", e.batch, ", ", e.hidden, "]; got ", h0.sizes());
+  TORCH_CHECK(h0.dim() == 2 && h0.size(0) == e.batch && h0.size(1) == e.state, op,
+              ": expected an initial state of shape [", e.batch, ", ", e.state, "]; got ", h0.sizes());
   return e;
 }
 
@@ -53,7 +59,7 @@ struct Start {
 
 Start Begin(const at::Tensor& input, const at::Tensor& h0, const Int8LinearWeight& w_ih, const Extent& e) {
   return {w_ih.Forward(input.to(at::kFloat).contiguous()).contiguous(),
-          at::empty({input.size(0), input.size(1), e.hidden}, input.options().dtype(at::kFloat)), OwnedFloat(h0)};
+          at::empty({input.size(0), input.size(1), e.state}, input.options().dtype(at::kFloat)), OwnedFloat(h0)};
 }
 
 }  // namespace
@@ -61,10 +67,12 @@ Start Begin(const at::Tensor& input, const at::Tensor& h0, const Int8LinearWeigh
 std::tuple<at::Tensor, at::Tensor, at::Tensor> LstmInt8Layer(const at::Tensor& input, const at::Tensor& h0,
                                                               const at::Tensor& c0, const Int8LinearWeight& w_ih,
                                                               const Int8LinearWeight& w_hh, bool batch_first,
-                                                              bool reverse) {
-  const Extent e = CheckShapes("lstm_int8", 4, input, h0, w_ih, w_hh, batch_first);
-  TORCH_CHECK(c0.sizes() == h0.sizes(), "lstm_int8: expected a cell state of shape ", h0.sizes(), "; got ", c0.sizes());
+                                                              bool reverse, const Int8LinearWeight* w_hr) {
+  const Extent e = CheckShapes("lstm_int8", 4, input, h0, w_ih, w_hh, batch_first, w_hr);
+  TORCH_CHECK(c0.dim() == 2 && c0.size(0) == e.batch && c0.size(1) == e.hidden,
+              "lstm_int8: expected a cell state of shape [", e.batch, ", ", e.hidden, "]; got ", c0.sizes());
   const int64_t H = e.hidden;
+  const int64_t P = e.state;
   auto [gx, out, h] = Begin(input, h0, w_ih, e);
   at::Tensor c = OwnedFloat(c0);
   at::Tensor cell = at::empty({e.batch, H}, h.options());
@@ -93,13 +101,18 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> LstmInt8Layer(const at::Tensor& i
       }
     }
     at::sigmoid_(cell);
+    // o * tanh(c), into `cell` (read no more this step); with a projection, h = W_hr of that.
     for (int64_t b = 0; b < e.batch; ++b) {
       const float* row = g_data + b * 4 * H;
-      float* out_row = out_data + e.Row(b, t) * H;
-      for (int64_t j = 0; j < H; ++j) {
-        const float value = row[3 * H + j] * (2 * cell_data[b * H + j] - 1);
-        h_data[b * H + j] = value;
-        out_row[j] = value;
+      for (int64_t j = 0; j < H; ++j) cell_data[b * H + j] = row[3 * H + j] * (2 * cell_data[b * H + j] - 1);
+    }
+    const at::Tensor projected = w_hr != nullptr ? w_hr->Forward(cell) : cell;
+    const float* h_next = projected.const_data_ptr<float>();
+    for (int64_t b = 0; b < e.batch; ++b) {
+      float* out_row = out_data + e.Row(b, t) * P;
+      for (int64_t j = 0; j < P; ++j) {
+        h_data[b * P + j] = h_next[b * P + j];
+        out_row[j] = h_next[b * P + j];
       }
     }
   }

@@ -42,6 +42,13 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> LstmInt8(const at::Tensor& input,
   return LstmInt8Layer(input, h0, c0, *w_ih, *w_hh, batch_first, reverse);
 }
 
+std::tuple<at::Tensor, at::Tensor, at::Tensor> LstmProjInt8(const at::Tensor& input, const at::Tensor& h0,
+                                                             const at::Tensor& c0, const WeightPtr& w_ih,
+                                                             const WeightPtr& w_hh, const WeightPtr& w_hr,
+                                                             bool batch_first, bool reverse) {
+  return LstmInt8Layer(input, h0, c0, *w_ih, *w_hh, batch_first, reverse, w_hr.get());
+}
+
 std::tuple<at::Tensor, at::Tensor> GruInt8(const at::Tensor& input, const at::Tensor& h0, const WeightPtr& w_ih,
                                            const WeightPtr& w_hh, bool batch_first, bool reverse) {
   return GruInt8Layer(input, h0, *w_ih, *w_hh, batch_first, reverse);
@@ -72,6 +79,10 @@ TORCH_LIBRARY(mlship, m) {
   m.def("lstm_int8(Tensor input, Tensor h0, Tensor c0, __torch__.torch.classes.mlship.Int8LinearWeight w_ih, "
         "__torch__.torch.classes.mlship.Int8LinearWeight w_hh, bool batch_first, bool reverse) -> (Tensor, Tensor, Tensor)",
         &mlship::LstmInt8);
+  m.def("lstm_proj_int8(Tensor input, Tensor h0, Tensor c0, __torch__.torch.classes.mlship.Int8LinearWeight w_ih, "
+        "__torch__.torch.classes.mlship.Int8LinearWeight w_hh, __torch__.torch.classes.mlship.Int8LinearWeight w_hr, "
+        "bool batch_first, bool reverse) -> (Tensor, Tensor, Tensor)",
+        &mlship::LstmProjInt8);
   m.def("gru_int8(Tensor input, Tensor h0, __torch__.torch.classes.mlship.Int8LinearWeight w_ih, "
         "__torch__.torch.classes.mlship.Int8LinearWeight w_hh, bool batch_first, bool reverse) -> (Tensor, Tensor)",
         &mlship::GruInt8);

@@ -249,9 +249,10 @@ StatusOr<OptimizedModel> QuantizeInt8(const std::shared_ptr<Model>& model, const
     report.summary += "; " + std::to_string(bags) + " embedding bag(s) to int8 (row-wise scales)";
   }
   if (recurrent > 0) {
-    report.details.emplace_back("recurrent layers", std::to_string(recurrent) +
-                                                        " LSTM/GRU layer(s): W_ih and W_hh to int8 (one scale per gate row), "
-                                                        "run by mlship's recurrent kernel");
+    report.details.emplace_back("recurrent layers",
+                                std::to_string(recurrent) +
+                                    " LSTM/GRU layer(s): W_ih and W_hh (and an LSTM's projection W_hr) to int8 "
+                                    "(one scale per output row), run by mlship's recurrent kernel");
     report.summary += "; " + std::to_string(recurrent) + " LSTM/GRU layer(s) to int8";
   }
   return OptimizedModel{chosen, report};

@@ -94,13 +94,14 @@ struct RecurrentLayout {
   int64_t layers = 1;
   int64_t directions = 1;
   bool batch_first = false;
-  // Weight tensors per layer and direction: w_ih, w_hh[, b_ih, b_hh].
-  int64_t PerDirection() const { return has_biases ? 4 : 2; }
+  bool projections = false;  // an LSTM with proj_size: W_hr per layer and direction
+  // Weight tensors per layer and direction: w_ih, w_hh[, b_ih, b_hh][, w_hr].
+  int64_t PerDirection() const { return (has_biases ? 4 : 2) + (projections ? 1 : 0); }
 };
 
 // The site's layout when the int8 rewrite can take it; FailedPrecondition,
-// saying why, when it cannot (training mode, projections, flags computed at
-// run time).
+// saying why, when it cannot (training mode, flags computed at run time, weights
+// not laid out as torch's).
 StatusOr<RecurrentLayout> Int8RecurrentLayout(const RnnSite& site);
 
 // Replaces the layer with int8 weights (one symmetric scale per output row of

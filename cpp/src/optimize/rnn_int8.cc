@@ -1,5 +1,6 @@
 // int8 LSTM/GRU layers: `aten::lstm` / `aten::gru` -> one mlship::lstm_int8 /
-// mlship::gru_int8 call per layer and direction (int8_recurrent.h), with the
+// mlship::gru_int8 (mlship::lstm_proj_int8 with projections) call per layer and
+// direction (int8_recurrent.h), with the
 // initial states sliced per call and the final states stacked back, so the
 // rest of the graph sees the same three (LSTM) or two (GRU) values.
 #include <string>
@@ -43,19 +44,33 @@ StatusOr<RecurrentLayout> ReadFlags(const RnnSite& site) {
 
 StatusOr<RecurrentLayout> Int8RecurrentLayout(const RnnSite& site) {
   ASSIGN_OR_RETURN(RecurrentLayout layout, ReadFlags(site));
-  const std::size_t expected = static_cast<std::size_t>(layout.layers * layout.directions * layout.PerDirection());
+  const std::size_t directions = static_cast<std::size_t>(layout.layers * layout.directions);
+  // nn.LSTM(proj_size=...) adds a projection weight W_hr per layer and direction.
+  if (layout.lstm && site.params.size() == directions * static_cast<std::size_t>(layout.PerDirection() + 1)) {
+    layout.projections = true;
+  }
+  const std::size_t expected = directions * static_cast<std::size_t>(layout.PerDirection());
   if (site.params.size() != expected) {
-    // nn.LSTM(proj_size=...) adds a projection weight per direction.
     return Status::FailedPrecondition("it has " + std::to_string(site.params.size()) + " weight tensors where " +
-                                      std::to_string(expected) + " are expected (projections are not supported)");
+                                      std::to_string(expected) + " are expected");
   }
   const int64_t gates = layout.lstm ? 4 : 3;
-  for (int64_t i = 0; i < layout.layers * layout.directions; ++i) {
+  const std::string kind = layout.lstm ? "LSTM" : "GRU";
+  for (std::size_t i = 0; i < directions; ++i) {
     const at::Tensor& w_ih = site.params[i * layout.PerDirection()];
     const at::Tensor& w_hh = site.params[i * layout.PerDirection() + 1];
-    if (w_ih.dim() != 2 || w_hh.dim() != 2 || w_hh.size(0) != gates * w_hh.size(1) || w_ih.size(0) != w_hh.size(0)) {
-      return Status::FailedPrecondition("its weights are not laid out as torch's " +
-                                        std::string(layout.lstm ? "LSTM" : "GRU") + " gates");
+    if (w_ih.dim() != 2 || w_hh.dim() != 2 || w_hh.size(0) % gates != 0 || w_ih.size(0) != w_hh.size(0)) {
+      return Status::FailedPrecondition("its weights are not laid out as torch's " + kind + " gates");
+    }
+    const int64_t hidden = w_hh.size(0) / gates;
+    if (!layout.projections && w_hh.size(1) != hidden) {
+      return Status::FailedPrecondition("its weights are not laid out as torch's " + kind + " gates");
+    }
+    if (layout.projections) {
+      const at::Tensor& w_hr = site.params[(i + 1) * layout.PerDirection() - 1];
+      if (w_hr.dim() != 2 || w_hr.size(0) != w_hh.size(1) || w_hr.size(1) != hidden) {
+        return Status::FailedPrecondition("its projection weights are not laid out as torch's (W_hr [proj, hidden])");
+      }
     }
   }
   return layout;
@@ -64,9 +79,10 @@ StatusOr<RecurrentLayout> Int8RecurrentLayout(const RnnSite& site) {
 void RecurrentToInt8(const RnnSite& site, const RecurrentLayout& layout, int64_t dynamic_from_rows) {
   torch::jit::Node* node = site.node;
   auto constant = [&](const c10::IValue& value) { return InsertConstant(node, value); };
+  // bias_index -1: a weight without a bias (the projection W_hr).
   auto quantize = [&](int64_t weight_index, int64_t bias_index) {
     std::optional<at::Tensor> bias;
-    if (layout.has_biases) bias = site.params[bias_index];
+    if (layout.has_biases && bias_index >= 0) bias = site.params[bias_index];
     return constant(c10::IValue(Int8LinearWeight::Quantize(site.params[weight_index], bias, dynamic_from_rows)));
   };
   // LSTM: hx is [h0, c0], built in the graph (FindRecurrentLayers checked); GRU: hx is h0.
@@ -79,16 +95,18 @@ void RecurrentToInt8(const RnnSite& site, const RecurrentLayout& layout, int64_t
     std::vector<torch::jit::Value*> outputs;
     for (int64_t direction = 0; direction < layout.directions; ++direction) {
       const int64_t index = layer * layout.directions + direction;
-      const int64_t first = index * layout.PerDirection();  // w_ih, w_hh[, b_ih, b_hh]
+      const int64_t first = index * layout.PerDirection();  // w_ih, w_hh[, b_ih, b_hh][, w_hr]
       auto state = [&](torch::jit::Value* all) {
         return InsertCall(node, "aten::select", {all, constant(int64_t{0}), constant(index)});
       };
       std::vector<torch::jit::Value*> args{x, state(h0_all)};
       if (layout.lstm) args.push_back(state(c0_all));
-      args.insert(args.end(), {quantize(first, first + 2), quantize(first + 1, first + 3),
-                               constant(layout.batch_first), constant(direction == 1)});
+      args.insert(args.end(), {quantize(first, first + 2), quantize(first + 1, first + 3)});
+      if (layout.projections) args.push_back(quantize(first + layout.PerDirection() - 1, -1));
+      args.insert(args.end(), {constant(layout.batch_first), constant(direction == 1)});
+      const char* op = layout.projections ? "mlship::lstm_proj_int8" : layout.lstm ? "mlship::lstm_int8" : "mlship::gru_int8";
       // Several results come back packed in a prim::TupleConstruct of the op's outputs.
-      torch::jit::Value* packed = InsertCall(node, layout.lstm ? "mlship::lstm_int8" : "mlship::gru_int8", args);
+      torch::jit::Value* packed = InsertCall(node, op, args);
       auto results = packed->node()->inputs();
       outputs.push_back(results[0]);
       h_n.push_back(results[1]);

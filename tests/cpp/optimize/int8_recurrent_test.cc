@@ -99,6 +99,41 @@ TEST(Int8RecurrentLayer, GruMatchesTorchOnTheSameWeights) {
   }
 }
 
+TEST(Int8RecurrentLayer, LstmWithAProjectionMatchesTorch) {
+  // nn.LSTM(proj_size=3): h = W_hr (o * tanh(c)) is 3 wide, the cell 5; W_hh reads h.
+  torch::manual_seed(4);
+  const int64_t features = 4, hidden = 5, proj = 3;
+  for (const Case& c : kCases) {
+    auto w_ih = Int8LinearWeight::Quantize(torch::randn({4 * hidden, features}) * 0.3, torch::randn({4 * hidden}) * 0.1,
+                                           c.dynamic_from_rows);
+    auto w_hh = Int8LinearWeight::Quantize(torch::randn({4 * hidden, proj}) * 0.3, torch::randn({4 * hidden}) * 0.1,
+                                           c.dynamic_from_rows);
+    auto w_hr = Int8LinearWeight::Quantize(torch::randn({proj, hidden}) * 0.3, std::nullopt, c.dynamic_from_rows);
+    auto [fw_ih, fb_ih] = Dequantized(w_ih);
+    auto [fw_hh, fb_hh] = Dequantized(w_hh);
+    at::Tensor fw_hr = Dequantized(w_hr).first;
+    auto [input, reference_input] = InputAndReference(c, 6, features);
+    at::Tensor h0 = torch::randn({c.batch, proj}), c0 = torch::randn({c.batch, hidden});
+    auto [out, h, cell] = LstmInt8Layer(input, h0, c0, *w_ih, *w_hh, c.batch_first, c.reverse, w_hr.get());
+    auto [ref_out, ref_h, ref_c] = at::lstm(reference_input, {h0.unsqueeze(0), c0.unsqueeze(0)},
+                                            {fw_ih, fw_hh, fb_ih, fb_hh, fw_hr}, true, 1, 0.0, false, false,
+                                            c.batch_first);
+    if (c.reverse) ref_out = ref_out.flip(TimeDim(c.batch_first));
+    const float tolerance = Tolerance(c);
+    ASSERT_EQ(out.sizes(), ref_out.sizes());
+    EXPECT_LT((out - ref_out).abs().max().item<float>(), tolerance) << "batch_first " << c.batch_first << " reverse " << c.reverse;
+    EXPECT_LT((h - ref_h[0]).abs().max().item<float>(), tolerance);
+    EXPECT_LT((cell - ref_c[0]).abs().max().item<float>(), tolerance);
+  }
+  // A projection whose width is not W_hh's input width is refused.
+  auto w_ih = Int8LinearWeight::Quantize(torch::randn({4 * hidden, features}), std::nullopt, Int8LinearWeight::kNeverDynamic);
+  auto w_hh = Int8LinearWeight::Quantize(torch::randn({4 * hidden, proj}), std::nullopt, Int8LinearWeight::kNeverDynamic);
+  auto wrong = Int8LinearWeight::Quantize(torch::randn({proj + 1, hidden}), std::nullopt, Int8LinearWeight::kNeverDynamic);
+  EXPECT_THROW(LstmInt8Layer(torch::randn({2, 3, features}), torch::zeros({2, proj}), torch::zeros({2, hidden}), *w_ih,
+                             *w_hh, true, false, wrong.get()),
+               c10::Error);
+}
+
 TEST(Int8RecurrentLayer, NoStepsGivesAnEmptyOutputAndTheInitialState) {
   Layer layer = MakeLayer(4, 3, 4, Int8LinearWeight::kNeverDynamic);
   at::Tensor h0 = torch::randn({2, 4}), c0 = torch::randn({2, 4});

@@ -1,9 +1,10 @@
 // One layer, one direction of an LSTM or a GRU with int8 weights.
 //
 // mlship's int8 pass replaces `aten::lstm` / `aten::gru` with a chain of
-// `mlship::lstm_int8` / `mlship::gru_int8` calls, one per layer and direction.
-// The weights are two Int8LinearWeight (input-to-hidden with b_ih,
-// hidden-to-hidden with b_hh), so the file holds a quarter of the fp32 bytes
+// `mlship::lstm_int8` / `mlship::gru_int8` calls, one per layer and direction
+// (`mlship::lstm_proj_int8` for an LSTM with projections). The weights are
+// Int8LinearWeight (input-to-hidden with b_ih, hidden-to-hidden with b_hh,
+// and the projection W_hr), so the file holds a quarter of the fp32 bytes
 // and loads on any torch build once mlship's ops are registered.
 //
 // Why hand-written: torch has no int8 recurrent kernel outside the deprecated
@@ -30,10 +31,13 @@ namespace mlship {
 // features]; h0, c0: [batch, hidden]. `reverse` runs the steps last to first
 // (the backward direction of a bidirectional layer). Returns (output in
 // input's layout with `hidden` features, h_n [batch, hidden], c_n).
+// With `w_hr` (nn.LSTM's proj_size: W_hr [proj, hidden], no bias), each
+// step's h is W_hr (o * tanh(c)): h0, h_n and the output are [.., proj] wide
+// and W_hh reads proj features, as in torch.
 std::tuple<at::Tensor, at::Tensor, at::Tensor> LstmInt8Layer(const at::Tensor& input, const at::Tensor& h0,
                                                               const at::Tensor& c0, const Int8LinearWeight& w_ih,
                                                               const Int8LinearWeight& w_hh, bool batch_first,
-                                                              bool reverse);
+                                                              bool reverse, const Int8LinearWeight* w_hr = nullptr);
 
 // As LstmInt8Layer, for a GRU (no cell state): returns (output, h_n).
 std::tuple<at::Tensor, at::Tensor> GruInt8Layer(const at::Tensor& input, const at::Tensor& h0,
