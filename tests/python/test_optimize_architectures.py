@@ -47,6 +47,11 @@ def test_int8_reaches_every_linear_of_a_transformer_encoder(encoder, tmp_path):
     assert report["details"]["fused attention replaced by its unfused code"].startswith(
         "2 aten::_transformer_encoder_layer_fwd")
     assert report["layers_changed"] == 10
+    # Each Linear by the name of the parameter that holds its weight, in graph order: the two
+    # layers' copies start equal, and each still gets its own name.
+    names = [layer.rsplit(" ", 1)[0] for layer in report["details"]["Linear layers to int8 (out x in)"].split(", ")]
+    assert names == [f"encoder.layers.{i}.{part}" for i in range(2)
+                     for part in ("self_attn.in_proj_weight", "self_attn.out_proj", "linear1", "linear2")] + ["head"]
     reference = model(ids)
     assert relative_error(small(ids), reference) <= INT8_TOLERANCE
     assert np.mean(small(ids).argmax(1) == reference.argmax(1)) >= 0.9
@@ -58,6 +63,7 @@ def test_fp16_reaches_the_encoder_linears_too(encoder):
     model, ids = encoder
     half = mlship.quantize(model, "fp16", timing_runs=3)
     assert half.optimization["layers_changed"] == 9
+    assert half.optimization["details"]["Linear layers to fp16 (out x in)"].endswith(", head 10x64")
     assert relative_error(half(ids), model(ids)) <= HALF_TOLERANCE
 
 

@@ -55,6 +55,42 @@ std::vector<torch::jit::Node*> AllNodes(torch::jit::Graph& graph) {
   return nodes;
 }
 
+std::string DescribeLinears(const Model& model, const std::vector<LinearSite>& sites) {
+  std::vector<std::pair<std::string, at::Tensor>> parameters;
+  if (const auto* script = dynamic_cast<const TorchScriptModel*>(&model); script != nullptr) {
+    for (const auto& p : script->module().named_parameters(/*recurse=*/true)) parameters.emplace_back(p.name, p.value);
+  }
+  // Freezing pools equal constants (e.g. the layers nn.TransformerEncoder
+  // deep-copies, before training), so several parameters can match one
+  // weight: the first not named yet, in parameter order, is taken.
+  std::vector<bool> used(parameters.size(), false);
+  auto name_of = [&](const at::Tensor& weight) -> std::string {
+    std::optional<std::size_t> first;
+    for (std::size_t i = 0; i < parameters.size(); ++i) {
+      const at::Tensor& t = parameters[i].second;
+      if (t.sizes() != weight.sizes() || t.scalar_type() != weight.scalar_type()) continue;
+      if (t.data_ptr() != weight.data_ptr() && !at::equal(t, weight)) continue;
+      if (!used[i]) {
+        used[i] = true;
+        return parameters[i].first;
+      }
+      if (!first) first = i;
+    }
+    return first ? parameters[*first].first : "";
+  };
+  std::string text;
+  for (const LinearSite& site : sites) {
+    std::string name = name_of(site.weight);
+    constexpr std::string_view kWeight = ".weight";
+    if (name.size() > kWeight.size() && name.compare(name.size() - kWeight.size(), kWeight.size(), kWeight) == 0) {
+      name.resize(name.size() - kWeight.size());
+    }
+    text += (text.empty() ? "" : ", ") + (name.empty() ? "" : name + " ") + std::to_string(site.weight.size(0)) +
+            "x" + std::to_string(site.weight.size(1));
+  }
+  return text;
+}
+
 std::string DescribeUnfused(const FrozenCopy& copy) {
   std::string text;
   for (const auto& [op, count] : copy.unfused) {

@@ -67,6 +67,13 @@ std::optional<std::vector<int64_t>> ConstantInts(torch::jit::Value* value);
 // The Linear layers of `graph` (inside Ifs and loops too), in graph order.
 std::vector<LinearSite> FindLinears(torch::jit::Graph& graph);
 
+// Each Linear of `sites` as "<name> <out>x<in>", comma-separated, named by
+// the source module's parameter that holds its weight ("encoder.layers.0.
+// linear1 1024x256"; a parameter not called `weight` keeps its own name, e.g.
+// "...self_attn.in_proj_weight"): matched by storage, or by value where
+// freezing copied it; "<out>x<in>" alone when none matches.
+std::string DescribeLinears(const Model& model, const std::vector<LinearSite>& sites);
+
 // A constant holding `value`, inserted just before `node`.
 torch::jit::Value* InsertConstant(torch::jit::Node* node, const c10::IValue& value);
 

@@ -39,7 +39,8 @@ StatusOr<OptimizedModel> QuantizeHalf(const std::shared_ptr<Model>& model, const
   const std::string name(QuantDTypeName(options.dtype));
   const at::ScalarType dtype = bf16 ? at::kBFloat16 : at::kHalf;
   ASSIGN_OR_RETURN(FrozenCopy probe, FreezeCopy(*model, name + " quantization", FusedPaths::kUnfuse));
-  const int linears = static_cast<int>(FindLinears(*probe.graph).size());
+  const std::vector<LinearSite> linear_sites = FindLinears(*probe.graph);
+  const int linears = static_cast<int>(linear_sites.size());
   const int convolutions = static_cast<int>(FindConvolutions(*probe.graph).size());
   const int recurrent = static_cast<int>(FindRecurrentLayers(*probe.graph).size());
   const int layers = linears + convolutions + recurrent;
@@ -66,6 +67,9 @@ StatusOr<OptimizedModel> QuantizeHalf(const std::shared_ptr<Model>& model, const
   report.details.emplace_back("compute", compute);
   report.details.emplace_back("best us", timings.str());
   report.details.emplace_back("weights", name);
+  if (linears > 0) {
+    report.details.emplace_back("Linear layers to " + name + " (out x in)", DescribeLinears(*model, linear_sites));
+  }
   report.summary = std::to_string(linears) + " Linear layer(s)" +
                    (convolutions > 0 ? ", " + std::to_string(convolutions) + " convolution(s)" : "") +
                    (recurrent > 0 ? ", " + std::to_string(recurrent) + " LSTM/GRU layer(s)" : "") + " with " +

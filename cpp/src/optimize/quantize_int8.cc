@@ -136,7 +136,8 @@ StatusOr<std::shared_ptr<Model>> Int8Convolutions(const Model& model, int64_t th
 
 StatusOr<OptimizedModel> QuantizeInt8(const std::shared_ptr<Model>& model, const QuantizeOptions& options) {
   ASSIGN_OR_RETURN(FrozenCopy probe, FreezeCopy(*model, "int8 quantization", FusedPaths::kUnfuse));
-  const int linears = static_cast<int>(FindLinears(*probe.graph).size());
+  const std::vector<LinearSite> linear_sites = FindLinears(*probe.graph);
+  const int linears = static_cast<int>(linear_sites.size());
   const int embeddings = static_cast<int>(FindEmbeddings(*probe.graph).size());
   int recurrent = 0;
   std::string recurrent_refused;
@@ -238,6 +239,7 @@ StatusOr<OptimizedModel> QuantizeInt8(const std::shared_ptr<Model>& model, const
   report.layers_changed = layers;
   report.details.emplace_back("kernel", KernelDescription(threshold));
   report.details.emplace_back("weights", "int8, one symmetric scale per output channel");
+  if (linears > 0) report.details.emplace_back("Linear layers to int8 (out x in)", DescribeLinears(*model, linear_sites));
   if (embeddings > 0) report.details.emplace_back("embeddings", std::to_string(embeddings) + " table(s) to int8, one symmetric scale per row");
   report.summary = std::to_string(linears) + " Linear layer(s) to int8; kernel: " + KernelDescription(threshold);
   if (convs.convolutions > 0) {
