@@ -20,6 +20,7 @@
 #include "dlpack.h"
 #include "errors.h"
 #include "numpy_exchange.h"
+#include "mlship/allocator_tuning.h"
 #include "mlship/engine/model.h"
 
 namespace py = pybind11;
@@ -80,6 +81,10 @@ void RegisterExplain(py::module_& m);
 PYBIND11_MODULE(_core, m) {
   m.doc() = "mlship's native engine (private: use the mlship package)";
   m.attr("__version__") = MLSHIP_VERSION;
+  // Before any model runs: keep freed memory for the next call (allocator_tuning.h).
+  TuneAllocator();
+  m.def("allocator_tuning", [] { return TuneAllocator(); },
+        "What mlship set in this process's malloc at import (MLSHIP_MALLOC_TUNING=0 turns it off).");
   RegisterDLPack(m);
   RegisterCompare(m);
 #ifdef MLSHIP_WITH_DEPLOYMENT

@@ -28,6 +28,7 @@
 
 #include <pthread.h>
 
+#include "mlship/allocator_tuning.h"
 #include "mlship/deployment/deployment.h"
 #include "mlship/engine/model.h"
 #include "mlship/engine/npy_file.h"
@@ -119,6 +120,7 @@ int main(int argc, char** argv) {
   sigaddset(&stop_signals, SIGHUP);   // reload (see ServeUntilSignalled)
   sigaddset(&stop_signals, SIGUSR1);  // the drain's "done" (see ServeUntilSignalled)
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  const std::string allocator = mlship::TuneAllocator();  // before any model runs (allocator_tuning.h)
 
   auto flags = mlship::ParseServerFlags(std::vector<std::string>(argv + 1, argv + argc), Getenv("MLSHIP_TOKEN"),
                                         Getenv("MLSHIP_ADMIN_TOKEN"));
@@ -142,7 +144,8 @@ int main(int argc, char** argv) {
                                            : options.server.http.tls_client_ca.empty() ? "on"
                                                                                         : "mtls") +
                                ", audit_log=" +
-                               (options.server.http.audit_log.empty() ? "off" : options.server.http.audit_log);
+                               (options.server.http.audit_log.empty() ? "off" : options.server.http.audit_log) +
+                               ", malloc=" + allocator;
 
   if (!flags->repository.empty()) {
     auto server = mlship::Server::Create(options, flags->repository);

@@ -1,0 +1,47 @@
+"""mlship tunes glibc malloc at import so that a model call's temporaries are reused, not
+page-faulted back in on every call (cpp/include/mlship/allocator_tuning.h). Each check runs in a
+fresh interpreter: malloc's thresholds are process-wide and only ever set once."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+# Three 1.5 MiB blocks allocated, written and freed, 50 times: the pattern of a call's temporaries.
+_PROBE = r"""
+import ctypes, json, resource
+import mlship._core as core
+libc = ctypes.CDLL("libc.so.6")
+libc.malloc.restype = ctypes.c_void_p
+libc.malloc.argtypes = [ctypes.c_size_t]
+libc.free.argtypes = [ctypes.c_void_p]
+libc.memset.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_size_t]
+size, rounds = 3 << 19, 50
+before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+for _ in range(rounds):
+    blocks = [libc.malloc(size) for _ in range(3)]
+    for b in blocks:
+        libc.memset(b, 1, size)
+    for b in blocks:
+        libc.free(b)
+faults = (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / rounds
+print(json.dumps({"state": core.allocator_tuning(), "faults_per_round": faults}))
+"""
+
+
+def _probe(**env: str) -> dict:
+    out = subprocess.run([sys.executable, "-c", _PROBE], env={**os.environ, **env}, capture_output=True, text=True,
+                         timeout=120, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_import_keeps_freed_blocks_for_reuse_instead_of_faulting_them_back_in():
+    tuned = _probe()
+    untuned = _probe(MLSHIP_MALLOC_TUNING="0")
+    assert tuned["state"] == "glibc malloc: mmap threshold 32 MiB, trim threshold 256 MiB", tuned
+    assert untuned["state"] == "off (MLSHIP_MALLOC_TUNING=0)", untuned
+    # 3 x 1.5 MiB is 1152 pages: glibc's defaults fault nearly all of them in again each round.
+    assert untuned["faults_per_round"] > 500, untuned
+    assert tuned["faults_per_round"] < 0.1 * untuned["faults_per_round"], (tuned, untuned)
