@@ -46,8 +46,38 @@ def test_int8_keeps_outputs_close_with_either_kernel(loaded, reference, digits, 
     out = small(X_test)
     assert small.optimization["layers_changed"] == 3
     assert small.optimization["details"]["kernel"] == kernel
+    # Both hidden ReLUs run inside the int8 product before them (mlship::linear_relu_int8).
+    assert small.optimization["details"]["ReLUs fused into the int8 Linear before them"] == "2"
     assert np.max(np.abs(out - reference)) < 0.05 * np.max(np.abs(reference))
     assert accuracy(small, digits) >= accuracy(loaded, digits) - 0.01
+
+
+class ReadsTheProductTwice(torch.nn.Module):
+    """relu(linear(x)) where the product is read again: fusing the ReLU would change the
+    second reader, so the pass must leave it; and an in-place relu_ that is the sole reader."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.a = torch.nn.Linear(8, 16)
+        self.b = torch.nn.Linear(16, 16)
+        self.c = torch.nn.Linear(16, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.a(x)
+        h = torch.relu(y) + y
+        return self.c(torch.relu_(self.b(h)))
+
+
+@pytest.mark.parametrize("mode", ["weight_only", "dynamic"])
+def test_int8_fuses_a_relu_only_where_it_is_the_products_sole_reader(mode):
+    torch.manual_seed(3)
+    net = ReadsTheProductTwice().eval()
+    x = torch.randn(32, 8)
+    loaded = mlship.load(torch.jit.script(net), example_inputs=x[:1])
+    small = mlship.quantize(loaded, "int8", mode=mode)
+    assert small.optimization["details"]["ReLUs fused into the int8 Linear before them"] == "1"  # relu_(b(h))
+    reference = loaded(x.numpy())
+    assert np.max(np.abs(small(x.numpy()) - reference)) < 0.05 * np.max(np.abs(reference))
 
 
 def test_int8_auto_reports_both_kernels_measured(loaded):

@@ -40,13 +40,19 @@ c10::IValue Prepack(const at::Tensor& weight, const at::Tensor& scales, const at
   }
 }
 
-at::Tensor RunDynamic(const at::Tensor& x2d, const c10::IValue& packed) {
+at::Tensor RunDynamic(const at::Tensor& x2d, const c10::IValue& packed, bool relu) {
   static const std::optional<c10::OperatorHandle> linear_dynamic = FindOp("quantized::linear_dynamic");
+  static const std::optional<c10::OperatorHandle> linear_relu_dynamic = FindOp("quantized::linear_relu_dynamic");
   // reduce_range: 7-bit activations, torch's own default on x86, so that CPUs
   // without VNNI cannot saturate 16-bit intermediate sums.
   std::vector<c10::IValue> stack{x2d, packed, true};
+  if (relu && linear_relu_dynamic) {
+    linear_relu_dynamic->callBoxed(stack);
+    return stack.at(0).toTensor();
+  }
   linear_dynamic->callBoxed(stack);
-  return stack.at(0).toTensor();
+  at::Tensor y = stack.at(0).toTensor();
+  return relu ? y.relu_() : y;
 }
 
 }  // namespace
@@ -94,7 +100,7 @@ c10::intrusive_ptr<Int8LinearWeight> Int8LinearWeight::WithDynamicFromRows(int64
   return c10::make_intrusive<Int8LinearWeight>(weight_, scales_, bias_, rows);
 }
 
-at::Tensor Int8LinearWeight::Forward(const at::Tensor& x) const {
+at::Tensor Int8LinearWeight::Forward(const at::Tensor& x, bool relu) const {
   const int64_t in = in_features();
   const int64_t out = out_features();
   TORCH_CHECK(x.dim() >= 1 && x.size(-1) == in, "linear_int8: expected an input whose last dimension is ", in,
@@ -103,12 +109,13 @@ at::Tensor Int8LinearWeight::Forward(const at::Tensor& x) const {
   const int64_t rows = x2d.size(0);
   at::Tensor y;
   if (!packed_.isNone() && rows >= dynamic_from_rows_) {
-    y = RunDynamic(x2d, packed_);
+    y = RunDynamic(x2d, packed_, relu);
   } else {
     y = at::empty({rows, out}, x2d.options());
     Int8WeightOnlyGemm(x2d.const_data_ptr<float>(), rows, in, weight_.const_data_ptr<int8_t>(),
                        scales_.const_data_ptr<float>(), bias_.defined() ? bias_.const_data_ptr<float>() : nullptr,
                        out, y.mutable_data_ptr<float>());
+    if (relu) y.relu_();
   }
   std::vector<int64_t> shape = x.sizes().vec();
   shape.back() = out;

@@ -16,6 +16,10 @@ at::Tensor LinearInt8(const at::Tensor& x, const c10::intrusive_ptr<Int8LinearWe
   return weight->Forward(x);
 }
 
+at::Tensor LinearReluInt8(const at::Tensor& x, const c10::intrusive_ptr<Int8LinearWeight>& weight) {
+  return weight->Forward(x, /*relu=*/true);
+}
+
 // Half-precision weights: either the whole product runs in the weights' dtype
 // (fast where the CPU has bf16/fp16 instructions) or the weights are widened
 // to the input's dtype for each call.
@@ -76,6 +80,8 @@ TORCH_LIBRARY(mlship, m) {
         &mlship::Conv2dInt8);
   m.def("linear_int8(Tensor x, __torch__.torch.classes.mlship.Int8LinearWeight weight) -> Tensor",
         &mlship::LinearInt8);
+  m.def("linear_relu_int8(Tensor x, __torch__.torch.classes.mlship.Int8LinearWeight weight) -> Tensor",
+        &mlship::LinearReluInt8);
   m.def("lstm_int8(Tensor input, Tensor h0, Tensor c0, __torch__.torch.classes.mlship.Int8LinearWeight w_ih, "
         "__torch__.torch.classes.mlship.Int8LinearWeight w_hh, bool batch_first, bool reverse) -> (Tensor, Tensor, Tensor)",
         &mlship::LstmInt8);

@@ -7,6 +7,7 @@
 #include "latency.h"
 #include "mlship/engine/int8_conv.h"
 #include "mlship/engine/int8_linear.h"
+#include "mlship/engine/torchscript_model.h"
 #include "quantize_passes.h"
 
 namespace mlship::optimize_internal {
@@ -27,6 +28,30 @@ struct ConvPlan {
   std::string engine;
 };
 
+// `relu(linear_int8(x))` -> `linear_relu_int8(x)` where the ReLU is the
+// product's only reader (an in-place relu_ too: nothing else sees the value
+// it overwrites), so the ReLU is applied as the product is written instead of
+// in another pass over it.
+void FuseReluIntoInt8Linears(torch::jit::Graph& graph) {
+  static const auto kLinearInt8 = c10::Symbol::fromQualString("mlship::linear_int8");
+  static const auto kRelu = c10::Symbol::fromQualString("aten::relu");
+  static const auto kReluInPlace = c10::Symbol::fromQualString("aten::relu_");
+  std::vector<torch::jit::Node*> relus;
+  for (torch::jit::Node* node : AllNodes(graph)) {
+    if (node->kind() != kRelu && node->kind() != kReluInPlace) continue;
+    torch::jit::Value* in = node->input(0);
+    if (in->node()->kind() == kLinearInt8 && in->uses().size() == 1) relus.push_back(node);
+  }
+  for (torch::jit::Node* relu : relus) {
+    torch::jit::Node* linear = relu->input(0)->node();
+    torch::jit::Value* fused = InsertCall(relu, "mlship::linear_relu_int8", {linear->input(0), linear->input(1)});
+    fused->setType(relu->output()->type());
+    relu->output()->replaceAllUsesWith(fused);
+    relu->destroy();
+    linear->destroy();
+  }
+}
+
 // With a `convs` plan, the convolutions go to static int8 first (see
 // ConvolutionsToStaticInt8) and `rewritten` says what changed.
 StatusOr<std::shared_ptr<Model>> BuildInt8(const Model& model, int64_t dynamic_from_rows,
@@ -40,6 +65,7 @@ StatusOr<std::shared_ptr<Model>> BuildInt8(const Model& model, int64_t dynamic_f
     torch::jit::Value* packed = InsertConstant(site.node, c10::IValue(weight));
     ReplaceWithCall(site.node, "mlship::linear_int8", {site.node->input(0), packed});
   }
+  FuseReluIntoInt8Linears(*copy.graph);
   for (const EmbeddingSite& site : FindEmbeddings(*copy.graph)) QuantizeEmbeddingInt8(site);
   for (const RnnSite& site : FindRecurrentLayers(*copy.graph)) {
     if (auto layout = Int8RecurrentLayout(site); layout.ok()) RecurrentToInt8(site, *layout, dynamic_from_rows);
@@ -238,6 +264,12 @@ StatusOr<OptimizedModel> QuantizeInt8(const std::shared_ptr<Model>& model, const
   }
   report.layers_changed = layers;
   report.details.emplace_back("kernel", KernelDescription(threshold));
+  if (const auto* script = dynamic_cast<const TorchScriptModel*>(chosen.get()); script != nullptr) {
+    auto graph = script->module().get_method("forward").graph();
+    if (const int fused = CountNamed(*graph, "mlship::linear_relu_int8"); fused > 0) {
+      report.details.emplace_back("ReLUs fused into the int8 Linear before them", std::to_string(fused));
+    }
+  }
   report.details.emplace_back("weights", "int8, one symmetric scale per output channel");
   if (linears > 0) report.details.emplace_back("Linear layers to int8 (out x in)", DescribeLinears(*model, linear_sites));
   if (embeddings > 0) report.details.emplace_back("embeddings", std::to_string(embeddings) + " table(s) to int8, one symmetric scale per row");

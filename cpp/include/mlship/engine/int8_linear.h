@@ -49,7 +49,9 @@ class Int8LinearWeight : public torch::CustomClassHolder {
   static c10::intrusive_ptr<Int8LinearWeight> FromState(State state);
 
   // y = x W^T + b for x of shape [..., in]; returns [..., out] in x's dtype.
-  at::Tensor Forward(const at::Tensor& x) const;
+  // With `relu`, max(y, 0): torch's dynamic kernel applies it as it writes y
+  // (quantized::linear_relu_dynamic), the weight-only one in place after.
+  at::Tensor Forward(const at::Tensor& x, bool relu = false) const;
 
   State GetState() const;
   // The same weights with another kernel threshold.
