@@ -196,6 +196,45 @@ def test_int8_lstm_with_projections(layers, bidirectional, batch_first, tmp_path
     np.testing.assert_allclose(again(seq.numpy()), small(seq.numpy()), rtol=1e-6, atol=1e-6)
 
 
+class PackedClassifier(torch.nn.Module):
+    """Padded sequences of different lengths through pack_padded_sequence (unsorted), an LSTM or
+    GRU (2 layers, bidirectional) on the packed sequence, and the padded output read back."""
+
+    def __init__(self, cell: str) -> None:
+        super().__init__()
+        kind = torch.nn.LSTM if cell == "lstm" else torch.nn.GRU
+        self.rnn = kind(8, 24, 2, batch_first=True, bidirectional=True)
+        self.fc = torch.nn.Linear(48 + 48, 10)
+
+    def forward(self, seq: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        packed = torch.nn.utils.rnn.pack_padded_sequence(seq, lengths, batch_first=True, enforce_sorted=False)
+        out, state = self.rnn(packed)
+        h_n = state[0] if isinstance(state, tuple) else state
+        padded, _ = torch.nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=seq.size(1))
+        return self.fc(torch.cat([padded.mean(1), h_n[-2], h_n[-1]], 1)[:, :96])
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_int8_recurrent_layers_on_packed_sequences(cell, tmp_path):
+    torch.manual_seed(11)
+    net = PackedClassifier(cell).eval()
+    seq = torch.randn(12, 7, 8)
+    lengths = torch.tensor([7, 3, 5, 1, 7, 2, 6, 4, 4, 7, 2, 5])
+    model = mlship.load(torch.jit.script(net), example_inputs=(seq[:2].numpy(), lengths[:2].numpy()))
+    small = mlship.quantize(model, "int8", timing_runs=2)
+    assert small.optimization["summary"].endswith("; 1 LSTM/GRU layer(s) to int8"), small.optimization["summary"]
+    assert "recurrent layers left in fp32" not in small.optimization["details"]
+    inputs = (seq.numpy(), lengths.numpy())
+    assert relative_error(small(*inputs), model(*inputs)) <= INT8_TOLERANCE
+    # Padding past a sequence's length does not reach its result.
+    padded = seq.clone()
+    padded[1, 3:] = 100.0
+    np.testing.assert_allclose(small(padded.numpy(), lengths.numpy())[1], small(*inputs)[1], rtol=1e-5, atol=1e-5)
+    small.save(str(tmp_path / "int8.pt"))
+    again = mlship.load(str(tmp_path / "int8.pt"))
+    np.testing.assert_allclose(again(*inputs), small(*inputs), rtol=1e-6, atol=1e-6)
+
+
 class TrainingModeLSTM(torch.nn.Module):
     """An LSTM called with its training flag set (torch.lstm's `train`), as a module that calls
     the functional form would; with no dropout it computes what eval mode does."""

@@ -53,6 +53,19 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> LstmProjInt8(const at::Tensor& in
   return LstmInt8Layer(input, h0, c0, *w_ih, *w_hh, batch_first, reverse, w_hr.get());
 }
 
+std::tuple<at::Tensor, at::Tensor, at::Tensor> LstmPackedInt8(const at::Tensor& data, const at::Tensor& batch_sizes,
+                                                               const at::Tensor& h0, const at::Tensor& c0,
+                                                               const WeightPtr& w_ih, const WeightPtr& w_hh,
+                                                               bool reverse) {
+  return LstmInt8PackedLayer(data, batch_sizes, h0, c0, *w_ih, *w_hh, reverse);
+}
+
+std::tuple<at::Tensor, at::Tensor> GruPackedInt8(const at::Tensor& data, const at::Tensor& batch_sizes,
+                                                 const at::Tensor& h0, const WeightPtr& w_ih, const WeightPtr& w_hh,
+                                                 bool reverse) {
+  return GruInt8PackedLayer(data, batch_sizes, h0, *w_ih, *w_hh, reverse);
+}
+
 std::tuple<at::Tensor, at::Tensor> GruInt8(const at::Tensor& input, const at::Tensor& h0, const WeightPtr& w_ih,
                                            const WeightPtr& w_hh, bool batch_first, bool reverse) {
   return GruInt8Layer(input, h0, *w_ih, *w_hh, batch_first, reverse);
@@ -89,6 +102,14 @@ TORCH_LIBRARY(mlship, m) {
         "__torch__.torch.classes.mlship.Int8LinearWeight w_hh, __torch__.torch.classes.mlship.Int8LinearWeight w_hr, "
         "bool batch_first, bool reverse) -> (Tensor, Tensor, Tensor)",
         &mlship::LstmProjInt8);
+  m.def("lstm_packed_int8(Tensor data, Tensor batch_sizes, Tensor h0, Tensor c0, "
+        "__torch__.torch.classes.mlship.Int8LinearWeight w_ih, __torch__.torch.classes.mlship.Int8LinearWeight w_hh, "
+        "bool reverse) -> (Tensor, Tensor, Tensor)",
+        &mlship::LstmPackedInt8);
+  m.def("gru_packed_int8(Tensor data, Tensor batch_sizes, Tensor h0, "
+        "__torch__.torch.classes.mlship.Int8LinearWeight w_ih, __torch__.torch.classes.mlship.Int8LinearWeight w_hh, "
+        "bool reverse) -> (Tensor, Tensor)",
+        &mlship::GruPackedInt8);
   m.def("gru_int8(Tensor input, Tensor h0, __torch__.torch.classes.mlship.Int8LinearWeight w_ih, "
         "__torch__.torch.classes.mlship.Int8LinearWeight w_hh, bool batch_first, bool reverse) -> (Tensor, Tensor)",
         &mlship::GruInt8);

@@ -26,8 +26,12 @@ std::vector<at::Tensor> SyntheticInputs(const std::vector<TensorSpec>& specs, in
     auto options = at::TensorOptions().dtype(ToScalarType(spec.dtype));
     if (at::isFloatingType(ToScalarType(spec.dtype))) {
       out.push_back(at::rand(shape, options));
-    } else {
+    } else if (ToScalarType(spec.dtype) == at::kBool) {
       out.push_back(at::zeros(shape, options));
+    } else {
+      // 1, not 0: a valid token id and a valid length (pack_padded_sequence
+      // refuses length 0), and "attend" in an integer attention mask.
+      out.push_back(at::ones(shape, options));
     }
   }
   return out;

@@ -67,7 +67,7 @@ StatusOr<std::shared_ptr<Model>> BuildInt8(const Model& model, int64_t dynamic_f
   }
   FuseReluIntoInt8Linears(*copy.graph);
   for (const EmbeddingSite& site : FindEmbeddings(*copy.graph)) QuantizeEmbeddingInt8(site);
-  for (const RnnSite& site : FindRecurrentLayers(*copy.graph)) {
+  for (const RnnSite& site : FindRecurrentLayers(*copy.graph, /*include_packed=*/true)) {
     if (auto layout = Int8RecurrentLayout(site); layout.ok()) RecurrentToInt8(site, *layout, dynamic_from_rows);
   }
   std::vector<EmbeddingSite> bags;
@@ -167,7 +167,7 @@ StatusOr<OptimizedModel> QuantizeInt8(const std::shared_ptr<Model>& model, const
   const int embeddings = static_cast<int>(FindEmbeddings(*probe.graph).size());
   int recurrent = 0;
   std::string recurrent_refused;
-  for (const RnnSite& site : FindRecurrentLayers(*probe.graph)) {
+  for (const RnnSite& site : FindRecurrentLayers(*probe.graph, /*include_packed=*/true)) {
     auto layout = Int8RecurrentLayout(site);
     if (layout.ok()) {
       ++recurrent;

@@ -53,10 +53,20 @@ void ConvolutionToHalf(const ConvSite& site, at::ScalarType dtype, bool compute_
 struct RnnSite {
   torch::jit::Node* node = nullptr;
   std::vector<at::Tensor> params;  // the flat weights and biases, float
+  // The `data` overload (a PackedSequence: data, batch_sizes, hx, params,
+  // has_biases, num_layers, dropout, train, bidirectional) rather than `input`
+  // (input, hx, params, has_biases, num_layers, dropout, train, bidirectional,
+  // batch_first).
+  bool packed = false;
+
+  // Where hx and params are among the node's inputs.
+  std::size_t HxIndex() const { return packed ? 2 : 1; }
+  std::size_t ParamsIndex() const { return packed ? 3 : 2; }
 };
 
-// The LSTM and GRU layers of `graph` with constant float weights.
-std::vector<RnnSite> FindRecurrentLayers(torch::jit::Graph& graph);
+// The LSTM and GRU layers of `graph` with constant float weights; packed
+// ones (the `data` overload) only with `include_packed`.
+std::vector<RnnSite> FindRecurrentLayers(torch::jit::Graph& graph, bool include_packed = false);
 
 // Stores the layer's weights in `dtype`. With compute_in_half the input and
 // initial states are cast to `dtype` and the outputs back to fp32; otherwise
@@ -95,6 +105,7 @@ struct RecurrentLayout {
   int64_t directions = 1;
   bool batch_first = false;
   bool projections = false;  // an LSTM with proj_size: W_hr per layer and direction
+  bool packed = false;       // runs on a PackedSequence (RnnSite::packed)
   // Weight tensors per layer and direction: w_ih, w_hh[, b_ih, b_hh][, w_hr].
   int64_t PerDirection() const { return (has_biases ? 4 : 2) + (projections ? 1 : 0); }
 };

@@ -34,22 +34,25 @@ torch::jit::Value* Cast(torch::jit::Node* before, torch::jit::Value* value, at::
 
 }  // namespace
 
-std::vector<RnnSite> FindRecurrentLayers(torch::jit::Graph& graph) {
+std::vector<RnnSite> FindRecurrentLayers(torch::jit::Graph& graph, bool include_packed) {
   static const c10::Symbol kLstm = c10::Symbol::fromQualString("aten::lstm");
   static const c10::Symbol kGru = c10::Symbol::fromQualString("aten::gru");
   std::vector<RnnSite> sites;
   for (torch::jit::Node* node : AllNodes(graph)) {
     if ((node->kind() != kLstm && node->kind() != kGru) || node->inputs().size() != 9) continue;
-    // The `input` overload (a padded batch): input, hx, params, ...
-    if (!node->input(0)->type()->cast<c10::TensorType>()) continue;
+    const c10::FunctionSchema* schema = node->maybeSchema();
+    if (schema == nullptr) continue;
+    RnnSite site{node, {}, schema->overload_name() == "data"};
+    if (schema->overload_name() != "input" && !(site.packed && include_packed)) continue;
     // The initial states must be castable: one tensor (GRU) or a list built in the graph (LSTM).
-    torch::jit::Value* hx = node->input(1);
+    torch::jit::Value* hx = node->input(site.HxIndex());
     if (!hx->type()->cast<c10::TensorType>() && hx->node()->kind() != c10::prim::ListConstruct) continue;
-    auto params = ConstantTensors(node->input(2));
+    auto params = ConstantTensors(node->input(site.ParamsIndex()));
     if (!params || params->empty()) continue;
     bool all_float = std::all_of(params->begin(), params->end(),
                                  [](const at::Tensor& t) { return t.scalar_type() == at::kFloat; });
-    if (all_float) sites.push_back(RnnSite{node, *params});
+    site.params = *params;
+    if (all_float) sites.push_back(site);
   }
   return sites;
 }

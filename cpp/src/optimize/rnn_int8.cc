@@ -1,6 +1,7 @@
 // int8 LSTM/GRU layers: `aten::lstm` / `aten::gru` -> one mlship::lstm_int8 /
 // mlship::gru_int8 (mlship::lstm_proj_int8 with projections) call per layer and
-// direction (int8_recurrent.h), with the
+// direction (lstm_packed_int8 / gru_packed_int8 for a PackedSequence; see
+// int8_recurrent.h), with the
 // initial states sliced per call and the final states stacked back, so the
 // rest of the graph sees the same three (LSTM) or two (GRU) values.
 #include <string>
@@ -18,15 +19,17 @@ std::optional<c10::IValue> ConstantInput(const torch::jit::Node* node, std::size
   return torch::jit::toIValue(node->input(index));
 }
 
-// The flags of the `input` overload: (input, hx, params, has_biases,
-// num_layers, dropout, train, bidirectional, batch_first).
+// The flags of the `input` overload (input, hx, params, has_biases,
+// num_layers, dropout, train, bidirectional, batch_first), or of the `data`
+// one (data, batch_sizes, hx, params, has_biases, ..., bidirectional).
 StatusOr<RecurrentLayout> ReadFlags(const RnnSite& site) {
   const torch::jit::Node* node = site.node;
-  auto has_biases = ConstantInput(node, 3);
-  auto layers = ConstantInput(node, 4);
-  auto train = ConstantInput(node, 6);
-  auto bidirectional = ConstantInput(node, 7);
-  auto batch_first = ConstantInput(node, 8);
+  const std::size_t after = site.ParamsIndex() + 1;
+  auto has_biases = ConstantInput(node, after);
+  auto layers = ConstantInput(node, after + 1);
+  auto train = ConstantInput(node, after + 3);
+  auto bidirectional = ConstantInput(node, after + 4);
+  auto batch_first = site.packed ? std::optional<c10::IValue>(false) : ConstantInput(node, after + 5);
   if (!has_biases || !layers || !train || !bidirectional || !batch_first) {
     return Status::FailedPrecondition("its flags are computed at run time");
   }
@@ -37,6 +40,7 @@ StatusOr<RecurrentLayout> ReadFlags(const RnnSite& site) {
   layout.layers = layers->toInt();
   layout.directions = bidirectional->toBool() ? 2 : 1;
   layout.batch_first = batch_first->toBool();
+  layout.packed = site.packed;
   return layout;
 }
 
@@ -48,6 +52,9 @@ StatusOr<RecurrentLayout> Int8RecurrentLayout(const RnnSite& site) {
   // nn.LSTM(proj_size=...) adds a projection weight W_hr per layer and direction.
   if (layout.lstm && site.params.size() == directions * static_cast<std::size_t>(layout.PerDirection() + 1)) {
     layout.projections = true;
+  }
+  if (layout.projections && layout.packed) {
+    return Status::FailedPrecondition("an LSTM with projections (proj_size) on a packed sequence is not supported");
   }
   const std::size_t expected = directions * static_cast<std::size_t>(layout.PerDirection());
   if (site.params.size() != expected) {
@@ -86,7 +93,8 @@ void RecurrentToInt8(const RnnSite& site, const RecurrentLayout& layout, int64_t
     return constant(c10::IValue(Int8LinearWeight::Quantize(site.params[weight_index], bias, dynamic_from_rows)));
   };
   // LSTM: hx is [h0, c0], built in the graph (FindRecurrentLayers checked); GRU: hx is h0.
-  torch::jit::Value* hx = node->input(1);
+  torch::jit::Value* hx = node->input(site.HxIndex());
+  torch::jit::Value* batch_sizes = layout.packed ? node->input(1) : nullptr;
   torch::jit::Value* h0_all = layout.lstm ? hx->node()->input(0) : hx;
   torch::jit::Value* c0_all = layout.lstm ? hx->node()->input(1) : nullptr;
   torch::jit::Value* x = node->input(0);
@@ -99,12 +107,18 @@ void RecurrentToInt8(const RnnSite& site, const RecurrentLayout& layout, int64_t
       auto state = [&](torch::jit::Value* all) {
         return InsertCall(node, "aten::select", {all, constant(int64_t{0}), constant(index)});
       };
-      std::vector<torch::jit::Value*> args{x, state(h0_all)};
+      std::vector<torch::jit::Value*> args{x};
+      if (layout.packed) args.push_back(batch_sizes);
+      args.push_back(state(h0_all));
       if (layout.lstm) args.push_back(state(c0_all));
       args.insert(args.end(), {quantize(first, first + 2), quantize(first + 1, first + 3)});
       if (layout.projections) args.push_back(quantize(first + layout.PerDirection() - 1, -1));
-      args.insert(args.end(), {constant(layout.batch_first), constant(direction == 1)});
-      const char* op = layout.projections ? "mlship::lstm_proj_int8" : layout.lstm ? "mlship::lstm_int8" : "mlship::gru_int8";
+      if (!layout.packed) args.push_back(constant(layout.batch_first));
+      args.push_back(constant(direction == 1));
+      const char* op = layout.packed       ? (layout.lstm ? "mlship::lstm_packed_int8" : "mlship::gru_packed_int8")
+                       : layout.projections ? "mlship::lstm_proj_int8"
+                       : layout.lstm        ? "mlship::lstm_int8"
+                                            : "mlship::gru_int8";
       // Several results come back packed in a prim::TupleConstruct of the op's outputs.
       torch::jit::Value* packed = InsertCall(node, op, args);
       auto results = packed->node()->inputs();

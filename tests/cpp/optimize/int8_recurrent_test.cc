@@ -134,6 +134,62 @@ TEST(Int8RecurrentLayer, LstmWithAProjectionMatchesTorch) {
                c10::Error);
 }
 
+// A packed batch of 3 sequences of lengths 5, 3, 2 (torch's PackedSequence
+// layout: each step's running sequences, longest first).
+const std::vector<int64_t> kLengthsBatchSizes = {3, 3, 2, 1, 1};
+
+TEST(Int8RecurrentLayer, PackedSequencesMatchTorchInBothDirections) {
+  torch::manual_seed(6);
+  const int64_t features = 4, hidden = 6;
+  at::Tensor batch_sizes = torch::tensor(kLengthsBatchSizes, torch::kLong);
+  at::Tensor data = torch::randn({10, features});  // 3 + 3 + 2 + 1 + 1 rows
+  for (int64_t gates : {4, 3}) {
+    Layer layer = MakeLayer(gates, features, hidden, Int8LinearWeight::kNeverDynamic);
+    at::Tensor h0 = torch::randn({3, hidden}), c0 = torch::randn({3, hidden});
+    // torch's bidirectional layer with the same weights both ways: its output's second half
+    // and h_n[1] are the reversed direction.
+    std::vector<at::Tensor> both = layer.reference_params;
+    both.insert(both.end(), layer.reference_params.begin(), layer.reference_params.end());
+    at::Tensor h0_both = at::stack({h0, h0}), c0_both = at::stack({c0, c0});
+    for (bool reverse : {false, true}) {
+      at::Tensor out, h, ref_out, ref_h;
+      if (gates == 4) {
+        at::Tensor cell, ref_c;
+        std::tie(out, h, cell) = LstmInt8PackedLayer(data, batch_sizes, h0, c0, *layer.w_ih, *layer.w_hh, reverse);
+        std::tie(ref_out, ref_h, ref_c) = at::lstm(data, batch_sizes, {h0_both, c0_both}, both, true, 1, 0.0, false, true);
+        EXPECT_LT((cell - ref_c[reverse ? 1 : 0]).abs().max().item<float>(), 1e-4f);
+      } else {
+        std::tie(out, h) = GruInt8PackedLayer(data, batch_sizes, h0, *layer.w_ih, *layer.w_hh, reverse);
+        std::tie(ref_out, ref_h) = at::gru(data, batch_sizes, h0_both, both, true, 1, 0.0, false, true);
+      }
+      ASSERT_EQ(out.sizes(), (std::vector<int64_t>{10, hidden}));
+      at::Tensor ref_half = ref_out.narrow(1, reverse ? hidden : 0, hidden);
+      EXPECT_LT((out - ref_half).abs().max().item<float>(), 1e-4f) << "gates " << gates << " reverse " << reverse;
+      EXPECT_LT((h - ref_h[reverse ? 1 : 0]).abs().max().item<float>(), 1e-4f) << "gates " << gates;
+    }
+  }
+}
+
+TEST(Int8RecurrentLayer, RejectsBatchSizesThatDoNotDescribeThePackedData) {
+  Layer lstm = MakeLayer(4, 4, 6, Int8LinearWeight::kNeverDynamic);
+  at::Tensor h0 = torch::zeros({3, 6});
+  at::Tensor data = torch::randn({10, 4});
+  auto run = [&](const at::Tensor& sizes) {
+    return LstmInt8PackedLayer(data, sizes, h0, h0, *lstm.w_ih, *lstm.w_hh, false);
+  };
+  EXPECT_THROW(run(torch::tensor(std::vector<int64_t>{3, 3, 2, 1}, torch::kLong)), c10::Error);  // 9 rows, not 10
+  EXPECT_THROW(run(torch::tensor(std::vector<int64_t>{3, 3, 1, 2, 1}, torch::kLong)), c10::Error);  // increasing
+  EXPECT_THROW(run(torch::tensor(std::vector<int64_t>{3, 3, 2, 2, 0}, torch::kLong)), c10::Error);  // a zero
+  EXPECT_THROW(run(torch::tensor(std::vector<float>{3, 3, 2, 1, 1})), c10::Error);  // not int64
+  try {
+    run(torch::tensor(std::vector<int64_t>{3, 3, 2, 1}, torch::kLong));
+  } catch (const c10::Error& e) {
+    EXPECT_NE(std::string(e.what_without_backtrace()).find("add up to 9 rows; the packed data has 10"),
+              std::string::npos)
+        << e.what_without_backtrace();
+  }
+}
+
 TEST(Int8RecurrentLayer, NoStepsGivesAnEmptyOutputAndTheInitialState) {
   Layer layer = MakeLayer(4, 3, 4, Int8LinearWeight::kNeverDynamic);
   at::Tensor h0 = torch::randn({2, 4}), c0 = torch::randn({2, 4});

@@ -44,4 +44,20 @@ std::tuple<at::Tensor, at::Tensor> GruInt8Layer(const at::Tensor& input, const a
                                                 const Int8LinearWeight& w_ih, const Int8LinearWeight& w_hh,
                                                 bool batch_first, bool reverse);
 
+// As LstmInt8Layer / GruInt8Layer for a packed sequence (torch's
+// PackedSequence, what nn.LSTM receives after pack_padded_sequence): `data`
+// [rows, features] holds step 0 of every sequence, then step 1 of those still
+// running, and so on; `batch_sizes` [steps] (int64) says how many run at
+// each step, longest sequence first. h0 and c0 are [batch, hidden] with batch =
+// batch_sizes[0]. The output is packed like `data`; h_n and c_n hold each
+// sequence's state after its own last step (its first step, reversed).
+std::tuple<at::Tensor, at::Tensor, at::Tensor> LstmInt8PackedLayer(const at::Tensor& data,
+                                                                    const at::Tensor& batch_sizes,
+                                                                    const at::Tensor& h0, const at::Tensor& c0,
+                                                                    const Int8LinearWeight& w_ih,
+                                                                    const Int8LinearWeight& w_hh, bool reverse);
+std::tuple<at::Tensor, at::Tensor> GruInt8PackedLayer(const at::Tensor& data, const at::Tensor& batch_sizes,
+                                                      const at::Tensor& h0, const Int8LinearWeight& w_ih,
+                                                      const Int8LinearWeight& w_hh, bool reverse);
+
 }  // namespace mlship

@@ -16,8 +16,9 @@ namespace mlship {
 StatusOr<TensorSpec> SpecFromTensor(const std::string& name, const at::Tensor& tensor, bool dynamic_batch);
 
 // Inputs that match `specs`, with each dynamic dimension set to `batch`:
-// uniform random values for floating types, zeros otherwise (zeros are valid
-// indices for embeddings).
+// uniform random values for floating types, false for bool, and ones for
+// integer types (a valid index for embeddings, a valid sequence length, and
+// "attend" in an integer attention mask).
 std::vector<at::Tensor> SyntheticInputs(const std::vector<TensorSpec>& specs, int64_t batch);
 
 // `inputs` repeated `times` along dimension 0 (a bigger batch of the same rows).
