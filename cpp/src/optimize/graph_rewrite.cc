@@ -186,7 +186,10 @@ std::size_t WeightInput(const torch::jit::Node* node) {
   static const auto kGru = c10::Symbol::fromQualString("aten::gru");
   static const auto kBag = c10::Symbol::fromQualString("aten::embedding_bag");
   if (node->kind() == kBag) return 0;
-  return node->kind() == kLstm || node->kind() == kGru ? 2 : 1;
+  if (node->kind() != kLstm && node->kind() != kGru) return 1;
+  // params: after (input, hx), or after (data, batch_sizes, hx) for a packed sequence.
+  const c10::FunctionSchema* schema = node->maybeSchema();
+  return schema != nullptr && schema->overload_name() == "data" ? 3 : 2;
 }
 
 }  // namespace
