@@ -90,6 +90,10 @@ def test_int8_on_a_hugging_face_bert_from_its_config(tmp_path):
     # word, position and token-type tables.
     assert small.optimization["summary"].startswith("14 Linear layer(s) to int8")
     assert small.optimization["details"]["embeddings"].startswith("3 table(s)")
+    # Each table by the name of the parameter that holds it.
+    tables = small.optimization["details"]["embedding tables to int8 (rows x dim)"]
+    assert "bert.embeddings.word_embeddings 1000x64" in tables, tables
+    assert "bert.embeddings.position_embeddings " in tables and "bert.embeddings.token_type_embeddings " in tables
     assert relative_error(small(ids.numpy())["logits"], model(ids.numpy())["logits"]) <= INT8_TOLERANCE
     assert saved_size(small, tmp_path, "bert-int8.pt") <= 0.32 * saved_size(model, tmp_path, "bert.pt")
 
@@ -417,6 +421,7 @@ def test_int8_embedding_bags(mode, tmp_path):
     model = mlship.load(net, example_inputs=(ids[:2], weights[:2]))
     small = mlship.quantize(model, "int8", timing_runs=2)
     assert small.optimization["summary"].endswith("1 embedding bag(s) to int8 (row-wise scales)"), small.optimization
+    assert small.optimization["details"]["embedding bags to int8 (rows x dim)"] == "bag 3000x32"
     out, reference = small(ids.numpy(), weights.numpy()), model(ids.numpy(), weights.numpy())
     # Each row is within max|row| / 254 per element; a bag sums 8 rows (weights <= 1).
     step = net.bag.weight.detach().abs().amax(1).max().item() / 127

@@ -56,6 +56,13 @@ std::vector<torch::jit::Node*> AllNodes(torch::jit::Graph& graph) {
 }
 
 std::string DescribeLinears(const Model& model, const std::vector<LinearSite>& sites) {
+  std::vector<at::Tensor> weights;
+  weights.reserve(sites.size());
+  for (const LinearSite& site : sites) weights.push_back(site.weight);
+  return DescribeWeights(model, weights);
+}
+
+std::string DescribeWeights(const Model& model, const std::vector<at::Tensor>& weights) {
   std::vector<std::pair<std::string, at::Tensor>> parameters;
   if (const auto* script = dynamic_cast<const TorchScriptModel*>(&model); script != nullptr) {
     for (const auto& p : script->module().named_parameters(/*recurse=*/true)) parameters.emplace_back(p.name, p.value);
@@ -79,14 +86,14 @@ std::string DescribeLinears(const Model& model, const std::vector<LinearSite>& s
     return first ? parameters[*first].first : "";
   };
   std::string text;
-  for (const LinearSite& site : sites) {
-    std::string name = name_of(site.weight);
+  for (const at::Tensor& weight : weights) {
+    std::string name = name_of(weight);
     constexpr std::string_view kWeight = ".weight";
     if (name.size() > kWeight.size() && name.compare(name.size() - kWeight.size(), kWeight.size(), kWeight) == 0) {
       name.resize(name.size() - kWeight.size());
     }
-    text += (text.empty() ? "" : ", ") + (name.empty() ? "" : name + " ") + std::to_string(site.weight.size(0)) +
-            "x" + std::to_string(site.weight.size(1));
+    text += (text.empty() ? "" : ", ") + (name.empty() ? "" : name + " ") + std::to_string(weight.size(0)) + "x" +
+            std::to_string(weight.size(1));
   }
   return text;
 }

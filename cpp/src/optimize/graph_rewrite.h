@@ -74,6 +74,9 @@ std::vector<LinearSite> FindLinears(torch::jit::Graph& graph);
 // freezing copied it; "<out>x<in>" alone when none matches.
 std::string DescribeLinears(const Model& model, const std::vector<LinearSite>& sites);
 
+// The same for any 2-D weights (embedding tables: "<name> <rows>x<dim>").
+std::string DescribeWeights(const Model& model, const std::vector<at::Tensor>& weights);
+
 // A constant holding `value`, inserted just before `node`.
 torch::jit::Value* InsertConstant(torch::jit::Node* node, const c10::IValue& value);
 

@@ -164,7 +164,9 @@ StatusOr<OptimizedModel> QuantizeInt8(const std::shared_ptr<Model>& model, const
   ASSIGN_OR_RETURN(FrozenCopy probe, FreezeCopy(*model, "int8 quantization", FusedPaths::kUnfuse));
   const std::vector<LinearSite> linear_sites = FindLinears(*probe.graph);
   const int linears = static_cast<int>(linear_sites.size());
-  const int embeddings = static_cast<int>(FindEmbeddings(*probe.graph).size());
+  std::vector<at::Tensor> tables;
+  for (const EmbeddingSite& site : FindEmbeddings(*probe.graph)) tables.push_back(site.weight);
+  const int embeddings = static_cast<int>(tables.size());
   int recurrent = 0;
   std::string recurrent_refused;
   for (const RnnSite& site : FindRecurrentLayers(*probe.graph, /*include_packed=*/true)) {
@@ -176,11 +178,13 @@ StatusOr<OptimizedModel> QuantizeInt8(const std::shared_ptr<Model>& model, const
     }
   }
   int bags = 0;
+  std::vector<at::Tensor> bag_tables;
   std::string bags_refused;
   for (torch::jit::Node* node : AllNodes(*probe.graph)) {
     auto bag = FindEmbeddingBag(node);
     if (bag.ok()) {
       ++bags;
+      bag_tables.push_back(bag->weight);
     } else if (bag.status().code() == StatusCode::kFailedPrecondition) {
       AddRefusal(bags_refused, node, bag.status());
     }
@@ -272,7 +276,10 @@ StatusOr<OptimizedModel> QuantizeInt8(const std::shared_ptr<Model>& model, const
   }
   report.details.emplace_back("weights", "int8, one symmetric scale per output channel");
   if (linears > 0) report.details.emplace_back("Linear layers to int8 (out x in)", DescribeLinears(*model, linear_sites));
-  if (embeddings > 0) report.details.emplace_back("embeddings", std::to_string(embeddings) + " table(s) to int8, one symmetric scale per row");
+  if (embeddings > 0) {
+    report.details.emplace_back("embeddings", std::to_string(embeddings) + " table(s) to int8, one symmetric scale per row");
+    report.details.emplace_back("embedding tables to int8 (rows x dim)", DescribeWeights(*model, tables));
+  }
   report.summary = std::to_string(linears) + " Linear layer(s) to int8; kernel: " + KernelDescription(threshold);
   if (convs.convolutions > 0) {
     report.summary += "; " + std::to_string(convs.convolutions) + " convolution(s) to static int8";
@@ -280,6 +287,7 @@ StatusOr<OptimizedModel> QuantizeInt8(const std::shared_ptr<Model>& model, const
   if (embeddings > 0) report.summary += "; " + std::to_string(embeddings) + " embedding table(s) to int8 (row-wise scales)";
   if (bags > 0) {
     report.details.emplace_back("embedding bags", std::to_string(bags) + " table(s) to int8, one symmetric scale per row");
+    report.details.emplace_back("embedding bags to int8 (rows x dim)", DescribeWeights(*model, bag_tables));
     report.summary += "; " + std::to_string(bags) + " embedding bag(s) to int8 (row-wise scales)";
   }
   if (recurrent > 0) {
