@@ -28,6 +28,16 @@ _WEIGHT_READERS = ("MultiheadAttention", "TransformerEncoderLayer", "Transformer
 _MIN_COMPILED_ROWS = 16
 
 
+def _int8_rows(w: Any) -> tuple[Any, Any]:
+    """``w`` (2-D float) as int8 rows and their scales (one per row, max|row| / 127; 1 for a
+    zero row), the layout both classes below store."""
+    import torch
+
+    scales = w.abs().amax(1) / 127.0
+    scales = torch.where(scales > 0, scales, torch.ones_like(scales))
+    return torch.round(w / scales[:, None]).clamp(-127, 127).to(torch.int8), scales
+
+
 def _int8_linear_class() -> type:
     import torch
 
@@ -36,11 +46,8 @@ def _int8_linear_class() -> type:
 
         def __init__(self, linear: torch.nn.Linear) -> None:
             super().__init__()
-            w = linear.weight.detach().float()
-            scales = w.abs().amax(1) / 127.0
-            scales = torch.where(scales > 0, scales, torch.ones_like(scales))
             self.in_features, self.out_features = linear.in_features, linear.out_features
-            q = torch.round(w / scales[:, None]).clamp(-127, 127).to(torch.int8)
+            q, scales = _int8_rows(linear.weight.detach().float())
             if self.out_features < _MIN_COMPILED_ROWS:
                 # Inductor (torch 2.13) fails to lower the op for 8 or fewer output channels
                 # ("AssertionError: <class 'torch._inductor.ir.Pointwise'>"), which is every small
@@ -72,11 +79,9 @@ def _int8_embedding_class() -> type:
 
         def __init__(self, table: torch.nn.Embedding) -> None:
             super().__init__()
-            w = table.weight.detach().float()
-            scales = w.abs().amax(1, keepdim=True) / 127.0
-            scales = torch.where(scales > 0, scales, torch.ones_like(scales))
-            self.register_buffer("qweight", torch.round(w / scales).clamp(-127, 127).to(torch.int8))
-            self.register_buffer("scales", scales)
+            q, scales = _int8_rows(table.weight.detach().float())
+            self.register_buffer("qweight", q)
+            self.register_buffer("scales", scales[:, None])
 
         def forward(self, ids: torch.Tensor) -> torch.Tensor:
             f = torch.nn.functional

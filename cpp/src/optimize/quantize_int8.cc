@@ -177,18 +177,17 @@ StatusOr<OptimizedModel> QuantizeInt8(const std::shared_ptr<Model>& model, const
       AddRefusal(recurrent_refused, site.node, layout.status());
     }
   }
-  int bags = 0;
   std::vector<at::Tensor> bag_tables;
   std::string bags_refused;
   for (torch::jit::Node* node : AllNodes(*probe.graph)) {
     auto bag = FindEmbeddingBag(node);
     if (bag.ok()) {
-      ++bags;
       bag_tables.push_back(bag->weight);
     } else if (bag.status().code() == StatusCode::kFailedPrecondition) {
       AddRefusal(bags_refused, node, bag.status());
     }
   }
+  const int bags = static_cast<int>(bag_tables.size());
   int layers = linears + embeddings + recurrent + bags;
   const int convolutions = static_cast<int>(FindConvolutions(*probe.graph).size());
   PassReport report{"int8", layers, 0, "", {}};
