@@ -37,6 +37,10 @@ def test_int8_convolutions_of_a_resnet_with_calibration(resnet, tmp_path):
     assert report["details"]["convolutions"].startswith(
         "9 of 9 convolution(s), 3 residual add(s) and 0 max pool(s) on uint8 activations"), report
     assert "64 calibration row(s)" in report["details"]["convolutions"]
+    # Each by the module it came from (the weights are folded, so named by the graph's call stack).
+    names = report["details"]["convolutions to int8"].split(", ")
+    assert names[:3] == ["stem.0 8x1x3x3", "blocks.0.conv1 8x8x3x3", "blocks.0.conv2 8x8x3x3"], names
+    assert "blocks.1.downsample.0 16x8x1x1" in names and len(names) == 9
     assert report["layers_changed"] == 10  # the convolutions and the head
     assert "convolutions left in fp32" not in report["details"]
     reference = model(held_out)
@@ -161,6 +165,7 @@ def test_each_convolution_left_in_fp32_is_named_with_its_reason():
     small = mlship.quantize(model, "int8", calibration=x[:20].numpy(), convolutions="int8", timing_runs=2)
     details = small.optimization["details"]
     assert details["convolutions"].startswith("1 of 3 convolution(s)"), details
-    assert "aten::conv2d 4x4x3x3: padding given as a string" in details["convolutions left in fp32"], details
+    assert "same 4x4x3x3: padding given as a string" in details["convolutions left in fp32"], details
+    assert details["convolutions to int8"] == "image 4x1x3x3"  # named by the module that holds it
     assert details["1-D and 3-D convolutions"] == "left in fp32: int8 convolutions are 2-D only"
     assert relative_error(small(x[20:].numpy()), model(x[20:].numpy())) <= INT8_TOLERANCE

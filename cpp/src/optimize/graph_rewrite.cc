@@ -98,6 +98,22 @@ std::string DescribeWeights(const Model& model, const std::vector<at::Tensor>& w
   return text;
 }
 
+std::string ModulePath(const torch::jit::Node* node) {
+  const std::optional<torch::jit::InlinedCallStackPtr> stack = node->callstack();
+  if (!stack) return "";
+  std::string path;
+  // Outermost call first; a method called on the same module ("SELF") or on
+  // a module the inliner could not name adds nothing.
+  for (const torch::jit::InlinedCallStackEntry& entry : (*stack)->vec()) {
+    const std::optional<torch::jit::ModuleInstanceInfo>& module = std::get<2>(entry);
+    if (!module) continue;
+    const std::string name = module->instance_name();
+    if (name.empty() || name == "SELF" || name == "INSTANCE_NAME_UNKNOWN") continue;
+    path += (path.empty() ? "" : ".") + name;
+  }
+  return path;
+}
+
 std::string DescribeUnfused(const FrozenCopy& copy) {
   std::string text;
   for (const auto& [op, count] : copy.unfused) {

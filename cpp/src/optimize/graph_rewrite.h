@@ -77,6 +77,12 @@ std::string DescribeLinears(const Model& model, const std::vector<LinearSite>& s
 // The same for any 2-D weights (embedding tables: "<name> <rows>x<dim>").
 std::string DescribeWeights(const Model& model, const std::vector<at::Tensor>& weights);
 
+// The path of the submodule whose code `node` was inlined from, as
+// named_modules() names it ("layer1.0.conv1"), read from the node's inlined
+// call stack; empty for a node written in the top module's own forward, or
+// one a pass created without a call stack.
+std::string ModulePath(const torch::jit::Node* node);
+
 // A constant holding `value`, inserted just before `node`.
 torch::jit::Value* InsertConstant(torch::jit::Node* node, const c10::IValue& value);
 

@@ -253,6 +253,7 @@ StatusOr<OptimizedModel> QuantizeInt8(const std::shared_ptr<Model>& model, const
                             "ranges from " + std::to_string(convs.calibration_rows) +
                             " calibration row(s); torch's " + convs.engine + " kernels)");
   }
+  if (convs.convolutions > 0) report.details.emplace_back("convolutions to int8", convs.names);
   if (!convs.left.empty()) report.details.emplace_back("convolutions left in fp32", convs.left);
   if (convs.convolutions > 0 && convolutions > CountNamed(*probe.graph, "aten::conv2d")) {
     report.details.emplace_back("1-D and 3-D convolutions", "left in fp32: int8 convolutions are 2-D only");

@@ -80,6 +80,9 @@ struct StaticInt8Summary {
   int pools = 0;  // max pools run on int8 activations
   int64_t calibration_rows = 0;
   std::string engine;  // torch's quantized engine the weights are packed for
+  // "<module> <out>x<in>x<kh>x<kw>, ..." for the convolutions made int8 (the
+  // module path from the graph's call stack; see ModulePath).
+  std::string names;
   // "<convolution>: <why>; ..." for the 2-D convolutions with constant weights left in fp32.
   std::string left;
 };
