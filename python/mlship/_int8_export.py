@@ -19,13 +19,29 @@ import copy
 from typing import Any
 
 #: Modules whose Linears are read as weights by fused code (``nn.MultiheadAttention`` passes
-#: ``out_proj.weight`` to its kernel; the Transformer layers' fast path reads every weight), so
-#: an int8 buffer in their place would be read as a float weight.
-_WEIGHT_READERS = ("MultiheadAttention", "TransformerEncoderLayer", "TransformerDecoderLayer")
+#: ``out_proj.weight`` to its kernel; the encoder layer's fast path reads every weight), so an
+#: int8 buffer in their place would be read as a float weight. Those are replaced whole by their
+#: unfused int8 forms; this only matters for the ones that cannot be (``kept_reason``). The
+#: decoder layer has no fused path: its attention and Linears are replaced like any others.
+_WEIGHT_READERS = ("MultiheadAttention", "TransformerEncoderLayer")
 
 
 #: Output channels an int8 Linear is padded to for compilation (see Int8Linear).
 _MIN_COMPILED_ROWS = 16
+
+#: Below this many rows an int8 Linear multiplies with torch's weight-only kernel (bf16
+#: activations), from it with a plain fp32 product of the weights widened in the graph.
+#: bench/int8_compiled_linear_probe.py, compiled by AOTInductor on the 2-core CPU (no
+#: avx512_bf16), us per call for fp32 / weight-only / widened: 2048x2048 at 1 row 491 / 302 /
+#: 1324, 8 rows 1452 / 839 / 2430, 64 rows 3895 / 6018 / 4928, 512 rows 19958 / 45474 / 20223;
+#: 256 -> 1024 at 64 rows 169 / 397 / 179. Weight-only wins few rows (it reads a quarter of
+#: the bytes) and loses many (its bf16 arithmetic is emulated here).
+_WEIGHT_ONLY_MAX_ROWS = 16
+
+#: Input features are padded to a multiple of this: torch's CPU kernel for
+#: ``_weight_int8pack_mm`` (2.13) crashes the process (SIGSEGV) for any other K, measured for
+#: K = 1, 4, 8, 12, 24, 31, 33, 65 and 100 (16, 32, 48 and 64 are right).
+_IN_FEATURES_MULTIPLE = 16
 
 
 def _int8_rows(w: Any) -> tuple[Any, Any]:
@@ -42,7 +58,8 @@ def _int8_linear_class() -> type:
     import torch
 
     class Int8Linear(torch.nn.Module):
-        """y = x W^T + b with W int8 per output channel (scale = max|row| / 127), x in bf16."""
+        """y = x W^T + b with W int8 per output channel (scale = max|row| / 127): torch's
+        weight-only kernel on bf16 activations for few rows, W widened to fp32 for many."""
 
         def __init__(self, linear: torch.nn.Linear) -> None:
             super().__init__()
@@ -55,18 +72,43 @@ def _int8_linear_class() -> type:
                 pad = _MIN_COMPILED_ROWS - self.out_features
                 q = torch.cat([q, q.new_zeros(pad, q.shape[1])])
                 scales = torch.cat([scales, scales.new_ones(pad)])
+            # Zero columns (and zeros appended to each input row in forward) keep K a multiple
+            # the kernel takes without changing the product.
+            self.pad_in = -self.in_features % _IN_FEATURES_MULTIPLE
+            if self.pad_in:
+                q = torch.cat([q, q.new_zeros(q.shape[0], self.pad_in)], 1)
+            self.padded_out = q.shape[0]
             self.register_buffer("qweight", q)
             self.register_buffer("scales", scales.to(torch.bfloat16))
+            self.register_buffer("scales32", scales)
             self.register_buffer("bias", None if linear.bias is None else linear.bias.detach().float())
 
         def forward(self, x: torch.Tensor) -> torch.Tensor:
-            rows = x.reshape(-1, self.in_features).to(torch.bfloat16)
-            y = torch.ops.aten._weight_int8pack_mm(rows, self.qweight, self.scales).float()
-            if y.shape[1] != self.out_features:
+            rows = x.reshape(-1, self.in_features)
+            if self.pad_in:
+                rows = torch.nn.functional.pad(rows, (0, self.pad_in))
+            if torch.compiler.is_compiling() or torch.compiler.is_exporting():
+                # The row count is a dynamic dimension of the exported graph: both products
+                # are compiled and the row count picks one per call.
+                y = torch.cond(rows.shape[0] < _WEIGHT_ONLY_MAX_ROWS, self._few_rows, self._many_rows, (rows,))
+            elif torch.jit.is_tracing():
+                # mlship.load's trace, the reference compile_pt2 checks the compiled graph
+                # against (never served): both products, picked per call by the traced row count.
+                few = torch.as_tensor(rows.shape[0]) < _WEIGHT_ONLY_MAX_ROWS
+                y = torch.where(few, self._few_rows(rows), self._many_rows(rows))
+            else:
+                y = self._few_rows(rows) if rows.shape[0] < _WEIGHT_ONLY_MAX_ROWS else self._many_rows(rows)
+            if self.padded_out != self.out_features:
                 y = y[:, : self.out_features]
             if self.bias is not None:
                 y = y + self.bias
             return y.reshape(x.shape[:-1] + (self.out_features,))
+
+        def _few_rows(self, rows: torch.Tensor) -> torch.Tensor:
+            return torch.ops.aten._weight_int8pack_mm(rows.to(torch.bfloat16), self.qweight, self.scales).float()
+
+        def _many_rows(self, rows: torch.Tensor) -> torch.Tensor:
+            return torch.mm(rows, self.qweight.to(rows.dtype).t()) * self.scales32
 
     return Int8Linear
 
@@ -99,22 +141,45 @@ def _embedding_kept_reason(table: Any) -> str | None:
 
 def int8_for_export(module: Any) -> tuple[Any, dict[str, Any]]:
     """A copy of ``module`` with its Linears and embedding tables int8 (see the module docstring),
-    and a pass report."""
+    and a pass report. Attention, Transformer encoder layers and encoders are replaced by their
+    unfused int8 forms (``_int8_attention``), whose Linears count with the others."""
     import torch
 
+    from mlship import _int8_attention as attention
+
     int8_linear, int8_embedding = _int8_linear_class(), _int8_embedding_class()
+    int8_attention = attention.attention_class(int8_linear)
+    int8_layer = attention.encoder_layer_class(int8_linear, int8_attention)
+    unfused = {torch.nn.MultiheadAttention: int8_attention, torch.nn.TransformerEncoderLayer: int8_layer,
+               torch.nn.TransformerEncoder: attention.encoder_class(int8_layer)}
     out = copy.deepcopy(module).eval()
-    linears, tables, kept = 0, 0, []
+    linears, tables, kept, in_attention = 0, 0, [], 0
+
+    def replace_unfused(parent: torch.nn.Module, name: str, child: torch.nn.Module) -> bool:
+        """Puts the unfused int8 form of ``child`` in its place, if it has one and can take it."""
+        nonlocal linears, in_attention
+        form = unfused.get(type(child))
+        if form is None or attention.kept_reason(child) is not None:
+            return False
+        setattr(parent, name, form(child))
+        count = attention.weight_matrices(child)
+        linears += count
+        in_attention += count
+        return True
 
     def visit(parent: torch.nn.Module, inside_reader: bool) -> None:
         nonlocal linears, tables
         for name, child in parent.named_children():
+            if not inside_reader and replace_unfused(parent, name, child):
+                continue
             reader = inside_reader or type(child).__name__ in _WEIGHT_READERS
             if isinstance(child, torch.nn.Linear) and not inside_reader:
                 setattr(parent, name, int8_linear(child))
                 linears += 1
             elif isinstance(child, torch.nn.Linear):
-                kept.append(f"{name} (in {type(parent).__name__}, whose fused code reads its weight)")
+                reason = (attention.kept_reason(parent) if type(parent) in unfused else None) \
+                    or "its fused code reads its weight"
+                kept.append(f"{name} (in {type(parent).__name__}: {reason})")
             elif isinstance(child, torch.nn.Embedding):
                 reason = _embedding_kept_reason(child)
                 if reason is None:
@@ -127,10 +192,16 @@ def int8_for_export(module: Any) -> tuple[Any, dict[str, Any]]:
             else:
                 visit(child, reader)
 
-    visit(out, type(out).__name__ in _WEIGHT_READERS)
+    holder = torch.nn.ModuleDict({"module": out})  # so that the module itself can be replaced too
+    visit(holder, False)
+    out = holder["module"]
     details: dict[str, Any] = {"kernel": "weight-only (torch aten::_weight_int8pack_mm, bf16 activations), "
                                          "compiled by AOTInductor",
                                "weights": "int8, one symmetric scale per output channel"}
+    if in_attention:
+        details["attention"] = (f"{in_attention} of the Linears in attention or Transformer encoder layers "
+                                "(in_proj counted once), whose fused code was replaced by unfused code "
+                                "(scaled_dot_product_attention)")
     if tables:
         details["embedding tables"] = f"{tables} to int8, one scale per row, widened after the lookup"
     if kept:
@@ -141,7 +212,7 @@ def int8_for_export(module: Any) -> tuple[Any, dict[str, Any]]:
     if tables:
         parts.append(f"{tables} embedding table(s)")
     summary = (" and ".join(parts) + " to int8 for compilation" if parts
-               else "nothing to quantize for compilation: no nn.Linear outside fused attention code "
-                    "and no nn.Embedding")
+               else "nothing to quantize for compilation: no nn.Linear outside fused code it cannot "
+                    "replace and no nn.Embedding")
     return out, {"technique": "int8", "layers_seen": linears + tables + len(kept),
                  "layers_changed": linears + tables, "summary": summary, "details": details}

@@ -154,17 +154,134 @@ def test_int8_plus_pt2_compiles_int8_weights_from_the_eager_module(mlp, digits):
     assert np.max(np.abs(out - reference)) <= 0.05 * np.max(np.abs(reference))
 
 
-def test_int8_for_export_leaves_the_linears_fused_attention_reads(digits):
+def _close(got, want, tolerance=0.03):
+    """Within ``tolerance`` of the largest magnitude in ``want`` (the int8 tolerance docs/optimize.md states)."""
+    got, want = (got[0], want[0]) if isinstance(want, tuple) else (got, want)
+    return float((got - want).abs().max()) <= tolerance * float(want.abs().max())
+
+
+def test_int8_for_export_unfuses_attention_with_every_mask_and_layout():
+    """nn.MultiheadAttention's fused code reads its weights; its int8 form computes the same
+    function unfused, for each input layout and mask torch takes."""
     from mlship._int8_export import int8_for_export
 
-    encoder = torch.nn.Sequential(torch.nn.TransformerEncoderLayer(16, 2, 32, batch_first=True), torch.nn.Linear(16, 3))
-    int8, report = int8_for_export(encoder)
-    assert report["layers_changed"] == 1 and report["layers_seen"] == 4, report  # the head; not out_proj, linear1/2
-    assert "out_proj (in MultiheadAttention" in report["details"]["left in fp32"]
-    assert "linear1 (in TransformerEncoderLayer" in report["details"]["left in fp32"]
-    x = torch.randn(2, 5, 16)
+    torch.manual_seed(0)
+    x, kv = torch.randn(3, 10, 32), torch.randn(3, 6, 32)
+    padding = torch.zeros(3, 10, dtype=torch.bool)
+    padding[:, 7:] = True
+    causal = torch.nn.Transformer.generate_square_subsequent_mask(10)
+    batch_first = torch.nn.MultiheadAttention(32, 4, batch_first=True).eval()
+    int8, report = int8_for_export(batch_first)
+    assert type(int8).__name__ == "Int8Attention" and report["layers_changed"] == 2, report
+    assert report["details"]["attention"].startswith("2 of the Linears in attention")
     with torch.no_grad():
-        assert torch.allclose(int8(x), encoder.eval()(x), atol=0.05)
+        for args, kwargs in [((x, x, x), {}), ((x, x, x), {"need_weights": False}),
+                             ((x, kv, kv), {}), ((x, x, x), {"key_padding_mask": padding, "need_weights": False}),
+                             ((x, x, x), {"attn_mask": causal != 0, "key_padding_mask": padding}),
+                             ((x, x, x), {"attn_mask": causal}),
+                             ((x, x, x), {"average_attn_weights": False})]:
+            got, want = int8(*args, **kwargs), batch_first(*args, **kwargs)
+            assert _close(got, want), kwargs
+            if kwargs.get("need_weights", True):  # the attention weights
+                assert _close(got[1], want[1], 0.01), kwargs
+            else:
+                assert got[1] is None and want[1] is None
+        seq_first = torch.nn.MultiheadAttention(32, 4).eval()
+        int8 = int8_for_export(seq_first)[0]
+        s = x.transpose(0, 1).contiguous()
+        assert _close(int8(s, s, s), seq_first(s, s, s))
+        assert _close(int8(x[0], x[0], x[0]), seq_first(x[0], x[0], x[0]))  # unbatched
+        other_dims = torch.nn.MultiheadAttention(32, 4, kdim=16, vdim=8, batch_first=True).eval()
+        k, v = torch.randn(3, 5, 16), torch.randn(3, 5, 8)
+        assert _close(int8_for_export(other_dims)[0](x, k, v), other_dims(x, k, v))
+
+
+def test_int8_for_export_unfuses_transformer_encoder_layers_and_encoders():
+    from mlship._int8_export import int8_for_export
+
+    torch.manual_seed(1)
+    x = torch.randn(3, 10, 32)
+    padding = torch.zeros(3, 10, dtype=torch.bool)
+    padding[0, 6:] = True
+    causal = torch.nn.Transformer.generate_square_subsequent_mask(10)
+    for norm_first, activation in [(False, "relu"), (True, "gelu")]:
+        layer = torch.nn.TransformerEncoderLayer(32, 4, 64, dropout=0.0, batch_first=True, norm_first=norm_first,
+                                                 activation=activation)
+        # Nested tensors (and their zero padding) only where torch offers them: not with norm_first.
+        encoder = torch.nn.TransformerEncoder(layer, 2, norm=torch.nn.LayerNorm(32),
+                                              enable_nested_tensor=not norm_first).eval()
+        int8, report = int8_for_export(torch.nn.Sequential(encoder, torch.nn.Linear(32, 3)))
+        assert report["layers_changed"] == 9 and "left in fp32" not in report["details"], report
+        assert type(int8[0]).__name__ == "Int8Encoder"
+        with torch.no_grad():
+            assert _close(int8[0](x), encoder(x))
+            assert _close(int8[0](x, mask=causal, is_causal=True), encoder(x, mask=causal, is_causal=True))
+            # The original runs its nested-tensor path here and leaves padded positions zero.
+            want = encoder(x, src_key_padding_mask=padding)
+            got = int8[0](x, src_key_padding_mask=padding)
+            assert _close(got, want)
+            assert torch.equal(got[0, 6:] == 0, want[0, 6:] == 0)
+            assert _close(int8_for_export(layer.eval())[0](x), layer(x))
+
+
+def test_int8_for_export_covers_a_whole_transformer_with_its_decoder():
+    """The decoder layer has no fused path: its two attentions and Linears are replaced as any others."""
+    from mlship._int8_export import int8_for_export
+
+    torch.manual_seed(5)
+    net = torch.nn.Transformer(32, 4, 2, 2, 64, dropout=0.0, batch_first=True).eval()
+    src, tgt = torch.randn(2, 9, 32), torch.randn(2, 7, 32)
+    causal = torch.nn.Transformer.generate_square_subsequent_mask(7)
+    int8, report = int8_for_export(net)
+    assert report["layers_changed"] == 20 and "left in fp32" not in report["details"], report
+    assert report["details"]["attention"].startswith("16 of the Linears")
+    with torch.no_grad():
+        assert _close(int8(src, tgt, tgt_mask=causal, tgt_is_causal=True),
+                      net(src, tgt, tgt_mask=causal, tgt_is_causal=True))
+
+
+def test_int8_for_export_keeps_attention_it_cannot_unfuse_and_says_why():
+    from mlship._int8_export import int8_for_export
+
+    attention = torch.nn.MultiheadAttention(16, 2, add_bias_kv=True)
+    net = torch.nn.ModuleDict({"attention": attention, "head": torch.nn.Linear(16, 3)})
+    int8, report = int8_for_export(net)
+    assert report["layers_changed"] == 1 and report["layers_seen"] == 2, report
+    assert "out_proj (in MultiheadAttention: add_bias_kv appends learned key/value rows)" in \
+        report["details"]["left in fp32"]
+    assert isinstance(int8["attention"], torch.nn.MultiheadAttention)
+
+
+def test_int8_linear_pads_input_features_the_kernel_would_crash_on():
+    """torch's _weight_int8pack_mm kernel crashes the process for K not a multiple of 16: the
+    int8 Linear pads its columns (and each input row) with zeros."""
+    from mlship._int8_export import int8_for_export
+
+    torch.manual_seed(2)
+    net = torch.nn.Sequential(torch.nn.Linear(100, 40), torch.nn.ReLU(), torch.nn.Linear(40, 7)).eval()
+    int8, report = int8_for_export(net)
+    assert report["layers_changed"] == 2
+    assert int8[0].qweight.shape == (40, 112) and int8[2].qweight.shape == (16, 48)
+    x = torch.randn(5, 100)
+    with torch.no_grad():
+        assert _close(int8(x), net(x))
+
+
+def test_int8_plus_pt2_compiles_every_linear_of_a_transformer_encoder():
+    import architectures
+
+    torch.manual_seed(4)
+    net = architectures.EncoderClassifier(vocab=500, width=32, layers=2, heads=4, seq=16, classes=3).eval()
+    ids = torch.randint(0, 500, (48, 16))
+    labels = net(ids).argmax(1).numpy()
+    report = mlship.optimize(net, example_inputs=ids[:1], validation=(ids.numpy(), labels),
+                             methods=["int8+pt2"], progress=False, latency_runs=3)
+    row = next(c for c in report.candidates if c.method == "int8+pt2")
+    assert row.model is not None and row.model.format == "aotinductor", row.note
+    assert row.note.startswith("9 Linear layer(s) and 1 embedding table(s) to int8 for compilation"), row.note
+    assert row.details["int8"]["details"]["attention"].startswith("8 of the Linears")
+    reference = net(ids).detach().numpy()
+    assert np.max(np.abs(row.model(ids.numpy()) - reference)) <= 0.05 * np.max(np.abs(reference))
 
 
 class TokenBagClassifier(torch.nn.Module):
