@@ -94,7 +94,8 @@ def _int8_linear_class() -> type:
             elif torch.jit.is_tracing():
                 # mlship.load's trace, the reference compile_pt2 checks the compiled graph
                 # against (never served): both products, picked per call by the traced row count.
-                few = torch.as_tensor(rows.shape[0]) < _WEIGHT_ONLY_MAX_ROWS
+                # (Counted from the data: a size turned into a tensor can be traced as a constant.)
+                few = torch.ones_like(rows[:, 0]).sum() < _WEIGHT_ONLY_MAX_ROWS
                 y = torch.where(few, self._few_rows(rows), self._many_rows(rows))
             else:
                 y = self._few_rows(rows) if rows.shape[0] < _WEIGHT_ONLY_MAX_ROWS else self._many_rows(rows)
