@@ -2,11 +2,14 @@
 
 mlship's int8 pass stores weights in its own TorchScript classes, which torch.export cannot
 read. For a compiled int8 candidate, a copy of the eager module gets its ``nn.Linear`` layers
-replaced by :class:`Int8Linear`, whose weights are plain int8 buffers multiplied by torch's
-``aten::_weight_int8pack_mm`` (int8 weight-only, one scale per output channel), an operator
-both the exporter and Inductor's CPU backend take. Activations go in as bf16: torch's CPU
-kernel for that op is vectorized for bf16 only (measured at batch 1 on 2048x2048: fp32
-activations 3.96 ms, bf16 0.30 ms, a plain fp32 matmul 0.67 ms).
+replaced by :class:`Int8Linear`, whose weights are plain int8 buffers (one scale per output
+channel). Below ``_WEIGHT_ONLY_MAX_ROWS`` rows they are multiplied by torch's
+``aten::_weight_int8pack_mm``, an operator both the exporter and Inductor's CPU backend take,
+with bf16 activations: torch's CPU kernel for that op is vectorized for bf16 only (measured at
+batch 1 on 2048x2048: fp32 activations 3.96 ms, bf16 0.30 ms, a plain fp32 matmul 0.67 ms).
+From that many rows the weights are widened to fp32 in the graph and multiplied plainly.
+Attention and Transformer layers, which read their Linears' weights themselves, are replaced
+whole (``_int8_attention``).
 
 Its ``nn.Embedding`` tables become :class:`Int8Embedding`: int8 rows with one scale per row, the
 same layout as mlship's TorchScript int8 embeddings, looked up with plain ``embedding`` (which
@@ -196,8 +199,9 @@ def int8_for_export(module: Any) -> tuple[Any, dict[str, Any]]:
     holder = torch.nn.ModuleDict({"module": out})  # so that the module itself can be replaced too
     visit(holder, False)
     out = holder["module"]
-    details: dict[str, Any] = {"kernel": "weight-only (torch aten::_weight_int8pack_mm, bf16 activations), "
-                                         "compiled by AOTInductor",
+    details: dict[str, Any] = {"kernel": f"weight-only (torch aten::_weight_int8pack_mm, bf16 activations) "
+                                         f"below {_WEIGHT_ONLY_MAX_ROWS} rows, weights widened to fp32 from "
+                                         f"{_WEIGHT_ONLY_MAX_ROWS}; compiled by AOTInductor",
                                "weights": "int8, one symmetric scale per output channel"}
     if in_attention:
         details["attention"] = (f"{in_attention} of the Linears in attention or Transformer encoder layers "

@@ -61,18 +61,11 @@ bool SharedAndWrittenInPlace(jit::Value* value) {
   return false;
 }
 
-// "<shape>" as "16x8x3x3".
-std::string Shape(const at::Tensor& weight) {
-  std::string text;
-  for (int64_t i = 0; i < weight.dim(); ++i) text += (i ? "x" : "") + std::to_string(weight.size(i));
-  return text;
-}
-
 // "layer1.0.conv1 16x8x3x3" for a report ("aten::conv2d 16x8x3x3" where the
 // graph does not say which module the node came from).
 std::string Describe(const jit::Node* node, const at::Tensor& weight) {
   const std::string path = ModulePath(node);
-  return (path.empty() ? std::string(node->kind().toQualString()) : path) + " " + Shape(weight);
+  return (path.empty() ? std::string(node->kind().toQualString()) : path) + " " + ShapeText(weight);
 }
 
 // Appends "<layer>: <why>" to a "; "-separated list.

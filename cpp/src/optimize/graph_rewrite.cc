@@ -62,6 +62,12 @@ std::string DescribeLinears(const Model& model, const std::vector<LinearSite>& s
   return DescribeWeights(model, weights);
 }
 
+std::string ShapeText(const at::Tensor& weight) {
+  std::string text;
+  for (int64_t i = 0; i < weight.dim(); ++i) text += (i ? "x" : "") + std::to_string(weight.size(i));
+  return text;
+}
+
 std::string DescribeWeights(const Model& model, const std::vector<at::Tensor>& weights) {
   std::vector<std::pair<std::string, at::Tensor>> parameters;
   if (const auto* script = dynamic_cast<const TorchScriptModel*>(&model); script != nullptr) {
@@ -92,8 +98,7 @@ std::string DescribeWeights(const Model& model, const std::vector<at::Tensor>& w
     if (name.size() > kWeight.size() && name.compare(name.size() - kWeight.size(), kWeight.size(), kWeight) == 0) {
       name.resize(name.size() - kWeight.size());
     }
-    text += (text.empty() ? "" : ", ") + (name.empty() ? "" : name + " ") + std::to_string(weight.size(0)) + "x" +
-            std::to_string(weight.size(1));
+    text += (text.empty() ? "" : ", ") + (name.empty() ? "" : name + " ") + ShapeText(weight);
   }
   return text;
 }

@@ -74,6 +74,10 @@ std::vector<LinearSite> FindLinears(torch::jit::Graph& graph);
 // freezing copied it; "<out>x<in>" alone when none matches.
 std::string DescribeLinears(const Model& model, const std::vector<LinearSite>& sites);
 
+// A weight's shape for a report: "256x64" for a Linear's, "32x16x3x3" for a
+// convolution's.
+std::string ShapeText(const at::Tensor& weight);
+
 // The same for any 2-D weights (embedding tables: "<name> <rows>x<dim>").
 std::string DescribeWeights(const Model& model, const std::vector<at::Tensor>& weights);
 

@@ -61,6 +61,7 @@ namespace {
 using optimize_internal::IsZeroPreservingElementwise;
 
 using optimize_internal::LinearSite;
+using optimize_internal::ShapeText;
 using torch::jit::Node;
 using torch::jit::Value;
 
@@ -74,13 +75,6 @@ int FollowingLinear(const Value* value, const std::unordered_map<const Node*, in
     if (!IsZeroPreservingElementwise(user)) return -1;
     value = user->output();
   }
-}
-
-// "256x64" for a Linear's weight, "32x16x3x3" for a convolution's.
-std::string Shape(const at::Tensor& t) {
-  std::ostringstream text;
-  for (int64_t d = 0; d < t.dim(); ++d) text << (d == 0 ? "" : "x") << t.size(d);
-  return text.str();
 }
 
 // A convolution whose channels can be removed: groups == 1 (with groups,
@@ -134,7 +128,7 @@ std::string ApplyPlan(const std::vector<LinearSite>& sites, const optimize_inter
       ++shrunk;
     }
     if (cut.cols.defined()) w = w.index_select(1, cut.cols);
-    shapes += (shapes.empty() ? "" : ", ") + Shape(site.weight) + " -> " + Shape(w);
+    shapes += (shapes.empty() ? "" : ", ") + ShapeText(site.weight) + " -> " + ShapeText(w);
     Node* node = site.node;
     node->replaceInput(1, optimize_internal::InsertConstant(node, w.contiguous()));
     if (b) node->replaceInput(2, optimize_internal::InsertConstant(node, b->contiguous()));
