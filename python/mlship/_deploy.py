@@ -335,8 +335,9 @@ def deploy(
         A request still queued after this long is answered with a timeout (HTTP 504) and never run.
     latency_aware_batching : bool
         Measure what each batch size costs per row and stop forming batches bigger than the
-        smallest size within 3% of the cheapest: for compute-bound models (CNNs on few cores),
-        where bigger batches only add waiting. Default False (docs/serving.md).
+        smallest size within 3% of the cheapest, and with several instances give each batch at
+        most its share of the queue: for compute-bound models (CNNs on few cores), where bigger
+        batches only add waiting. Default False (docs/serving.md).
     instances, intra_op_threads : int, optional
         Worker threads running batches, and torch threads per worker. Defaults keep
         instances × intra_op_threads ≈ cores (docs/serving.md explains how to choose).

@@ -307,7 +307,8 @@ std::vector<OptionSpec> BuildSchema() {
   t.push_back(std::move(preferred));
   t.push_back(BoolOption("latency_aware_batching", S::kVersion,
                          "measure cost per row at each batch size; form no batch bigger than the smallest size "
-                         "within 3% of the cheapest (for compute-bound models)",
+                         "within 3% of the cheapest, nor than ceil(queued rows / instances) (for compute-bound "
+                         "models)",
                          [](auto& o) -> auto& { return o.version_options.batcher.latency_aware; }));
   t.push_back(IntOption("intra_op_threads", S::kVersion,
                         "torch threads per forward pass of this model (0: auto, 1 widened to cores / instances "

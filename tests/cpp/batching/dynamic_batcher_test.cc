@@ -486,6 +486,34 @@ TEST_F(DynamicBatcherTest, LatencyAwareKeepsBatchingWhenBatchesPay) {
   EXPECT_EQ(sink_.Ids(0), (std::vector<int>{0, 1, 2, 3}));
 }
 
+TEST_F(DynamicBatcherTest, TwoConsumersTakeHalfTheQueueEach) {
+  BatcherOptions options = Options(32, microseconds(0));
+  options.latency_aware = true;
+  auto batcher = Make(options, /*gated=*/true);
+  batcher->set_consumers(2);
+  // Overhead-bound costs, so the cost model sets no cap of its own: the
+  // shares alone bound the batches.
+  RecordCosts(*batcher, 0.010, 0.012);
+  EXPECT_EQ(batcher->cost_figures().row_cap, 32);
+  for (int id = 0; id < 8; ++id) Schedule(*batcher, id);
+  ASSERT_TRUE(clock_.BlockUntilSleepingUntil(Clock::TimePoint::max(), kGenerousTimeout));
+  free_slots_ = 2;
+  batcher->DispatchReady();
+  // The second batch may be handed off by the scheduler thread, so the two
+  // can reach the sink in either order.
+  const bool two = sink_.WaitForBatches(2);
+  EXPECT_TRUE(two);
+  EXPECT_EQ(batcher->num_queued_tasks(), 2);
+  free_slots_ = 100;  // room for the draining stop, whatever was asserted
+  batcher->Stop(/*drain=*/true);
+  ASSERT_TRUE(two);
+  ASSERT_EQ(sink_.size(), 4u);
+  std::set<std::vector<int>> first_two = {sink_.Ids(0), sink_.Ids(1)};
+  EXPECT_EQ(first_two, (std::set<std::vector<int>>{{0, 1, 2, 3}, {4, 5}}));
+  std::set<std::vector<int>> last_two = {sink_.Ids(2), sink_.Ids(3)};
+  EXPECT_EQ(last_two, (std::set<std::vector<int>>{{6}, {7}}));
+}
+
 TEST_F(DynamicBatcherTest, WithoutLatencyAwareRecordedCostsChangeNothing) {
   auto batcher = Make(Options(8, microseconds(0)), /*gated=*/true);
   RecordCosts(*batcher, 0.010, 0.080);

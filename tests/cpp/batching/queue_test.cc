@@ -100,6 +100,43 @@ TEST_F(QueueTest, RowCapBoundsBatchesAndATaskLargerThanTheCapRunsAlone) {
   EXPECT_EQ(TaskIds(*third), (std::vector<int>{3}));
 }
 
+TEST_F(QueueTest, ConsumersShareTheLineEvenly) {
+  Queue<TestTask> queue(Options(32, microseconds(0)));
+  EXPECT_EQ(queue.consumers(), 1);
+  queue.set_consumers(2);
+  EXPECT_EQ(queue.consumers(), 2);
+  for (int id = 0; id < 9; ++id) Add(queue, id, kT0);
+  // Nine queued rows, two consumers: ceil(9 / 2) = 5, then ceil(4 / 2) = 2,
+  // then 1 and 1, in arrival order; never the whole line in one batch.
+  std::vector<std::vector<int>> batches;
+  while (auto batch = Form(queue, kT0)) batches.push_back(TaskIds(*batch));
+  EXPECT_EQ(batches, (std::vector<std::vector<int>>{{0, 1, 2, 3, 4}, {5, 6}, {7}, {8}}));
+  // A task larger than its share still runs, whole and alone.
+  Add(queue, 10, kT0, /*size=*/6);
+  Add(queue, 11, kT0);
+  auto big = Form(queue, kT0);
+  ASSERT_NE(big, nullptr);
+  EXPECT_EQ(TaskIds(*big), (std::vector<int>{10}));
+  // 0 or fewer consumers count as one: the whole line again.
+  queue.set_consumers(0);
+  EXPECT_EQ(queue.consumers(), 1);
+  Add(queue, 12, kT0);
+  auto rest = Form(queue, kT0);
+  ASSERT_NE(rest, nullptr);
+  EXPECT_EQ(TaskIds(*rest), (std::vector<int>{11, 12}));
+}
+
+TEST_F(QueueTest, ConsumerSharesDoNotMakeABatchReadyBeforeTheDelay) {
+  Queue<TestTask> queue(Options(32, microseconds(1000)));
+  queue.set_consumers(4);
+  for (int id = 0; id < 4; ++id) Add(queue, id, kT0);
+  // Each share (one row) is "full", but readiness still follows the delay.
+  EXPECT_EQ(Form(queue, kT0 + microseconds(999)), nullptr);
+  auto batch = Form(queue, kT0 + microseconds(1000));
+  ASSERT_NE(batch, nullptr);
+  EXPECT_EQ(TaskIds(*batch), (std::vector<int>{0}));
+}
+
 TEST_F(QueueTest, MultiRowTasksAreNeverSplitNorOvertaken) {
   Queue<TestTask> queue(Options(8, microseconds(1000)));
   Add(queue, 1, kT0, 5);

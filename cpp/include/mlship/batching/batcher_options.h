@@ -69,7 +69,9 @@ struct BatcherOptions {
   // cheapest. When batching does not buy throughput (a compute-bound model
   // on few cores), bigger batches only make requests wait for company, and
   // the tail latency at saturation grows with them; when it does (an
-  // overhead-bound model), nothing changes. Default false: the cap follows
+  // overhead-bound model), nothing changes. With several instances
+  // (DynamicBatcher::set_consumers) a batch also takes at most its share of
+  // the queue, so the instances get batches of similar size. Default false: the cap follows
   // the machine's timing, so batch sizes are no longer reproducible from the
   // queue alone. Turn it on for compute-bound models; bench/batching_bench.py
   // measures both ways.

@@ -185,6 +185,14 @@ class DynamicBatcher {
     cost_model_.Record(rows, seconds);
   }
 
+  // How many consumers run this batcher's batches side by side: with n > 1 a
+  // batch takes at most ceil(queued rows of its key / n) rows
+  // (internal::Queue::set_consumers). Default 1.
+  void set_consumers(int64_t n) {
+    std::lock_guard<std::mutex> lock(mu_);
+    queue_.set_consumers(n);
+  }
+
   // What the cost model has learned (a copy): the buckets and the cap.
   struct CostFigures {
     std::vector<BatchCostModel::Bucket> buckets;

@@ -189,6 +189,15 @@ class Queue {
   // The current cap (max_batch_size when none).
   int64_t row_cap() const { return row_cap_; }
 
+  // How many consumers run this queue's batches side by side (clamped to at
+  // least 1; default 1). With n > 1 a batch takes at most its share of its
+  // key's queued rows, ceil(rows / n), so that n workers get batches of
+  // similar size instead of the first taking the whole line and leaving the
+  // next with the stragglers. It caps only the size of a batch, never when
+  // one is ready, so max_queue_delay and preferred sizes work as before.
+  void set_consumers(int64_t n) { consumers_ = std::max<int64_t>(1, n); }
+  int64_t consumers() const { return consumers_; }
+
   // Number of queued tasks, across all keys.
   int64_t num_tasks() const { return num_tasks_; }
   // Whether no task is queued.
@@ -240,12 +249,15 @@ class Queue {
   }
 
   // Rows of the longest front run of the line that fits in the row cap
-  // (max_batch_size unless set_row_cap lowered it); the front task alone when
-  // it is larger than the cap.
+  // (max_batch_size unless set_row_cap lowered it) and in one consumer's
+  // share of the line (see set_consumers); the front task alone when it is
+  // larger than that.
   int64_t FittingRows(const KeyLine& line) const {
+    const int64_t share = (line.rows + consumers_ - 1) / consumers_;
+    const int64_t cap = std::min(row_cap_, std::max<int64_t>(1, share));
     int64_t rows = 0;
     for (const Entry& entry : line.entries) {
-      if (rows + entry.task->size() > row_cap_) {
+      if (rows + entry.task->size() > cap) {
         if (rows == 0) rows = entry.task->size();
         break;
       }
@@ -291,6 +303,8 @@ class Queue {
   int64_t num_tasks_ = 0;
   // The most rows in one batch now: max_batch_size, or lower (set_row_cap).
   int64_t row_cap_ = options_.max_batch_size;
+  // Consumers that share the line (set_consumers); 1 = a batch may take it all.
+  int64_t consumers_ = 1;
   // The sequence number the next task gets.
   uint64_t next_sequence_ = 0;
 };
