@@ -62,11 +62,9 @@ StatusOr<std::shared_ptr<ModelVersion>> ModelVersion::Create(VersionIdentity id,
           v->options_.batcher, clock,
           [raw](std::unique_ptr<Batch<TensorTask>> batch) { raw->SubmitToWorkers(std::move(batch)); },
           [raw] { return raw->producer_->HasFreeCapacity(); }));
-  // Latency-aware: the instances share the queue evenly. With the whole queue
-  // in one batch, 2 instances of a compute-bound CNN under load alternated a
-  // large batch and a few stragglers, and p99 read 2.1x Little's mean; with
-  // shares, batches are of similar size (docs/benchmarks.md).
-  if (v->options_.batcher.latency_aware) v->batcher_->set_consumers(workers->instances());
+  // The instances that run this version's batches: latency-aware batching
+  // shares the queue among them (DynamicBatcher::set_consumers).
+  v->batcher_->set_consumers(workers->instances());
   v->last_used_ns_.store(clock->Now().time_since_epoch().count(), std::memory_order_relaxed);
   return v;
 }

@@ -185,10 +185,12 @@ class DynamicBatcher {
     cost_model_.Record(rows, seconds);
   }
 
-  // How many consumers run this batcher's batches side by side: with n > 1 a
-  // batch takes at most ceil(queued rows of its key / n) rows
-  // (internal::Queue::set_consumers). Default 1.
+  // How many consumers run this batcher's batches side by side. With
+  // BatcherOptions::latency_aware and n > 1 a batch takes at most
+  // ceil(queued rows of its key / n) rows (internal::Queue::set_consumers);
+  // plain batching ignores it, so a batch may take the whole line. Default 1.
   void set_consumers(int64_t n) {
+    if (!latency_aware_) return;
     std::lock_guard<std::mutex> lock(mu_);
     queue_.set_consumers(n);
   }
