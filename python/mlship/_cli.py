@@ -82,6 +82,11 @@ def _add_serve(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--fallback", default=None, metavar="MODEL",
                    help="a known-good model file taking the same inputs; traffic moves to it when the SLO is "
                    "breached (needs --slo-max-error-rate or --slo-p99-ms)")
+    p.add_argument("--tune", choices=("auto", "on", "off"), default="auto",
+                   help="auto (default): before serving, measure each compute-bound model (a forward pass of one "
+                   "request 1 ms or more) over instances x intra-op threads x max batch size for up to 5 s and "
+                   "serve the best; with --repository, store the result in the model's settings so the next start "
+                   "does not measure; on: measure every model; off: never (docs/serving.md, Self-tuning)")
     add_signature_flags(p)
     add_schema_flags(p, ("server", "model", "version"))
     p.set_defaults(run=_serve)
@@ -130,6 +135,7 @@ def serve_options(args: argparse.Namespace) -> dict[str, Any]:
 def _serve(args: argparse.Namespace) -> int:
     import mlship
     from mlship._deploy import _start
+    from mlship._tune import at_deploy
 
     if (args.model is None) == (args.repository is None):
         raise _BadFlag("give a model file or --repository DIR (not both, not neither)")
@@ -137,8 +143,11 @@ def _serve(args: argparse.Namespace) -> int:
         raise _BadFlag("--reference, --fallback, --input and --output apply to one MODEL; with --repository, give "
                        "them when adding each version (mlship repo add)")
     options = serve_options(args)
+    tune = {"auto": "auto", "on": True, "off": False}[args.tune]
     if args.repository is not None:
-        server = mlship.serve(args.repository, **options)
+        server = mlship.serve(args.repository, tune=tune, **options)
+        for note in server.tuning_notes:
+            print(f"mlship serve: {note}", flush=True)
         names = ", ".join(m["name"] for m in server.models()) or "none"
         host = options.get("host", "127.0.0.1")
         grpc = f" and grpc://{host}:{server.grpc_port}" if server.grpc_port else ""
@@ -153,6 +162,10 @@ def _serve(args: argparse.Namespace) -> int:
     threads = options.get("intra_op_threads") or None  # 0 is "auto": the version decides, not the load
     model = mlship.load(args.model, signature=signature, threads=threads)
     fallback = mlship.load(args.fallback, signature=signature, threads=threads) if args.fallback else None
+    tuning, note = at_deploy(model, None, tune, options)
+    if tuning is not None:
+        print(tuning.table(), flush=True)
+    print(f"mlship serve: {note}", flush=True)
     dep = _start(model, options, fallback, reference)
     # One line that scripts can parse for the URL (port 0 picks a free port).
     grpc = f" and grpc://{options.get('host', '127.0.0.1')}:{dep.grpc_port}" if dep.grpc_port else ""

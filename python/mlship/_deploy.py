@@ -8,7 +8,7 @@ import signal
 import threading
 from typing import TYPE_CHECKING, Any, Callable
 
-from mlship import _core, _options
+from mlship import _core, _options, _tune
 from mlship._endpoint import ModelEndpoint, _as_array
 from mlship._limits import Limits
 from mlship._load import load
@@ -65,6 +65,7 @@ class Deployment(ModelEndpoint):
         if fallback is not None:
             self._models["fallback"] = fallback
         self._tuning: TuneResult | None = None
+        self._tuning_note = "not tuned: made by mlship serve or a server, not deploy()"
 
     def _model_for_version(self, version: str) -> Model:
         if not version:
@@ -101,9 +102,15 @@ class Deployment(ModelEndpoint):
 
     @property
     def tuning(self) -> TuneResult | None:
-        """The :class:`mlship.TuneResult` of ``deploy(..., tune=True)``: the measured table and
-        the setting chosen; None when the deployment was not tuned."""
+        """The :class:`mlship.TuneResult` of ``deploy(..., tune=...)``: the measured table and
+        the setting chosen; None when the deployment was not tuned (see :attr:`tuning_note`)."""
         return self._tuning
+
+    @property
+    def tuning_note(self) -> str:
+        """What ``deploy(tune=...)`` did and why, e.g. ``"not tuned: a forward pass of one request
+        takes 0.08 ms, under 1 ms (overhead-bound): the defaults serve it"``."""
+        return self._tuning_note
 
     @property
     def model(self) -> Model:
@@ -304,7 +311,7 @@ def deploy(
     explain_max_evaluations: int | None = None,
     explain_sample_rate: float | None = None,
     clock: Any = None,
-    tune: bool | dict[str, Any] = False,
+    tune: bool | str | dict[str, Any] = "auto",
 ) -> Deployment:
     """Serves ``model`` with a dynamic batcher on native threads and a KServe v2 HTTP server.
 
@@ -420,13 +427,17 @@ def deploy(
     clock : mlship.testing clock, optional
         Time for the monitoring and fallback policies; tests pass a fake clock
         (``mlship._core.FakeClock``) to drive them without sleeping. Default: the real clock.
-    tune : bool or dict
-        True measures the model first with :func:`mlship.tune` (a dict: its keyword arguments,
-        e.g. ``{"budget_s": 5, "latency_budget_ms": 50}``) and serves it with the setting
-        chosen; ``instances``, ``intra_op_threads`` and ``max_batch_size`` given here win over
-        the tuned ones (and are held while measuring). :attr:`Deployment.tuning` holds the
-        result. Default False: measuring costs seconds at every deploy (docs/serving.md,
-        "Self-tuning").
+    tune : "auto", bool or dict
+        ``"auto"`` (the default) measures a compute-bound model before serving it: one whose
+        forward pass of one request takes 1 ms or more (the threshold from which intra-op
+        threads "auto" widen) is measured with :func:`mlship.tune` for up to 5 s and served
+        with the setting chosen; a faster model is served with the defaults at the cost of a
+        few forward passes. True measures any model (a dict: :func:`mlship.tune`'s keyword
+        arguments, e.g. ``{"budget_s": 5, "latency_budget_ms": 50}``); False never measures.
+        ``instances``, ``intra_op_threads`` and ``max_batch_size`` given here win over the tuned
+        ones (and are held while measuring; all three given, "auto" measures nothing).
+        :attr:`Deployment.tuning` holds the result, :attr:`Deployment.tuning_note` what was
+        done and why (docs/serving.md, "Self-tuning").
 
     Examples
     --------
@@ -442,19 +453,6 @@ def deploy(
         raise ValueError(f"classifier must be None (decide from the model's outputs), True or False; was {classifier!r}")
     if not monitoring and (reference is not None or slo is not None or on_alert is not None or classifier):
         raise ValueError("reference=, slo=, on_alert= and classifier=True need monitoring=True")
-    tuning = None
-    if tune:
-        from mlship._tune import tune as run_tune
-
-        # Explicit settings win: given ones are held while measuring, so only the rest is searched.
-        given = {"instances": instances, "intra_op_threads": intra_op_threads,
-                 "max_batch_size": max_batch_size}
-        held = {"max_delay_ms": max_delay_ms, "preferred_batch_sizes": preferred_batch_sizes,
-                "latency_aware_batching": bool(latency_aware_batching),
-                "sched_batch_callers": bool(sched_batch_callers)}
-        tuning = run_tune(model, example_inputs, fixed={**held, **given},
-                          **(tune if isinstance(tune, dict) else {}))
-        instances, intra_op_threads, max_batch_size = (tuning.settings[k] for k in given)
     options = {
         "name": name,
         "version": version,
@@ -493,8 +491,10 @@ def deploy(
         "explain_max_evaluations": explain_max_evaluations,
         "explain_sample_rate": explain_sample_rate,
     }
+    # Explicit settings win: given ones are held while measuring, so only the rest is searched.
+    tuning, tuning_note = _tune.at_deploy(model, example_inputs, tune, options)
     dep = _start(model, options, fallback, reference, on_alert, clock)
-    dep._tuning = tuning
+    dep._tuning, dep._tuning_note = tuning, tuning_note
     return dep
 
 

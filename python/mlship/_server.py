@@ -7,7 +7,7 @@ import os
 import threading
 from typing import Any, Callable
 
-from mlship import _core, _options
+from mlship import _core, _options, _tune
 from mlship._deploy import _golden_args, _reloaded, _url, _wait_for_signal
 from mlship._endpoint import ModelEndpoint
 from mlship._limits import Limits
@@ -39,6 +39,13 @@ class Server:
         self._owned = owned
         self._interfaces: dict[str, _Interface] = {}
         self._lock = threading.Lock()
+        self._tuning_notes: list[str] = []
+
+    @property
+    def tuning_notes(self) -> list[str]:
+        """What ``serve(repository, tune=...)`` did for each repository model before it started,
+        one line each (``"cnn: tuned: ...; stored {...} in its settings"``)."""
+        return list(self._tuning_notes)
 
     @classmethod
     def _view(cls, core: Any, http: bool, host: str) -> Server:
@@ -300,6 +307,7 @@ def serve(
     limits: Limits | None = None,
     on_alert: Callable[[dict[str, Any]], None] | None = None,
     clock: Any = None,
+    tune: bool | str | dict[str, Any] = "auto",
     **settings: Any,
 ) -> Server:
     """Starts a server for many models: every model of ``repository`` (as each one's
@@ -327,6 +335,13 @@ def serve(
         with :meth:`Server.reload_tls` or SIGHUP under :meth:`Server.wait`.
     clock : optional
         A fake clock for tests of the time-dependent policies.
+    tune : "auto", bool or dict
+        Before the server starts, each repository model whose settings hold neither
+        ``intra_op_threads`` nor ``max_batch_size`` is tuned as :func:`mlship.deploy` tunes
+        (``"auto"``, the default: only a compute-bound model, for up to 5 s), at the server's
+        ``instances``, and the chosen keys are stored in its settings (``mlship-model.json``),
+        so the next start does not measure again. False measures nothing.
+        :attr:`Server.tuning_notes` says what was done for each model.
     **settings
         Any other option of the schema (docs/serving.md): server-wide ones such as
         ``instances``, ``max_loaded_versions``, ``memory_budget_mb``, ``on_unloaded``, and
@@ -349,6 +364,9 @@ def serve(
         **(limits.as_options() if limits is not None else {}),
         **settings,
     }
+    notes = _tune.at_serve(repository, tune, options) if repository is not None else []
     core = _core.Server(_options.to_json(options), os.fspath(repository) if repository is not None else "",
                         on_alert, clock)
-    return Server(core, http, host)
+    server = Server(core, http, host)
+    server._tuning_notes = notes
+    return server

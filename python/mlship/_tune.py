@@ -244,7 +244,7 @@ def measure_in_process(model: Model, inputs: tuple[np.ndarray, ...], settings: d
     "requests", "errors"}``."""
     from mlship._deploy import deploy
 
-    dep = deploy(model, name="tune", http=False, monitoring=False, **(fixed or {}), **settings)
+    dep = deploy(model, name="tune", http=False, monitoring=False, tune=False, **(fixed or {}), **settings)
     try:
         dep.predict(*inputs)
         go = threading.Barrier(concurrency + 1)
@@ -344,7 +344,7 @@ def tune(model: Any, example_inputs: Any = None, *, budget_s: float = 10.0, late
     clock = clock or time.monotonic
     fixed = dict(fixed or {})
     held = {k: fixed.pop(k) for k in TUNED_KEYS if fixed.get(k) is not None}
-    for k in (*TUNED_KEYS, "name", "http", "monitoring"):
+    for k in (*TUNED_KEYS, "name", "http", "monitoring", "tune"):
         fixed.pop(k, None)
     if candidates is None:
         candidates = default_candidates(fixed=held)
@@ -400,12 +400,145 @@ def tune(model: Any, example_inputs: Any = None, *, budget_s: float = 10.0, late
     )
 
 
-def store_in_repository(repository: Any, name: str, result: TuneResult) -> dict[str, Any]:
+def store_in_repository(repository: Any, name: str, result: TuneResult,
+                        keys: Sequence[str] = PER_MODEL_KEYS) -> dict[str, Any]:
     """Writes the per-model keys of ``result.settings`` (``intra_op_threads``,
-    ``max_batch_size``) into ``name``'s model settings (``mlship-model.json``), keeping its
-    other settings; a server started on the repository then uses them. Returns what was stored."""
-    stored = {k: result.settings[k] for k in PER_MODEL_KEYS}
+    ``max_batch_size``; ``keys`` picks fewer) into ``name``'s model settings
+    (``mlship-model.json``), keeping its other settings; a server started on the repository
+    then uses them. Returns what was stored."""
+    stored = {k: result.settings[k] for k in keys if k in PER_MODEL_KEYS}
     settings = repository.settings(name)
     settings.update(stored)
     repository.set_settings(name, **settings)
     return stored
+
+
+# deploy(tune="auto"), the default: measure only the models that gain from it.
+
+AUTO_BUDGET_S = 5.0
+"""The bound of the search ``tune="auto"`` runs for a compute-bound model (full load for a few
+seconds at deploy; ``tune={"budget_s": ...}`` or ``mlship tune`` measure longer)."""
+
+HELD_KEYS = ("max_delay_ms", "preferred_batch_sizes", "latency_aware_batching", "sched_batch_callers")
+"""The other deploy() settings a tune at deploy holds as given while measuring."""
+
+TUNE_MODES = ("auto", "on", "off")
+"""``mlship serve --tune``: ``tune="auto"``, ``True`` and ``False``."""
+
+
+def compute_bound_forward_ms() -> float:
+    """The forward pass, in ms, from which a model counts as compute-bound: the threshold from
+    which intra-op threads "auto" widens (``AutoThreads``), so both decide alike."""
+    from mlship import _core
+
+    return float(_core.compute_bound_forward_seconds) * 1e3
+
+
+def probe_forward_ms(model: Model, inputs: tuple[np.ndarray, ...], *, warmup: int = 2, calls: int = 5,
+                     max_s: float = 1.0, clock: Callable[[], float] = time.perf_counter) -> float:
+    """The median of up to ``calls`` forward passes of ``inputs`` on the calling thread, in ms,
+    after ``warmup`` untimed ones (TorchScript optimizes its graph on the first runs); the
+    timed passes stop once ``max_s`` has gone by, so a slow model costs a few passes."""
+    for _ in range(warmup):
+        model(*inputs)
+    times: list[float] = []
+    started = clock()
+    while len(times) < calls:
+        now = clock()
+        model(*inputs)
+        times.append(clock() - now)
+        if clock() - started > max_s:
+            break
+    return float(np.median(times) * 1e3)
+
+
+def at_deploy(model: Model, example_inputs: Any, mode: Any, options: dict[str, Any],
+              probe: Callable[[tuple[np.ndarray, ...]], float] | None = None,
+              **tune_kwargs: Any) -> tuple[TuneResult | None, str]:
+    """Tunes ``model`` as ``deploy(tune=mode)`` asks, before it is served with ``options``
+    (schema keys; the tuned keys chosen are written into it). Returns the result (None when
+    nothing was measured) and a line saying what was done and why.
+
+    ``mode``: False measures nothing; True (or a dict of :func:`tune` keywords) measures;
+    ``"auto"`` measures only a compute-bound model: one whose forward pass of one request
+    (:func:`probe_forward_ms`) takes at least :func:`compute_bound_forward_ms`, for
+    :data:`AUTO_BUDGET_S`. An overhead-bound model (the digits MLP: 0.1 ms a batch of 32) is
+    served best as the defaults serve it, and measuring it would only cost seconds.
+    Settings given in ``options`` are held while measuring.
+    """
+    if mode is False or mode is None:
+        return None, "not tuned: tune=False"
+    if not (mode is True or mode == "auto" or isinstance(mode, dict)):
+        raise ValueError(f"tune must be 'auto', True, False or a dict of mlship.tune() keywords; was {mode!r}")
+    given = {k: options[k] for k in TUNED_KEYS if options.get(k) is not None}
+    held = {k: options[k] for k in HELD_KEYS if options.get(k) is not None}
+    kwargs = {**(mode if isinstance(mode, dict) else {}), **tune_kwargs}
+    if mode == "auto":
+        if len(given) == len(TUNED_KEYS):
+            return None, "not tuned: instances, intra_op_threads and max_batch_size were given"
+        try:
+            inputs = example_request(model)
+        except ValueError:
+            if example_inputs is None:
+                return None, ("not tuned: the signature has a dynamic dimension other than the batch, so tune='auto' "
+                              "needs example_inputs (one request) to measure it")
+            inputs = example_request(model, example_inputs)
+        try:
+            forward_ms = (probe or (lambda x: probe_forward_ms(model, x)))(inputs)
+        except Exception as e:  # noqa: BLE001 - the model is served anyway; its errors surface on predict
+            return None, f"not tuned: a forward pass of one example request failed: {e}"
+        threshold = compute_bound_forward_ms()
+        if forward_ms < threshold:
+            return None, (f"not tuned: a forward pass of one request takes {forward_ms:.2f} ms, under "
+                          f"{threshold:g} ms (overhead-bound): the defaults serve it")
+        kwargs.setdefault("budget_s", AUTO_BUDGET_S)
+        example_inputs = inputs
+    result = tune(model, example_inputs, fixed={**held, **given}, **kwargs)
+    options.update(result.settings)
+    why = f"a forward pass of one request takes {forward_ms:.2f} ms (compute-bound); " if mode == "auto" else ""
+    chosen = " ".join(f"{k}={v}" for k, v in result.settings.items())
+    # No ratio to the default here: in a short share the default's auto threads have not widened yet.
+    return result, (f"tuned: {why}measured {len(result.rows)} settings in {result.elapsed_s:.1f} s; chosen "
+                    f"{chosen} ({result.reason})")
+
+
+def at_serve(root: Any, mode: Any, options: dict[str, Any], **tune_kwargs: Any) -> list[str]:
+    """Before a server starts on the repository at ``root`` with ``options`` (schema keys):
+    each model whose settings hold neither ``intra_op_threads`` nor ``max_batch_size`` has its
+    default version (``default_version``, else the newest) tuned as :func:`at_deploy` tunes at
+    ``mode``, at the instances the server will run, and the chosen per-model keys that the
+    server's options do not give are stored in its settings, so the next start does not
+    measure again. Returns one line per model saying what was done."""
+    if mode is False or mode is None:
+        return []
+    from mlship._repository import Repository
+
+    try:
+        repo = Repository(root, create=False)
+    except Exception:  # noqa: BLE001 - the server, started next, refuses the folder with its own error
+        return []
+    notes = []
+    for name in sorted({entry["name"] for entry in repo.list()}):
+        settings = repo.settings(name)
+        kept = [k for k in PER_MODEL_KEYS if k in settings]
+        if kept:
+            notes.append(f"{name}: not tuned: its settings hold {', '.join(kept)}")
+            continue
+        # The model's own settings override the server's (as the server applies them).
+        merged = {**options, **{k: v for k, v in settings.items() if k in (*TUNED_KEYS, *HELD_KEYS)}}
+        merged.setdefault("instances", _options.default("instances"))
+        given = {k for k in PER_MODEL_KEYS if merged.get(k) is not None}
+        try:
+            model = repo.load(name, settings.get("default_version"))
+        except Exception as e:  # noqa: BLE001 - the server reports the version's load error itself
+            notes.append(f"{name}: not tuned: its default version did not load: {e}")
+            continue
+        result, note = at_deploy(model, None, mode, merged, **tune_kwargs)
+        if result is not None:
+            try:
+                stored = store_in_repository(repo, name, result, [k for k in PER_MODEL_KEYS if k not in given])
+                note += f"; stored {stored} in its settings"
+            except Exception as e:  # noqa: BLE001 - a read-only repository still serves, tuned this once
+                note += f"; not stored ({e}): the next start measures again"
+        notes.append(f"{name}: {note}")
+    return notes

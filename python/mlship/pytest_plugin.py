@@ -3,8 +3,9 @@
 Fixtures
 --------
 mlship_deploy
-    ``dep = mlship_deploy(model, **deploy_kwargs)`` deploys on a free loopback port (``port=0``)
-    and stops every deployment it made when the test ends, failed or not.
+    ``dep = mlship_deploy(model, **deploy_kwargs)`` deploys on a free loopback port (``port=0``),
+    untuned unless ``tune=`` is given (a test wants the same settings every run, not a
+    measurement's), and stops every deployment it made when the test ends, failed or not.
 mlship_golden
     ``mlship_golden.check(outputs, name=None, model=None, rtol=None, atol=None)`` compares
     outputs with the golden file beside the test (``golden/<module>/<test>[.<name>].npz``);
@@ -108,6 +109,7 @@ def mlship_deploy() -> Iterator[Callable[..., Any]]:
 
     def deploy(model: Any, **kwargs: Any) -> Any:
         kwargs.setdefault("port", 0)
+        kwargs.setdefault("tune", False)
         dep = mlship.deploy(model, **kwargs)
         started.append(dep)
         return dep

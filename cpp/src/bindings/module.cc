@@ -21,6 +21,9 @@
 #include "errors.h"
 #include "numpy_exchange.h"
 #include "mlship/allocator_tuning.h"
+#ifdef MLSHIP_WITH_DEPLOYMENT
+#include "mlship/deployment/auto_threads.h"
+#endif
 #include "mlship/engine/model.h"
 
 namespace py = pybind11;
@@ -88,6 +91,9 @@ PYBIND11_MODULE(_core, m) {
   RegisterDLPack(m);
   RegisterCompare(m);
 #ifdef MLSHIP_WITH_DEPLOYMENT
+  // One threshold for "compute-bound": auto threads widen from it, and
+  // deploy(tune="auto") measures only models whose forward pass reaches it.
+  m.attr("compute_bound_forward_seconds") = AutoThreads::Options{}.min_forward_seconds;
   RegisterServer(m);
   RegisterRepository(m);
   RegisterExplainServer(m);

@@ -39,7 +39,8 @@ po::options_description Describe() {
     ("reference", po::value<std::string>(), "a .npy file (float32/float64) shaped like the model's first input, e.g. a sample of the training data: live inputs (and a classifier's predicted classes) are compared with it for drift and anomalies")
     ("fallback", po::value<std::string>(), "a known-good model file taking the same inputs; traffic moves to it when the SLO is breached (needs --slo-max-error-rate or --slo-p99-ms)")
     ("input", po::value<std::vector<std::string>>()->composing(), "declare an input of a file without a signature, NAME:DTYPE:DIMS (e.g. x:FP32:-1,64); repeat per input")
-    ("output", po::value<std::vector<std::string>>()->composing(), "declare an output the same way; repeat per output");
+    ("output", po::value<std::vector<std::string>>()->composing(), "declare an output the same way; repeat per output")
+    ("tune", po::value<std::string>(), "off (the only value here): mlship-server serves the settings it is given or a repository holds and never measures; mlship serve (--tune auto, its default) and mlship tune NAME --repository DIR measure and store them (docs/serving.md, Self-tuning)");
   // clang-format on
   for (const OptionSpec& spec : OptionSchema()) {
     if (spec.flag.empty() || spec.scope == OptionScope::kRollout) continue;  // rollouts: `mlship rollout`
@@ -93,6 +94,12 @@ StatusOr<ServerFlags> ParseServerFlags(const std::vector<std::string>& args, con
   if (!out.repository.empty() && (!out.reference_path.empty() || !out.fallback_path.empty())) {
     return Status::InvalidArgument("--reference and --fallback apply to one MODEL; with --repository, give them in "
                                    "each version's manifest (mlship repo add --reference ..., fallback_version)");
+  }
+  // Taken so that a command line moves between mlship serve and mlship-server unchanged.
+  if (vm.count("tune") && vm["tune"].as<std::string>() != "off") {
+    return Status::InvalidArgument("--tune " + vm["tune"].as<std::string>() +
+                                   ": mlship-server never measures; expected off. Tune with mlship serve --tune auto "
+                                   "or mlship tune NAME --repository DIR, which store the result in the repository");
   }
   for (const char* flag : {"input", "output"}) {
     if (!vm.count(flag)) continue;

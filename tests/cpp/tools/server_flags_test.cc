@@ -175,6 +175,23 @@ TEST(ServerFlagsTest, InputAndOutputDeclareASignature) {
   EXPECT_FALSE(ParseServerFlags({"plain.pt", "--input", "x:FP32"}, "").ok());
 }
 
+// mlship serve's --tune is taken so a command line moves over unchanged, but
+// mlship-server never measures: only "off" is accepted, anything else names
+// where measuring happens.
+TEST(ServerFlagsTest, TuneIsOffOnlyAndOtherValuesSayWhereToTune) {
+  EXPECT_TRUE(ParseServerFlags({"m.pt", "--tune", "off"}, "").ok());
+  for (const char* value : {"auto", "on", "sometimes"}) {
+    auto refused = ParseServerFlags({"m.pt", "--tune", value}, "");
+    ASSERT_FALSE(refused.ok()) << value;
+    EXPECT_EQ(refused.status().code(), StatusCode::kInvalidArgument);
+    EXPECT_NE(refused.status().message().find(std::string("--tune ") + value + ": mlship-server never measures; "
+                                              "expected off"),
+              std::string::npos)
+        << refused.status().message();
+    EXPECT_NE(refused.status().message().find("mlship tune NAME --repository DIR"), std::string::npos);
+  }
+}
+
 TEST(ServerFlagsTest, HelpListsEveryOptionOfTheSchema) {
   auto flags = ParseServerFlags({"--help"}, "");
   ASSERT_TRUE(flags.ok());
