@@ -18,7 +18,10 @@ instance of one thread (the default before intra-op threads became "auto"), the 
 instance, intra_op_threads auto), and two instances of one thread (the docs' advice for a
 compute-bound model on 2 cores).
 
-    python bench/batching_bench.py [--quick] [--seconds S] [--compare batching|threads|tuned]
+With `--compare defaults`: `mlship serve` as it comes (`--tune auto`, which measures a
+compute-bound model at start), with `--tune off`, and 2 x 1 batches of 8.
+
+    python bench/batching_bench.py [--quick] [--seconds S] [--compare batching|threads|tuned|defaults]
 """
 
 from __future__ import annotations
@@ -49,15 +52,21 @@ import mlship  # noqa: E402
 CONCURRENCY = 32
 
 # What each comparison serves, by label, as `mlship serve` flags; the first is the baseline.
-TWO_BY_ONE = ["--instances", "2", "--intra-op-threads", "1"]
+# Fixed settings are served untuned (--tune off) with batches of 32 unless they say otherwise.
+FIXED = ["--tune", "off", "--max-batch-size", "32"]
+TWO_BY_ONE = [*FIXED, "--instances", "2", "--intra-op-threads", "1"]
 COMPARISONS = {
     # Two instances of one thread for both: the docs' advice for a compute-bound model on 2 cores.
     "batching": {"plain": TWO_BY_ONE, "latency-aware": [*TWO_BY_ONE, "--latency-aware-batching"]},
-    "threads": {"1x1": ["--intra-op-threads", "1"], "default (auto)": [], "2x1": TWO_BY_ONE},
+    "threads": {"1x1": [*FIXED, "--intra-op-threads", "1"], "untuned (auto)": FIXED, "2x1": TWO_BY_ONE},
     # The setting `mlship tune` chose for the CNN (2 x 1, batches of 8) against plain 2 x 1 batches
     # of 32 and latency-aware batching: which of them meets the p99 target behind HTTP.
     "tuned": {"2x1": TWO_BY_ONE, "2x1 batch 8": [*TWO_BY_ONE, "--max-batch-size", "8"],
               "latency-aware": [*TWO_BY_ONE, "--latency-aware-batching"]},
+    # `mlship serve MODEL` as it comes (--tune auto measures a compute-bound model at start)
+    # against the same without tuning, and the best fixed setting measured before.
+    "defaults": {"tune off": ["--tune", "off"], "default (tune auto)": [], "2x1 batch 8": [
+        *TWO_BY_ONE, "--max-batch-size", "8"]},
 }
 
 
@@ -105,7 +114,7 @@ def main() -> None:
                     port = free_port()
                     # Served as "digits": the request path of serve_bench's helpers.
                     cmd = [sys.executable, "-m", "mlship", "serve", str(path), "--name", "digits", "--port", str(port),
-                           "--max-batch-size", "32", *flags]
+                           *flags]
                     server = Server(label, cmd, port, body, dict(os.environ), ROOT)
                     try:
                         wrk(port, lua, 8, 2)  # warm-up, which also lets the cost model judge its buckets
@@ -126,7 +135,7 @@ def main() -> None:
     print(f"At saturation: wrk concurrency {CONCURRENCY}, {seconds:g} s per cell, {served}"
           f"{os.cpu_count()} cores shared with wrk; median of {rounds} rounds\n")
     column = "threads" if args.compare == "threads" else "batching"
-    header = (f"{'model':<5} | {column:<14} | {'req/s':>7} | {'÷ ' + first:>9} | {'mean ms':>7} | {'p50 ms':>7} | "
+    header = (f"{'model':<5} | {column:<19} | {'req/s':>7} | {'÷ ' + first:>9} | {'mean ms':>7} | {'p50 ms':>7} | "
               f"{'p99 ms':>7} | {'Little ms':>9} | {'p99 ÷ Little':>12} | {'rows/batch':>10} | errors")
     print(header)
     print("-" * len(header))
@@ -134,7 +143,7 @@ def main() -> None:
         for label in settings:
             rps = med(model, label, "rps")
             little = CONCURRENCY / rps * 1000.0
-            print(f"{model:<5} | {label:<14} | {rps:>7.0f} | {rps / med(model, first, 'rps'):>8.2f}x | "
+            print(f"{model:<5} | {label:<19} | {rps:>7.0f} | {rps / med(model, first, 'rps'):>8.2f}x | "
                   f"{med(model, label, 'mean_ms'):>7.1f} | {med(model, label, 'p50_ms'):>7.1f} | "
                   f"{med(model, label, 'p99_ms'):>7.1f} | {little:>9.1f} | "
                   f"{med(model, label, 'p99_ms') / little:>11.2f}x | {med(model, label, 'batch'):>10.1f} | {sum(r['errors'] for r in figures[(model, label)])}")
@@ -142,6 +151,9 @@ def main() -> None:
         print("\ntarget (issue 22): p99 <= 1.5x Little's mean with req/s within 3% of the best fixed setting")
     elif args.compare == "batching":
         print("\ntarget (issue 22): latency-aware p99 <= 1.5x Little's mean, req/s within 3% of plain; the MLP "
+              "keeps its throughput")
+    elif args.compare == "defaults":
+        print("\ntarget (issue 22): the defaults find the best setting (near 2x1 batch 8 on the CNN) and the MLP "
               "keeps its throughput")
     else:
         print("\ntarget (issue 22): the defaults leave no core idle on the compute-bound CNN (near 2x1), and the "
