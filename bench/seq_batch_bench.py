@@ -66,7 +66,7 @@ def models() -> dict[str, mlship.Model]:
 def measure(model: mlship.Model, seconds: float) -> dict[str, float]:
     latencies: list[float] = []
     lock = threading.Lock()
-    with mlship.deploy(model, name="enc", max_batch_size=16, max_delay_ms=2) as dep:
+    with mlship.deploy(model, name="enc", max_batch_size=16, max_delay_ms=2, tune=False) as dep:
         stop_at = time.monotonic() + seconds
 
         def caller(seed: int) -> None:
