@@ -10,7 +10,7 @@ PIP := $(PY) -m pip
 # The CPU build of torch; override e.g. `make test TORCH_SPEC=torch==2.13.0`.
 TORCH_SPEC ?= torch==2.13.0
 PY_DEPS := numpy "pybind11>=3" "scikit-build-core>=0.10" pytest scikit-learn scipy "tritonclient[http,grpc]" fastapi uvicorn flask gunicorn tqdm pandas prometheus-client selenium matplotlib nbclient nbformat ipykernel httpx2 pyyaml kubernetes-validate check-jsonschema "ray[serve]" transformers captum shap
-APT_PACKAGES := g++ cmake ninja-build libeigen3-dev libgtest-dev libboost1.81-dev libboost-json1.81-dev libboost-program-options1.81-dev libssl-dev openssl libgrpc++-dev protobuf-compiler-grpc protobuf-compiler wrk prometheus chromium chromium-driver podman busybox-static iproute2 clang-14 libclang-rt-14-dev
+APT_PACKAGES := g++ cmake ninja-build libeigen3-dev libgtest-dev libboost1.81-dev libboost-json1.81-dev libboost-program-options1.81-dev libtcmalloc-minimal4 libssl-dev openssl libgrpc++-dev protobuf-compiler-grpc protobuf-compiler wrk prometheus chromium chromium-driver podman busybox-static iproute2 clang-14 libclang-rt-14-dev
 BUILD_DIR := build/py
 JOBS ?= 2
 STAMPS := .stamps

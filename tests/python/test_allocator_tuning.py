@@ -45,3 +45,25 @@ def test_import_keeps_freed_blocks_for_reuse_instead_of_faulting_them_back_in():
     # 3 x 1.5 MiB is 1152 pages: glibc's defaults fault nearly all of them in again each round.
     assert untuned["faults_per_round"] > 500, untuned
     assert tuned["faults_per_round"] < 0.1 * untuned["faults_per_round"], (tuned, untuned)
+
+
+def test_the_native_server_runs_on_tcmalloc_and_says_so(tmp_path):
+    """mlship-server links tcmalloc (the build finds the Debian package `make` installs): it served
+    14-16% more requests/s than glibc malloc under wrk (docs/benchmarks.md). Its settings line
+    says which allocator serves, and glibc's thresholds are not set on an allocator nothing uses."""
+    import torch
+    from server_process import server_command, start, stop
+
+    import mlship
+    from mlship._cli import server_executable
+
+    linked = subprocess.run(["ldd", str(server_executable())], capture_output=True, text=True, timeout=60).stdout
+    assert "libtcmalloc_minimal.so.4" in linked, linked
+    path = str(tmp_path / "m.pt")
+    mlship.load(torch.nn.Linear(4, 2).eval(), example_inputs=torch.zeros(1, 4)).save(path)
+    seen: list[str] = []
+    proc, _ = start([*server_command("native"), path, "--port", "0"], env=dict(os.environ), seen=seen)
+    try:
+        assert any("malloc=tcmalloc (glibc thresholds not needed)" in line for line in seen), seen
+    finally:
+        stop(proc)

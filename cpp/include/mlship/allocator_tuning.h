@@ -35,9 +35,11 @@ struct AllocatorTuning {
 };
 
 // Applies `tuning` to this process's glibc malloc, once (later calls only
-// report), unless MLSHIP_MALLOC_TUNING=0. Returns what is in effect, e.g.
-// "glibc malloc: mmap threshold 32 MiB, trim threshold 256 MiB",
-// "off (MLSHIP_MALLOC_TUNING=0)", or "not applied: not glibc".
+// report), unless MLSHIP_MALLOC_TUNING=0 or tcmalloc serves malloc (linked
+// into mlship-server when the build finds it, or preloaded). Returns what is
+// in effect, e.g. "glibc malloc: mmap threshold 32 MiB, trim threshold 256 MiB",
+// "tcmalloc (glibc thresholds not needed)", "off (MLSHIP_MALLOC_TUNING=0)", or
+// "not applied: not glibc".
 // Thread-safe.
 std::string TuneAllocator(const AllocatorTuning& tuning = {});
 

@@ -6,6 +6,7 @@
 #include <string_view>
 
 #if defined(__GLIBC__)
+#include <dlfcn.h>
 #include <malloc.h>
 #endif
 
@@ -18,6 +19,9 @@ std::string Apply(const AllocatorTuning& tuning) {
   const char* env = std::getenv("MLSHIP_MALLOC_TUNING");
   if (env != nullptr && std::string_view(env) == "0") return "off (MLSHIP_MALLOC_TUNING=0)";
 #if defined(__GLIBC__)
+  // tcmalloc (linked into mlship-server, or preloaded) replaces malloc whole:
+  // glibc's thresholds would be set on an allocator nothing uses.
+  if (dlsym(RTLD_DEFAULT, "tc_malloc") != nullptr) return "tcmalloc (glibc thresholds not needed)";
   // mallopt returns 1 on success, 0 when glibc refuses the value.
   const bool mmap_ok = mallopt(M_MMAP_THRESHOLD, static_cast<int>(tuning.mmap_threshold_bytes)) == 1;
   const bool trim_ok = mallopt(M_TRIM_THRESHOLD, static_cast<int>(tuning.trim_threshold_bytes)) == 1;
