@@ -67,3 +67,32 @@ def test_the_native_server_runs_on_tcmalloc_and_says_so(tmp_path):
         assert any("malloc=tcmalloc (glibc thresholds not needed)" in line for line in seen), seen
     finally:
         stop(proc)
+
+
+def _maps_tcmalloc(pid: int) -> bool:
+    with open(f"/proc/{pid}/maps") as f:
+        return any("libtcmalloc_minimal" in line for line in f)
+
+
+def test_mlship_serve_runs_itself_again_on_tcmalloc_unless_told_not_to(tmp_path):
+    """`mlship serve` re-executes itself (same pid) with tcmalloc preloaded: 19% more requests/s
+    (docs/benchmarks.md). MLSHIP_ALLOCATOR=glibc keeps glibc's malloc, tuned."""
+    import torch
+    from server_process import server_command, start, stop
+
+    import mlship
+
+    path = str(tmp_path / "m.pt")
+    mlship.load(torch.nn.Linear(4, 2).eval(), example_inputs=torch.zeros(1, 4)).save(path)
+    env = {k: v for k, v in os.environ.items() if k not in ("LD_PRELOAD", "MLSHIP_ALLOCATOR")}
+    for allocator, expected in ((None, True), ("glibc", False)):
+        run_env = dict(env, **({"MLSHIP_ALLOCATOR": allocator} if allocator else {}))
+        proc, url = start([*server_command("python"), path, "--port", "0"], env=run_env)
+        try:
+            assert _maps_tcmalloc(proc.pid) is expected, allocator
+            status = subprocess.run([sys.executable, "-c", "import json, urllib.request; print(json.load("
+                                     f"urllib.request.urlopen('{url}/v2/health/ready')))"],
+                                    capture_output=True, text=True, timeout=60)
+            assert status.returncode == 0, status.stderr
+        finally:
+            assert stop(proc)[0] == 0
