@@ -141,17 +141,16 @@ def _reexec_on_tcmalloc() -> None:
     """Starts this ``mlship serve`` command again, in the same process (``execve``: same pid,
     arguments and output), with tcmalloc preloaded, unless it already runs on it, the system
     lacks it, or ``MLSHIP_ALLOCATOR=glibc``. The interpreter's allocator is chosen when it
-    starts, so a preload is the only way in; the cost is one more start of the interpreter."""
+    starts, so a preload is the only way in; the cost is one more start of the interpreter.
+    Anything already in ``LD_PRELOAD`` is the user's choice (jemalloc, say: two allocators in
+    one process hang it) and is left alone, as is a run that already re-executed."""
     import ctypes.util
 
-    from mlship import _core
-
-    if os.environ.get("MLSHIP_ALLOCATOR", "tcmalloc") != "tcmalloc" or _core.allocator_tuning().startswith("tcmalloc"):
+    if os.environ.get("MLSHIP_ALLOCATOR", "tcmalloc") != "tcmalloc" or os.environ.get("LD_PRELOAD"):
         return
     if ctypes.util.find_library("tcmalloc_minimal") is None:
         return
-    preload = " ".join(p for p in (TCMALLOC, os.environ.get("LD_PRELOAD", "")) if p)
-    env = dict(os.environ, LD_PRELOAD=preload, MLSHIP_ALLOCATOR="tcmalloc")
+    env = dict(os.environ, LD_PRELOAD=TCMALLOC)
     sys.stdout.flush()
     sys.stderr.flush()
     # orig_argv: the interpreter's own options too (-X importtime, ...), and the script or -m as given.
