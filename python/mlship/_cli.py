@@ -82,7 +82,9 @@ def _add_serve(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--fallback", default=None, metavar="MODEL",
                    help="a known-good model file taking the same inputs; traffic moves to it when the SLO is "
                    "breached (needs --slo-max-error-rate or --slo-p99-ms)")
-    p.add_argument("--tune", choices=("auto", "on", "off"), default="auto",
+    from mlship._tune import TUNE_MODES
+
+    p.add_argument("--tune", choices=tuple(TUNE_MODES), default="auto",
                    help="auto (default): before serving, measure each compute-bound model (a forward pass of one "
                    "request 1 ms or more) over instances x intra-op threads x max batch size for up to 5 s and "
                    "serve the best; with --repository, store the result in the model's settings so the next start "
@@ -160,17 +162,17 @@ def _reexec_on_tcmalloc() -> None:
 def _serve(args: argparse.Namespace) -> int:
     import mlship
     from mlship._deploy import _start
-    from mlship._tune import at_deploy
+    from mlship._tune import TUNE_MODES, at_deploy
 
     if (args.model is None) == (args.repository is None):
         raise _BadFlag("give a model file or --repository DIR (not both, not neither)")
-    if getattr(args, "from_command_line", False):
+    if args.from_command_line:
         _reexec_on_tcmalloc()
     if args.repository is not None and (args.reference or args.fallback or args.input or args.output):
         raise _BadFlag("--reference, --fallback, --input and --output apply to one MODEL; with --repository, give "
                        "them when adding each version (mlship repo add)")
     options = serve_options(args)
-    tune = {"auto": "auto", "on": True, "off": False}[args.tune]
+    tune = TUNE_MODES[args.tune]
     if args.repository is not None:
         server = mlship.serve(args.repository, tune=tune, **options)
         for note in server.tuning_notes:

@@ -32,14 +32,15 @@ class Server:
     >>> server.load("digits")          # after `mlship repo add`: swaps to the new version  # doctest: +SKIP
     """
 
-    def __init__(self, core: Any, http: bool, host: str, owned: bool = True) -> None:
+    def __init__(self, core: Any, http: bool, host: str, owned: bool = True,
+                 tuning_notes: list[str] | None = None) -> None:
         self._core = core
         self._http = http
         self._host = host
         self._owned = owned
         self._interfaces: dict[str, _Interface] = {}
         self._lock = threading.Lock()
-        self._tuning_notes: list[str] = []
+        self._tuning_notes = list(tuning_notes or [])
 
     @property
     def tuning_notes(self) -> list[str]:
@@ -367,6 +368,4 @@ def serve(
     notes = _tune.at_serve(repository, tune, options) if repository is not None else []
     core = _core.Server(_options.to_json(options), os.fspath(repository) if repository is not None else "",
                         on_alert, clock)
-    server = Server(core, http, host)
-    server._tuning_notes = notes
-    return server
+    return Server(core, http, host, tuning_notes=notes)

@@ -422,8 +422,8 @@ seconds at deploy; ``tune={"budget_s": ...}`` or ``mlship tune`` measure longer)
 HELD_KEYS = ("max_delay_ms", "preferred_batch_sizes", "latency_aware_batching", "sched_batch_callers")
 """The other deploy() settings a tune at deploy holds as given while measuring."""
 
-TUNE_MODES = ("auto", "on", "off")
-"""``mlship serve --tune``: ``tune="auto"``, ``True`` and ``False``."""
+TUNE_MODES = {"auto": "auto", "on": True, "off": False}
+"""``mlship serve --tune`` values and the ``tune=`` each stands for."""
 
 
 def compute_bound_forward_ms() -> float:
@@ -524,8 +524,9 @@ def at_serve(root: Any, mode: Any, options: dict[str, Any], **tune_kwargs: Any) 
         if kept:
             notes.append(f"{name}: not tuned: its settings hold {', '.join(kept)}")
             continue
-        # The model's own settings override the server's (as the server applies them).
-        merged = {**options, **{k: v for k, v in settings.items() if k in (*TUNED_KEYS, *HELD_KEYS)}}
+        # The model's own settings override the server's (as the server applies them); the
+        # per-model tuned keys are absent (checked above), so only held keys can come from them.
+        merged = {**options, **{k: v for k, v in settings.items() if k in HELD_KEYS}}
         merged.setdefault("instances", _options.default("instances"))
         given = {k for k in PER_MODEL_KEYS if merged.get(k) is not None}
         try:
